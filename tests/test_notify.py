@@ -28,13 +28,15 @@ from tapetui.engine.notify import (
     human_size,
     markdown_text,
     redact_url,
+    signed_dingtalk_url,
 )
 
 pytestmark = pytest.mark.timeout(30)
 
 TOKEN = "tok3nS3cretValue0123456789abcdef"
 SECRET = "SECdeadbeefcafebabe0123456789SIGNINGKEY"
-NOW = 1_717_243_200.123  # a fixed clock: 2024-06-01 12:00:00.123 UTC
+NOW_MS = "1717243200126"  # a fixed clock, 2024-06-01 12:00:00.126 UTC, whose signature holds "+" and "/"
+NOW = int(NOW_MS) / 1000
 
 
 @dataclass
@@ -56,8 +58,9 @@ class Request:
 class Server:
     """A minimal HTTP/1.1 server that records requests and answers from a script.
 
-    Each script entry is ``(status, json_body)`` or ``"hang"`` (read the request,
-    never answer); the last entry repeats.
+    Each script entry is ``(status, json_body)``, ``"hang"`` (read the request,
+    never answer) or ``"hold"`` (answer 200 once a second request has arrived);
+    the last entry repeats.
     """
 
     script: list = field(default_factory=lambda: [(200, {"errcode": 0, "errmsg": "ok"})])
@@ -78,6 +81,10 @@ class Server:
         step = self.script[min(len(self.requests), len(self.script)) - 1]
         if step == "hang":
             await asyncio.Event().wait()
+        if step == "hold":
+            while len(self.requests) < 2:
+                await asyncio.sleep(0.01)
+            step = (200, {"errcode": 0})
         status, payload = step
         data = json.dumps(payload).encode()
         writer.write(
@@ -157,8 +164,10 @@ async def test_dingtalk_body_and_signature(server: Server) -> None:
     assert urlsplit(req.target).path == "/robot/send"
     q = req.query
     assert q["access_token"] == [TOKEN]
-    assert q["timestamp"] == ["1717243200123"]
-    assert q["sign"] == [expected_sign("1717243200123")]
+    assert q["timestamp"] == [NOW_MS]
+    sign = expected_sign(NOW_MS)
+    assert "+" in sign and "/" in sign  # so URL-encoding mistakes would show
+    assert q["sign"] == [sign]
     body = req.json()
     assert body["msgtype"] == "markdown"
     assert body["markdown"]["title"] == "Backup nightly-home done"
@@ -185,6 +194,16 @@ async def test_dingtalk_errcode_is_a_failure_without_retry_and_is_scrubbed(
     assert "310000" in result.detail and TOKEN not in result.detail
     assert len(server.requests) == 1
     assert "310000" in caplog.text and TOKEN not in caplog.text and SECRET not in caplog.text
+
+
+async def test_channels_are_sent_concurrently(server: Server) -> None:
+    # The first request is held until the second arrives: one channel at a time would time out.
+    server.script = ["hold", (200, {"errcode": 0})]
+    cfg = NotifyConfig(dingtalk_webhook=server.url("/ding"), webhook_url=server.url("/hook"), timeout_s=2, retries=1)
+    async with Notifier(cfg) as notifier:
+        results = await notifier.send(success())
+    assert sorted((r.channel, r.ok) for r in results) == [("dingtalk", True), ("webhook", True)]
+    assert sorted(urlsplit(r.target).path for r in server.requests) == ["/ding", "/hook"]
 
 
 async def test_retries_after_500_then_succeeds(server: Server) -> None:
@@ -311,6 +330,14 @@ def test_redact_url_hides_credentials_and_keeps_the_rest(token: str, sign: str, 
     assert parse_qs(parts.query) == {"access_token": ["***"], "timestamp": ["1"], "sign": ["***"], "page": [other]}
 
 
+@given(secret=st.text(min_size=1), timestamp_ms=st.integers(0, 2**45))
+def test_signed_url_carries_a_verifiable_signature(secret: str, timestamp_ms: int) -> None:
+    url = signed_dingtalk_url(f"https://oapi.dingtalk.com/robot/send?access_token={TOKEN}", secret, timestamp_ms)
+    q = parse_qs(urlsplit(url).query)
+    digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
+    assert q == {"access_token": [TOKEN], "timestamp": [str(timestamp_ms)], "sign": [base64.b64encode(digest).decode()]}
+
+
 def test_redact_url_hides_password() -> None:
     assert redact_url("https://bob:hunter2@example.com/h?x=1") == "https://bob:***@example.com/h?x=1"
 
@@ -334,7 +361,7 @@ async def test_no_logger_sees_credentials_even_at_debug(server: Server, caplog: 
     async with Notifier(cfg, clock=lambda: NOW) as notifier:
         (result,) = await notifier.send(success())
     assert result.ok
-    assert "access_token=***&timestamp=1717243200123&sign=*** " in caplog.text  # httpx logged the request...
-    sign = expected_sign("1717243200123")
+    assert f"access_token=***&timestamp={NOW_MS}&sign=*** " in caplog.text  # httpx logged the request...
+    sign = expected_sign(NOW_MS)
     for leaked in (TOKEN, SECRET, sign, quote_plus(sign)):
         assert leaked not in caplog.text  # ...without its credentials

@@ -334,7 +334,7 @@ class Notifier:
         def url() -> str:
             if not cfg.dingtalk_secret:
                 return cfg.dingtalk_webhook
-            return signed_dingtalk_url(cfg.dingtalk_webhook, cfg.dingtalk_secret, int(self._clock() * 1000))
+            return signed_dingtalk_url(cfg.dingtalk_webhook, cfg.dingtalk_secret, round(self._clock() * 1000))
 
         return self._deliver("dingtalk", cfg.dingtalk_webhook, url, body, _judge_dingtalk, [cfg.dingtalk_secret])
 
