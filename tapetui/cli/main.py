@@ -1,0 +1,87 @@
+"""Argument parsing, engine set-up and the one place errors become exit codes.
+
+Each command module registers its subcommands with `register(subparsers)` and
+sets `handler=async fn(args, engine) -> int` (or `plain=fn(args) -> int` for
+commands that need no engine). A `UserError` prints one line to stderr and exits
+1; anything unexpected prints one line too, unless `--debug` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import traceback
+from typing import Sequence
+
+from .. import __version__
+from ..engine.errors import UserError
+from ..engine.paths import Home
+from . import commands_config
+
+#: Command modules, in the order their subcommands appear in --help.
+MODULES = [commands_config]
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors: one line + exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n(try: {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="tapetui", description="Keyboard-first console for LTFS tape backups.")
+    parser.add_argument("--version", action="version", version=f"tapetui {__version__}")
+    parser.add_argument("--home", metavar="DIR", help="keep config, catalog, cartridges and logs under DIR "
+                        "(also TAPETUI_HOME)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and log at debug level")
+    parser.add_argument("--demo", action="store_true",
+                        help="open the console on a throwaway home with sample data")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for module in MODULES:
+        module.register(sub)
+    return parser
+
+
+async def _run_with_engine(args: argparse.Namespace, home: Home) -> int:
+    from ..engine.core import Engine
+
+    engine = await Engine.open(home, debug=args.debug)
+    try:
+        return await args.handler(args, engine)
+    finally:
+        await engine.close()
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    home = Home.resolve(args.home)
+    if args.command is None:
+        from ..console.launch import launch
+
+        return launch(home, demo=args.demo, debug=args.debug)
+    if hasattr(args, "plain"):
+        return args.plain(args, home)
+    return asyncio.run(_run_with_engine(args, home))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return dispatch(args)
+    except UserError as e:
+        print(f"tapetui: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tapetui: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the one place that turns surprises into a line
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(f"tapetui: internal error: {type(e).__name__}: {e} (run with --debug for details)",
+                  file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

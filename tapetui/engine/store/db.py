@@ -1,0 +1,124 @@
+"""Opening the database: pragmas, corruption checks and forward migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterable, Sequence
+
+import aiosqlite
+
+from ..errors import StoreError
+from .schema import LATEST, MIGRATIONS
+
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA cache_size=-65536",
+    "PRAGMA temp_store=MEMORY",
+)
+
+
+class Store:
+    """The one connection to the catalog database, with small query helpers.
+
+    Repositories (cartridges, sets, catalog, schedules, runs, templates) take a
+    Store and hold the SQL; screens never see SQL.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self.conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        async with self.conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement in its own transaction; returns lastrowid."""
+        async with self.transaction():
+            cur = await self.conn.execute(sql, params)
+            return cur.lastrowid or 0
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        async with self.transaction():
+            await self.conn.executemany(sql, rows)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error.
+
+        Nested use joins the outer transaction."""
+        if self.conn.in_transaction:
+            yield self.conn
+            return
+        await self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            await self.conn.rollback()
+            raise
+        else:
+            await self.conn.commit()
+
+    async def version(self) -> int:
+        return int(await self.scalar("PRAGMA user_version"))
+
+
+async def _migrate(conn: aiosqlite.Connection, path: Path, upto: int) -> None:
+    async with conn.execute("PRAGMA user_version") as cur:
+        current = (await cur.fetchone())[0]
+    if current > LATEST:
+        raise StoreError(
+            f"{path}: the database is from a newer tapetui (schema {current}, this one knows "
+            f"{LATEST}); upgrade tapetui"
+        )
+    for number in range(current + 1, upto + 1):
+        script = MIGRATIONS[number - 1]
+        try:
+            await conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+        except sqlite3.Error as e:
+            await conn.rollback()
+            raise StoreError(f"{path}: upgrading the database to schema {number} failed: {e}") from e
+
+
+async def open_store(path: Path, *, upto: int = LATEST) -> Store:
+    """Open (creating if needed) and upgrade the catalog database.
+
+    A file that is not a database is reported, never replaced: it may be the
+    only record of what is on the tapes. `upto` exists for migration tests."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    try:
+        for pragma in PRAGMAS:
+            await conn.execute(pragma)
+        # Reading the schema is enough to detect "file is not a database";
+        # a full integrity check belongs to the health_check action (it is slow
+        # at 10 million rows).
+        await (await conn.execute("SELECT count(*) FROM sqlite_master")).close()
+        await _migrate(conn, path, upto)
+    except sqlite3.DatabaseError as e:
+        await conn.close()
+        raise StoreError(
+            f"{path}: cannot open the catalog database ({e}); it was left untouched — "
+            f"move it aside to start a new one, or restore it from a copy"
+        ) from None
+    except BaseException:
+        await conn.close()
+        raise
+    return Store(conn, path)

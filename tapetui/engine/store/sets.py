@@ -1,0 +1,143 @@
+"""Backup runs and backup sets, and which cartridges hold each set."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..errors import NotFound
+from ..timeutil import now, to_db
+from .db import Store
+from .models import BackupRunRow, SetRow
+from .rows import dumps, load
+
+_SET_SELECT = (
+    "SELECT s.*, (SELECT group_concat(c.barcode, ' ') FROM "
+    "(SELECT sc.cartridge_id, sc.seq FROM set_cartridges sc WHERE sc.set_id = s.id ORDER BY sc.seq) x "
+    "JOIN cartridges c ON c.id = x.cartridge_id) AS barcodes FROM backup_sets s "
+)
+
+
+def _set(row: Any) -> SetRow:
+    return load(SetRow, row, cartridges=(row["barcodes"] or "").split())
+
+
+class Sets:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- backup runs ---------------------------------------------------------
+    async def start_run(
+        self, *, requested_level: str, level: str, sources: list[str], options: dict[str, Any],
+        schedule_run_id: int | None = None,
+    ) -> int:
+        return await self.store.execute(
+            "INSERT INTO backup_runs(schedule_run_id, requested_level, level, sources, options, status, started_at) "
+            "VALUES (?, ?, ?, ?, ?, 'running', ?)",
+            (schedule_run_id, requested_level, level, dumps(sources), dumps(options), to_db(now())),
+        )
+
+    async def finish_run(
+        self, run_id: int, *, status: str, files: int, bytes_: int, warnings: int, error: str | None = None,
+        level: str | None = None,
+    ) -> None:
+        await self.store.execute(
+            "UPDATE backup_runs SET status = ?, finished_at = ?, files = ?, bytes = ?, warnings = ?, error = ?, "
+            "level = coalesce(?, level) WHERE id = ?",
+            (status, to_db(now()), files, bytes_, warnings, error, level, run_id),
+        )
+
+    async def get_run(self, run_id: int) -> BackupRunRow:
+        row = await self.store.fetchone("SELECT * FROM backup_runs WHERE id = ?", (run_id,))
+        if row is None:
+            raise NotFound(f"no backup run {run_id}")
+        return load(BackupRunRow, row)
+
+    # -- sets ----------------------------------------------------------------
+    async def create(
+        self, *, backup_run_id: int | None, source_key: str, name: str, level: str,
+        base_set_id: int | None, hash_algo: str, started_at: datetime | None = None,
+    ) -> int:
+        """A new set starts as 'running'; only `complete()` makes it complete."""
+        return await self.store.execute(
+            "INSERT INTO backup_sets(backup_run_id, source_key, name, level, base_set_id, status, started_at, hash_algo) "
+            "VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+            (backup_run_id, source_key, name, level, base_set_id, to_db(started_at or now()), hash_algo),
+        )
+
+    async def add_cartridge(self, set_id: int, cartridge_id: int) -> None:
+        async with self.store.transaction() as conn:
+            await conn.execute(
+                "INSERT OR IGNORE INTO set_cartridges(set_id, cartridge_id, seq) VALUES (?, ?, "
+                "(SELECT coalesce(max(seq), 0) + 1 FROM set_cartridges WHERE set_id = ?))",
+                (set_id, cartridge_id, set_id),
+            )
+
+    async def complete(self, set_id: int, *, files: int, bytes_: int, finished_at: datetime | None = None) -> None:
+        await self.store.execute(
+            "UPDATE backup_sets SET status = 'complete', files = ?, bytes = ?, finished_at = ? WHERE id = ?",
+            (files, bytes_, to_db(finished_at or now()), set_id),
+        )
+
+    async def mark_incomplete(self, set_id: int, *, files: int | None = None, bytes_: int | None = None) -> None:
+        await self.store.execute(
+            "UPDATE backup_sets SET status = 'incomplete', finished_at = coalesce(finished_at, ?), "
+            "files = coalesce(?, files), bytes = coalesce(?, bytes) WHERE id = ? AND status = 'running'",
+            (to_db(now()), files, bytes_, set_id),
+        )
+
+    async def mark_interrupted_runs(self) -> list[int]:
+        """After a crash: every set still 'running' becomes 'incomplete'."""
+        rows = await self.store.fetchall("SELECT id FROM backup_sets WHERE status = 'running'")
+        ids = [r[0] for r in rows]
+        if ids:
+            async with self.store.transaction() as conn:
+                await conn.execute(
+                    "UPDATE backup_sets SET status = 'incomplete', finished_at = coalesce(finished_at, ?) "
+                    "WHERE status = 'running'", (to_db(now()),)
+                )
+                await conn.execute(
+                    "UPDATE backup_runs SET status = 'interrupted', finished_at = coalesce(finished_at, ?) "
+                    "WHERE status = 'running'", (to_db(now()),)
+                )
+        return ids
+
+    async def mark_overwritten(self, cartridge_id: int) -> list[int]:
+        """Formatting a cartridge destroys the sets on it (all of each set is lost)."""
+        rows = await self.store.fetchall(
+            "SELECT set_id FROM set_cartridges WHERE cartridge_id = ?", (cartridge_id,)
+        )
+        ids = [r[0] for r in rows]
+        if ids:
+            marks = ",".join("?" * len(ids))
+            await self.store.execute(
+                f"UPDATE backup_sets SET status = 'overwritten', overwritten_at = ? WHERE id IN ({marks}) "
+                "AND status != 'overwritten'",
+                (to_db(now()), *ids),
+            )
+        return ids
+
+    async def set_verified(self, set_id: int, ok: bool) -> None:
+        await self.store.execute(
+            "UPDATE backup_sets SET verified_at = ?, verify_ok = ? WHERE id = ?", (to_db(now()), int(ok), set_id)
+        )
+
+    async def get(self, set_id: int) -> SetRow:
+        row = await self.store.fetchone(_SET_SELECT + "WHERE s.id = ?", (set_id,))
+        if row is None:
+            raise NotFound(f"no backup set {set_id}")
+        return _set(row)
+
+    async def all(self, *, source_key: str | None = None) -> list[SetRow]:
+        if source_key is None:
+            rows = await self.store.fetchall(_SET_SELECT + "ORDER BY s.id DESC")
+        else:
+            rows = await self.store.fetchall(_SET_SELECT + "WHERE s.source_key = ? ORDER BY s.id DESC", (source_key,))
+        return [_set(r) for r in rows]
+
+    async def on_cartridge(self, cartridge_id: int) -> list[SetRow]:
+        rows = await self.store.fetchall(
+            _SET_SELECT + "WHERE s.id IN (SELECT set_id FROM set_cartridges WHERE cartridge_id = ?) ORDER BY s.id",
+            (cartridge_id,),
+        )
+        return [_set(r) for r in rows]

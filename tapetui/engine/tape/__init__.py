@@ -1,0 +1,1 @@
+"""Tape drivers: one interface (base.TapeDriver), several implementations."""

@@ -1,0 +1,33 @@
+"""Shared fixtures. Every test runs on its own temporary home."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tapetui.engine.paths import HOME_ENV, Home
+
+SNAPSHOT_DIR = Path(__file__).resolve().parent.parent / "snapshots"
+
+try:  # keep accepted SVGs in the top-level snapshots/ folder (STYLE.md)
+    from pytest_textual_snapshot.plugin import SVGImageExtension
+
+    @classmethod  # type: ignore[misc]
+    def _dirname(cls, *, test_location):  # noqa: ANN001
+        return str(SNAPSHOT_DIR / Path(test_location.filepath).stem)
+
+    SVGImageExtension.dirname = _dirname
+except ImportError:  # pragma: no cover - the plugin is a test dependency
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may touch the real platform dirs."""
+    monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    return Home.single(tmp_path / "home")
