@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,6 +33,10 @@ class Store:
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
+        # One connection serves every coroutine: transactions take turns, and a
+        # task already inside one joins it (so repositories can nest).
+        self._tx_lock = asyncio.Lock()
+        self._tx_owner: asyncio.Task | None = None
 
     async def close(self) -> None:
         await self.conn.close()
@@ -62,18 +67,24 @@ class Store:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """BEGIN IMMEDIATE ... COMMIT, rolled back on any error.
 
-        Nested use joins the outer transaction."""
-        if self.conn.in_transaction:
+        Nested use by the same task joins the outer transaction; other tasks wait."""
+        task = asyncio.current_task()
+        if self._tx_owner is task:
             yield self.conn
             return
-        await self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            await self.conn.rollback()
-            raise
-        else:
-            await self.conn.commit()
+        async with self._tx_lock:
+            self._tx_owner = task
+            try:
+                await self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.conn
+                except BaseException:
+                    await self.conn.rollback()
+                    raise
+                else:
+                    await self.conn.commit()
+            finally:
+                self._tx_owner = None
 
     async def version(self) -> int:
         return int(await self.scalar("PRAGMA user_version"))

@@ -1,0 +1,81 @@
+"""A run's log: every line goes live on the bus and is stored for replay.
+
+Lines are stored in batches (a flush every `FLUSH_EVERY_S` or `FLUSH_LINES`
+lines), so a tool printing thousands of lines a second costs a few inserts, not
+thousands. Usable from the event loop (`info`, `warning`, ...) and from worker
+threads (`*_threadsafe` via `emit_threadsafe`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from .bus import Bus
+from .events import LogLine, Progress
+from .store import Store
+from .timeutil import to_db
+
+FLUSH_EVERY_S = 0.5
+FLUSH_LINES = 500
+log = logging.getLogger("tapetui.run")
+
+
+class RunLog:
+    def __init__(self, store: Store | None, bus: Bus, run_id: int | None) -> None:
+        self.store = store
+        self.bus = bus
+        self.run_id = run_id
+        self._pending: list[tuple] = []
+        self._flusher: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+        self.warnings = 0
+
+    def emit(self, level: str, text: str) -> None:
+        """Event-loop thread only."""
+        for line in text.splitlines() or [""]:
+            event = LogLine(run_id=self.run_id, level=level, text=line)
+            self.bus.publish(event)
+            if level in ("warning", "error"):
+                log.log(logging.WARNING if level == "warning" else logging.ERROR, "run %s: %s", self.run_id, line)
+            if self.store is not None and self.run_id is not None:
+                self._pending.append((self.run_id, to_db(event.at), level, line))
+        if level == "warning":
+            self.warnings += 1
+        if len(self._pending) >= FLUSH_LINES:
+            self._loop.create_task(self.flush())
+        elif self._pending and self._flusher is None:
+            self._flusher = self._loop.call_later(FLUSH_EVERY_S, lambda: self._loop.create_task(self.flush()))
+
+    def emit_threadsafe(self, level: str, text: str) -> None:
+        self._loop.call_soon_threadsafe(self.emit, level, text)
+
+    def info(self, text: str) -> None:
+        self.emit("info", text)
+
+    def warning(self, text: str) -> None:
+        self.emit("warning", text)
+
+    def error(self, text: str) -> None:
+        self.emit("error", text)
+
+    def tool(self, text: str) -> None:
+        """A line printed by a tape tool (mkltfs, ltfsck...), shown verbatim."""
+        self.emit("tool", text)
+
+    def progress(self, **fields) -> None:
+        self.bus.publish(Progress(run_id=self.run_id, **fields))
+
+    def progress_threadsafe(self, **fields) -> None:
+        self.bus.publish_threadsafe(Progress(run_id=self.run_id, **fields))
+
+    async def flush(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
+        if not self._pending or self.store is None:
+            return
+        batch, self._pending = self._pending, []
+        await self.store.executemany(
+            "INSERT INTO run_log_lines(run_id, ts, level, line) VALUES (?, ?, ?, ?)", batch
+        )
