@@ -206,7 +206,10 @@ def _build_section(path: Path, name: str, raw: Any) -> Any:
                 f"{_describe(hints[key])}{suffix}"
                 + (" (not negative)" if hints[key] in (int, float) else "")
             ) from None
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as e:  # a section's own cross-field checks
+        raise ConfigError(f"{path}: [{name}]: {e}") from None
 
 
 def _check_secret_permissions(path: Path, raw: dict[str, Any]) -> None:
