@@ -1,0 +1,245 @@
+"""On-disk records of the simulated library: JSON state files and each cartridge's index.
+
+Two kinds of storage, each chosen for how often it changes:
+
+- JSON files (`library.json`, a cartridge's `meta.json`) change on load, unload and
+  format only; they are rewritten whole and atomically (temp file, fsync, rename),
+  so a crash leaves the old or the new version, never half of one.
+- A cartridge's `index.sqlite` changes once per file written. It stands in for the
+  LTFS index: used bytes, the next free block, each file's start block and the
+  files' extended attributes. SQLite (WAL) takes 100k rows quickly and survives a
+  crash; a sidecar works on every host file system, unlike real xattrs (tmpfs,
+  some network mounts, Windows).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+META_FILE = "meta.json"
+INDEX_FILE = "index.sqlite"
+VOLUME_DIR = "volume"
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Replace `path` with `data` so readers see the old or the new file, never a mix."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable; not possible (nor needed) on Windows."""
+    if os.name == "nt":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as f:
+        return json.load(f)
+
+
+@dataclass
+class CartridgeMeta:
+    """What a cartridge is (barcode, generation, capacity) and what LTFS put on it."""
+
+    barcode: str
+    serial: str
+    generation: str
+    capacity_bytes: int
+    label: str | None = None
+    formatted_at: datetime | None = None
+    volume_uuid: str | None = None
+    load_count: int = 0
+
+    @property
+    def formatted(self) -> bool:
+        return self.formatted_at is not None
+
+    def save(self, cartridge_dir: Path) -> None:
+        data = asdict(self)
+        data["formatted_at"] = self.formatted_at.isoformat() if self.formatted_at else None
+        write_json_atomic(cartridge_dir / META_FILE, data)
+
+    @classmethod
+    def load(cls, cartridge_dir: Path) -> CartridgeMeta:
+        data = read_json(cartridge_dir / META_FILE)
+        stamp = data.get("formatted_at")
+        data["formatted_at"] = datetime.fromisoformat(stamp) if stamp else None
+        return cls(**data)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, block INTEGER NOT NULL, size INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS xattrs (
+    path TEXT NOT NULL, name TEXT NOT NULL, value BLOB NOT NULL,
+    PRIMARY KEY (path, name)) WITHOUT ROWID;
+"""
+
+
+class MediaIndex:
+    """A cartridge's index.sqlite. Thread-safe: one connection behind a lock.
+
+    Like LTFS, which writes its index every few minutes (sync_type=time@5), changes
+    are committed at most once per `sync_interval_s` and on `sync()`/`close()`: a
+    commit per file would cost more than writing a small file. A crash loses the last
+    moments of index; `SimDriver.check()` rebuilds what the files on disk show.
+    """
+
+    def __init__(self, path: Path, sync_interval_s: float = 1.0) -> None:
+        self._lock = threading.Lock()
+        self._interval = sync_interval_s
+        self._synced = time.monotonic()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db.in_transaction:
+                self._db.commit()
+            self._db.close()
+
+    def sync(self) -> None:
+        with self._lock:
+            if self._db.in_transaction:
+                self._db.commit()
+            self._synced = time.monotonic()
+
+    def _changing(self) -> None:
+        """Open a transaction for a change, committing the previous one when due.
+
+        Call with the lock held."""
+        if self._db.in_transaction:
+            now = time.monotonic()
+            if now - self._synced < self._interval:
+                return
+            self._db.commit()
+            self._synced = now
+        self._db.execute("BEGIN")
+
+    def counters(self) -> tuple[int, int]:
+        """(used bytes, next block)."""
+        with self._lock:
+            rows = dict(self._db.execute("SELECT name, value FROM counters"))
+        return rows.get("used", 0), rows.get("next_block", 0)
+
+    def record_file(self, path: str, block: int, size: int, used: int, next_block: int) -> None:
+        """Store a written file's start block and size with the tape's new counters."""
+        with self._lock:
+            self._changing()
+            self._db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", (path, block, size))
+            self._set_counters(used, next_block)
+
+    def set_counters(self, used: int, next_block: int) -> None:
+        with self._lock:
+            self._changing()
+            self._set_counters(used, next_block)
+
+    def _set_counters(self, used: int, next_block: int) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO counters VALUES (?, ?)",
+            (("used", used), ("next_block", next_block)),
+        )
+
+    def block_of(self, path: str) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT block FROM files WHERE path = ?", (path,)).fetchone()
+        return row[0] if row else None
+
+    def files(self) -> dict[str, int]:
+        """Every recorded file and its size."""
+        with self._lock:
+            return dict(self._db.execute("SELECT path, size FROM files"))
+
+    def forget_files(self, paths: list[str]) -> None:
+        with self._lock:
+            self._changing()
+            self._db.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in paths))
+            self._db.executemany("DELETE FROM xattrs WHERE path = ?", ((p,) for p in paths))
+
+    def set_xattr(self, path: str, name: str, value: bytes) -> None:
+        with self._lock:
+            self._changing()
+            self._db.execute("INSERT OR REPLACE INTO xattrs VALUES (?, ?, ?)", (path, name, value))
+
+    def get_xattr(self, path: str, name: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM xattrs WHERE path = ? AND name = ?", (path, name)
+            ).fetchone()
+        return bytes(row[0]) if row else None
+
+
+def read_used_bytes(cartridge_dir: Path) -> int:
+    """Used bytes of a cartridge that is not in the drive (0 when never written)."""
+    path = cartridge_dir / INDEX_FILE
+    if not path.exists():
+        return 0
+    index = MediaIndex(path)
+    try:
+        return index.counters()[0]
+    finally:
+        index.close()
+
+
+def remove_index(cartridge_dir: Path) -> None:
+    """Delete the index with its WAL files (format starts a fresh one)."""
+    for suffix in ("", "-wal", "-shm"):
+        (cartridge_dir / (INDEX_FILE + suffix)).unlink(missing_ok=True)
+
+
+@dataclass
+class LibraryState:
+    """Where every cartridge is: `slots[i]` holds slot i+1's barcode (None when empty);
+    `drive` the barcode in the drive, `home_slot` where it returns on unload."""
+
+    slots: list[str | None]
+    drive: str | None = None
+    home_slot: int | None = None
+    mounted: bool = False
+
+    def save(self, path: Path) -> None:
+        write_json_atomic(path, asdict(self))
+
+    @classmethod
+    def load(cls, path: Path) -> LibraryState:
+        return cls(**read_json(path))
+
+    def slot_of(self, barcode: str) -> int | None:
+        """1-based slot holding `barcode`, None when not in a slot."""
+        try:
+            return self.slots.index(barcode) + 1
+        except ValueError:
+            return None
+
+    def barcodes(self) -> list[str]:
+        """Every cartridge in the library, slot order, the drive's last."""
+        found = [b for b in self.slots if b is not None]
+        return found + ([self.drive] if self.drive else [])

@@ -1,0 +1,213 @@
+"""The cartridge in the simulated drive, and the LTFS volume it presents when mounted.
+
+The backup writer thread writes through `SimVolume.open_write` while the event loop
+reads `Medium.used()` for the status screen, so the counters sit behind a lock. The
+per-write cost is one lock, one compare and an add; the throughput limit (when set)
+adds a sleep, as a real drive makes the writer wait.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import threading
+import time
+from pathlib import Path
+
+from .base import TapeError, Volume
+from .sim_media import INDEX_FILE, VOLUME_DIR, CartridgeMeta, MediaIndex
+
+#: LTFS's default block size (mkltfs -b); file start blocks count in these.
+BLOCK_SIZE = 524288
+
+
+class TapeInputError(TapeError, ValueError):
+    """Bad input to the simulated library: a path, a label, a serial, a setting."""
+
+
+def volume_key(relpath: str) -> str:
+    """The normalised volume-relative path, refusing anything that could leave the volume.
+
+    Plain string work: this runs twice per file written."""
+    parts = [part for part in relpath.split("/") if part and part != "."]
+    if (
+        not parts
+        or relpath.startswith("/")
+        or ".." in parts
+        or "\\" in relpath
+        or relpath[1:2] == ":"  # a Windows drive (C:...)
+    ):
+        raise TapeInputError(f"not a relative path inside the volume: {relpath!r}")
+    return "/".join(parts)
+
+
+class Medium:
+    """A cartridge while it sits in the drive: its meta, its index and live counters."""
+
+    def __init__(self, directory: Path, meta: CartridgeMeta, throughput_mb_s: float) -> None:
+        self.dir = directory
+        self.meta = meta
+        self.index: MediaIndex | None = None
+        self._lock = threading.Lock()
+        self._used = 0
+        self._next_block = 0
+        self._bytes_per_s = throughput_mb_s * 1_000_000
+        self._due = 0.0  # monotonic time the throughput limit lets the next write start
+        if meta.formatted:
+            self.open_index()
+
+    @property
+    def volume_dir(self) -> Path:
+        return self.dir / VOLUME_DIR
+
+    def open_index(self) -> None:
+        self.index = MediaIndex(self.dir / INDEX_FILE)
+        self._used, self._next_block = self.index.counters()
+
+    def close_index(self) -> None:
+        if self.index is not None:
+            self.index.close()
+            self.index = None
+        self._used = self._next_block = 0
+
+    def used(self) -> int:
+        with self._lock:
+            return self._used
+
+    def free(self) -> int:
+        with self._lock:
+            return self.meta.capacity_bytes - self._used
+
+    def reserve(self, n: int) -> int:
+        """Count up to `n` bytes against the capacity; return how many fit."""
+        with self._lock:
+            fits = min(n, self.meta.capacity_bytes - self._used)
+            self._used += fits
+            return fits
+
+    def pace(self, n: int) -> None:
+        """Sleep as long as a drive at the configured rate needs for `n` bytes."""
+        if not self._bytes_per_s:
+            return
+        now = time.monotonic()
+        self._due = max(self._due, now) + n / self._bytes_per_s
+        if self._due > now:
+            time.sleep(self._due - now)
+
+    def start_file(self) -> int:
+        """Reserve the next start block (LTFS ltfs.startblock) for a new file."""
+        with self._lock:
+            block = self._next_block
+            self._next_block += 1
+            return block
+
+    def finish_file(self, key: str, block: int, size: int) -> None:
+        """Advance past the file's blocks and record it in the index."""
+        with self._lock:
+            self._next_block += max(0, -(-size // BLOCK_SIZE) - 1)
+            used, next_block = self._used, self._next_block
+        if self.index is not None:  # None: unmounted/reformatted under an open file
+            self.index.record_file(key, block, size, used, next_block)
+
+    def reconcile(self, used: int, next_block: int) -> None:
+        with self._lock:
+            self._used, self._next_block = used, next_block
+        if self.index is not None:
+            self.index.set_counters(used, next_block)
+
+    def counters(self) -> tuple[int, int]:
+        with self._lock:
+            return self._used, self._next_block
+
+
+class TapeFile(io.RawIOBase):
+    """A file being written to the simulated tape.
+
+    A write that would pass the end of the medium writes what still fits, then raises
+    OSError(ENOSPC). What was written stays on the volume, as on a real tape; the
+    caller decides what to do with the partial file.
+    """
+
+    def __init__(self, medium: Medium, key: str, path: str) -> None:
+        super().__init__()
+        self._medium = medium
+        self._key = key
+        self.name = path
+        self._file = open(path, "wb")
+        self._block = medium.start_file()
+        self._size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(data).cast("B")
+        n = len(view)
+        fits = self._medium.reserve(n)
+        if fits:
+            self._file.write(view if fits == n else view[:fits])
+            self._size += fits
+            self._medium.pace(fits)
+        if fits < n:
+            raise OSError(errno.ENOSPC, "No space left on device", self.name)
+        return n
+
+    def flush(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self._file.close()
+        finally:
+            self._medium.finish_file(self._key, self._block, self._size)
+            super().close()
+
+
+class SimVolume(Volume):
+    """The mounted LTFS file system of the cartridge in the simulated drive."""
+
+    def __init__(self, medium: Medium) -> None:
+        self._medium = medium
+        self.root = medium.volume_dir
+        self.mounted = True
+        self._root = str(self.root)
+        self._made_dirs: set[str] = set()  # skip a mkdir per file in a known folder
+
+    def _index(self) -> MediaIndex:
+        if not self.mounted or self._medium.index is None:
+            raise TapeError(f"{self._medium.meta.barcode} is not mounted")
+        return self._medium.index
+
+    def open_write(self, relpath: str) -> TapeFile:
+        key = volume_key(relpath)
+        self._index()
+        path = os.path.join(self._root, key)
+        parent = os.path.dirname(path)
+        if parent not in self._made_dirs:
+            os.makedirs(parent, exist_ok=True)
+            self._made_dirs.add(parent)
+        return TapeFile(self._medium, key, path)
+
+    def free_bytes(self) -> int:
+        return self._medium.free()
+
+    def set_xattr(self, relpath: str, name: str, value: bytes) -> bool:
+        """Kept in the cartridge's index (works on any host file system).
+
+        Names are stored without a leading `user.`, so `user.ltfs.hash.sha256` and
+        `ltfs.hash.sha256` are the same attribute, as on a mounted LTFS volume."""
+        key = volume_key(relpath)
+        if not os.path.exists(os.path.join(self._root, key)):
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", relpath)
+        self._index().set_xattr(key, name.removeprefix("user."), bytes(value))
+        return True
+
+    def get_xattr(self, relpath: str, name: str) -> bytes | None:
+        return self._index().get_xattr(volume_key(relpath), name.removeprefix("user."))
+
+    def position(self, relpath: str) -> int | None:
+        return self._index().block_of(volume_key(relpath))
