@@ -13,7 +13,8 @@ Layout under `root`::
         index.sqlite             used bytes, file start blocks, xattrs (sim_media)
         volume/                  the LTFS file system while mounted
 
-Loading into a full drive is refused (as `mtx load` is): unload first. A
+Loading into a full drive is refused (as `mtx load` is): unload first. Format and
+check refuse a mounted cartridge, as the real tools find the device busy. A
 cartridge's capacity is fixed when the library creates it; changing
 `SimConfig.capacity_bytes` later affects no existing cartridge.
 """
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
 import time
 import uuid
@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from .args import serial_from_barcode, validate_serial, validate_volume_name
 from .base import (
     GENERATIONS,
     AlreadyFormatted,
@@ -52,8 +53,7 @@ from .sim_media import (
 )
 from .sim_volume import BLOCK_SIZE, Medium, SimVolume, TapeInputError
 
-__all__ = ["SimConfig", "SimDriver", "SimVolume", "TapeInputError", "validate_label",
-           "validate_serial"]
+__all__ = ["SimConfig", "SimDriver", "SimVolume", "TapeInputError"]
 
 #: Barcode media identifiers (LTFS-REFERENCE.md). LTO-10's "LA" is an assumption:
 #: the reference lists identifiers only up to L9.
@@ -62,11 +62,13 @@ MEDIA_IDS = {
     "LTO-8": "L8", "LTO-9": "L9", "LTO-10": "LA",
 }
 LTFS_VERSION = "LTFS version 2.4.8.4 (tapetui sim), log level 2"
-_SERIAL = re.compile(r"[A-Z0-9]{6}")
 
 
 @dataclass
 class SimConfig:
+    """How the simulated library behaves; the defaults are an 8-slot LTO-8 library
+    at full speed. Demos and tests set a small capacity (e.g. 64 MiB)."""
+
     slots: int = 8
     initial_cartridges: int = 4
     generation: str = "LTO-8"
@@ -96,34 +98,16 @@ class SimConfig:
         return self.capacity_bytes or GENERATIONS[self.generation].capacity_bytes
 
 
-def validate_label(label: str) -> str:
-    """mkltfs -n rules: a usable file name (LTFS15031E otherwise)."""
-    if not label:
-        raise TapeInputError("the volume label is empty")
-    if len(label) > 64:
-        raise TapeInputError(f"volume label is {len(label)} characters; the limit is 64")
-    if not label.isprintable() or "/" in label or label.startswith("-"):
-        raise TapeInputError(
-            f"invalid volume label {label!r}: use printable characters, "
-            "no '/', not starting with '-'"
-        )
-    return label
-
-
-def validate_serial(serial: str) -> str:
-    """mkltfs -s rules: exactly 6 of A-Z and 0-9 (LTFS15029E/LTFS15030E otherwise)."""
-    if not _SERIAL.fullmatch(serial):
-        raise TapeInputError(
-            f"invalid tape serial {serial!r}: exactly 6 characters, A-Z and 0-9"
-        )
-    return serial
-
-
 def _local_now() -> datetime:
     return datetime.now().astimezone()
 
 
 class SimDriver(TapeDriver):
+    """A one-drive library under `root`, created with blank cartridges on first use.
+
+    `clock` stamps formats (the month check reads that date); tests pass a fixed one.
+    """
+
     name = "sim"
     has_changer = True
 
@@ -255,7 +239,9 @@ class SimDriver(TapeDriver):
             if state.drive == barcode:
                 return
             if state.drive is not None:
-                raise TapeError(f"the drive holds {state.drive}; unload it before loading {barcode}")
+                raise TapeError(
+                    f"the drive holds {state.drive}; unload it before loading {barcode}"
+                )
             slot = state.slot_of(barcode)
             if slot is None:
                 raise NoCartridge(f"no cartridge {barcode} in the library")
@@ -292,12 +278,15 @@ class SimDriver(TapeDriver):
         force: bool = False,
         on_line: LineSink | None = None,
     ) -> OpResult:
-        """mkltfs on the loaded cartridge; `serial` defaults to the barcode's first 6."""
+        """mkltfs on the loaded cartridge; `serial` defaults to the barcode's first 6.
+
+        Label and serial follow the same rules as the real drivers (`args`)."""
         async with self._op:
             medium = self._loaded()
             meta = medium.meta
-            validate_label(label)
-            serial = validate_serial(serial if serial is not None else meta.barcode[:6])
+            validate_volume_name(label)
+            serial = validate_serial(serial) if serial is not None else serial_from_barcode(
+                meta.barcode)
             if self._state.mounted:
                 raise TapeError(f"{meta.barcode} is mounted; unmount it before formatting")
             started = time.monotonic()
