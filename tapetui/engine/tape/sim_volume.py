@@ -23,7 +23,7 @@ BLOCK_SIZE = 524288
 
 
 class TapeInputError(TapeError, ValueError):
-    """Bad input to the simulated library: a path, a label, a serial, a setting."""
+    """Bad input to the simulated library: a volume path or a setting."""
 
 
 def volume_key(relpath: str) -> str:
