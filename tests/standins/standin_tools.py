@@ -108,7 +108,7 @@ def ltfs_xattrs(c: dict[str, Any], barcode: str) -> dict[str, str]:
         "ltfs.volumeSerial": c["serial"],
         "ltfs.volumeUUID": c["uuid"],
         "ltfs.mamBarcode": barcode,
-        "ltfs.volumeFormatTime": c["format_time"],
+        "ltfs.volumeFormatTime": c["format_time"].replace(" UTC", "Z").replace(" ", "T"),
         "ltfs.indexGeneration": str(c["index_gen"]),
         "ltfs.mediaStorageAlert": f"0x{c['tapealert']:016x}",
         "ltfs.mediaDataPartitionTotalCapacity": str(total_mib),

@@ -1,0 +1,488 @@
+"""The `ltfs` driver: the Linux LTFS tools and tape utilities, run as subprocesses.
+
+`mkltfs` formats, `ltfs` mounts (a FUSE daemon stays behind), `umount` unmounts,
+`ltfsck` checks, `mt` reports the drive, `mtx` moves cartridges when a changer
+is configured, `sg_read_attr` reads the cartridge memory (label, capacity,
+health) when no volume is mounted. Tool facts: LTFS-REFERENCE.md.
+
+Outcomes are judged by exit code and closing message, never by the mere
+presence of an `E` line (LTFS30061E appears on every successful run).
+Operations that return an OpResult (format, check) report a timeout in it
+(`timed_out=True`); the others raise ToolTimeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from .. import proc
+from .args import (
+    InvalidArgument,
+    validate_barcode,
+    validate_device_path,
+    validate_mount_option,
+    validate_path,
+    validate_serial,
+    validate_volume_name,
+)
+from .base import (
+    AlreadyFormatted,
+    Cartridge,
+    DriveStatus,
+    LabelInfo,
+    LineSink,
+    NoCartridge,
+    OpResult,
+    TapeDriver,
+    TapeError,
+    ToolTimeout,
+)
+from .ltfs_parse import (
+    MamFacts,
+    MtxStatus,
+    first_error,
+    generation_capacity,
+    has_message,
+    ltfs_messages,
+    mam_facts,
+    parse_mt_status,
+    parse_mtx_status,
+    parse_read_attr,
+)
+from .ltfs_volume import (
+    LtfsVolume,
+    is_ltfs_root,
+    parse_ltfs_time,
+    root_health,
+    root_mib,
+    root_text,
+)
+
+BACKENDS = ("sg", "lin_tape", "file")
+#: The barcode reported when a cartridge is present but says nothing about itself.
+UNKNOWN_BARCODE = "UNKNOWN"
+MKLTFS_EXIT = {1: "medium unformatted", 8: "operational error", 16: "usage error",
+               32: "cancelled"}
+LTFSCK_EXIT = {2: "reboot required", 4: "uncorrected errors", 8: "operational error",
+               16: "usage error", 32: "cancelled", 64: "library error"}
+#: How long a successful `ltfs` launch may take to show up as a mounted volume.
+MOUNT_SETTLE_S = 10.0
+POLL_S = 0.05
+
+
+@dataclass
+class LtfsConfig:
+    mkltfs: str = "mkltfs"
+    ltfs: str = "ltfs"
+    ltfsck: str = "ltfsck"
+    mt: str = "mt"
+    mtx: str = "mtx"
+    sg_read_attr: str = "sg_read_attr"
+    umount: str = "umount"
+    device: str = "/dev/sg0"  # mkltfs -d, ltfs devname=, ltfsck, sg_read_attr
+    tape_device: str = "/dev/nst0"  # mt -f
+    changer: str = ""  # mtx -f; empty: a standalone drive
+    drive_index: int = 0  # the drive's number inside the changer
+    backend: str = "sg"
+    mount_point: str = "/mnt/ltfs"
+    mount_options: list[str] = field(default_factory=list)
+    work_directory: str = ""
+    format_timeout_s: float = 7200.0
+    mount_timeout_s: float = 600.0
+    check_timeout_s: float = 7200.0
+    status_timeout_s: float = 60.0
+    load_timeout_s: float = 900.0
+    #: After `umount` returns, LTFS still writes the index: wait this long for it.
+    unmount_timeout_s: float = 900.0
+
+    def __post_init__(self) -> None:
+        validate_device_path(self.device)
+        validate_device_path(self.tape_device)
+        if self.changer:
+            validate_device_path(self.changer)
+        if self.backend not in BACKENDS:
+            raise InvalidArgument(f"tape backend {self.backend!r} must be one of {', '.join(BACKENDS)}")
+        if self.drive_index < 0:
+            raise InvalidArgument("drive index cannot be negative")
+        validate_path(self.mount_point, "mount point")
+        if self.work_directory:
+            validate_path(self.work_directory, "work directory")
+        for option in self.mount_options:
+            validate_mount_option(option)
+        for name in ("format", "mount", "check", "status", "load", "unmount"):
+            if getattr(self, f"{name}_timeout_s") <= 0:
+                raise InvalidArgument(f"{name} timeout must be positive")
+
+
+def _exit_text(rc: int | None, meanings: dict[int, str]) -> str:
+    if rc is None:
+        return "did not exit"
+    if rc < 0:
+        try:
+            return f"killed by {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"killed by signal {-rc}"
+    return f"exit {rc}" + (f", {meanings[rc]}" if rc in meanings else "")
+
+
+def _failure(tool: str, res: proc.ProcResult, meanings: dict[int, str] | None = None) -> str:
+    reason = first_error(res.lines)
+    text = f"{tool} failed ({_exit_text(res.returncode, meanings or {})})"
+    return f"{text}: {reason}" if reason else text
+
+
+def _timeout_text(tool: str, timeout: float) -> str:
+    return f"{tool} did not finish within {timeout:g} s and was killed"
+
+
+def ltfs_daemon_pids(mount_point: str, device: str) -> list[int]:
+    """PIDs of processes started as `ltfs MOUNT_POINT -o devname=DEVICE,...`.
+
+    The FUSE daemon outlives `umount`: it is still writing the index."""
+    found = []
+    want = f"devname={device}"
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if mount_point in args and any(want in a.split(",") for a in args):
+            found.append(int(entry.name))
+    return found
+
+
+class LtfsDriver(TapeDriver):
+    name = "ltfs"
+
+    def __init__(self, cfg: LtfsConfig) -> None:
+        self.cfg = cfg
+        self.has_changer = bool(cfg.changer)
+        self._mount_point = Path(cfg.mount_point)
+        self._volume: LtfsVolume | None = None
+        self._lock = asyncio.Lock()
+
+    # ----------------------------------------------------------- running ---
+
+    async def _run(
+        self,
+        argv: Sequence[str],
+        timeout: float,
+        on_line: LineSink | None = None,
+        ok_codes: Sequence[int] = (0,),
+    ) -> proc.ProcResult:
+        sink = (lambda _stream, line: on_line(line)) if on_line else None
+        try:
+            return await proc.run(argv, timeout=timeout, on_line=sink, ok_codes=ok_codes)
+        except proc.ToolNotFound as exc:
+            raise TapeError(f"{exc} (check the tool paths in the ltfs driver settings)") from None
+
+    async def _run_ok(self, argv: Sequence[str], timeout: float) -> proc.ProcResult:
+        """Run a short tool; a timeout or failure is an exception."""
+        res = await self._run(argv, timeout)
+        tool = Path(argv[0]).name
+        if res.timed_out:
+            raise ToolTimeout(_timeout_text(tool, timeout))
+        if not res.success:
+            raise TapeError(_failure(tool, res))
+        return res
+
+    async def _mtx_status(self) -> MtxStatus:
+        res = await self._run_ok(
+            [self.cfg.mtx, "-f", self.cfg.changer, "status"], self.cfg.status_timeout_s
+        )
+        return parse_mtx_status(res.stdout)
+
+    def _mounted(self) -> bool:
+        mp = self._mount_point
+        return os.path.ismount(mp) or is_ltfs_root(mp)
+
+    # ------------------------------------------------------------ status ---
+
+    async def status(self) -> DriveStatus:
+        async with self._lock:
+            return await self._status()
+
+    async def _status(self) -> DriveStatus:
+        cfg = self.cfg
+        res = await self._run([cfg.mt, "-f", cfg.tape_device, "status"], cfg.status_timeout_s)
+        if res.timed_out:
+            raise ToolTimeout(_timeout_text("mt", cfg.status_timeout_s))
+        if not res.success:
+            return DriveStatus(drive_present=False, health={"error": _failure("mt", res)})
+        mt = parse_mt_status(res.stdout)
+        st = DriveStatus(drive_present=True, generation=mt.generation)
+        if mt.write_protected:
+            st.health["write protected"] = "yes"
+        if mt.cleaning_requested:
+            st.health["cleaning"] = "requested"
+        if mt.soft_errors:
+            st.health["soft errors since last status"] = str(mt.soft_errors)
+        tag = None
+        if self.has_changer:
+            tag = (await self._mtx_status()).drives.get(cfg.drive_index, (None, None))[0]
+        if not mt.online:
+            st.loaded = tag or None
+            return st
+        if self._volume is not None and self._mounted():
+            root = self._mount_point
+            st.mounted, st.mount_point = True, str(root)
+            st.label = root_text(root, "ltfs.volumeName")
+            st.serial = root_text(root, "ltfs.volumeSerial")
+            st.capacity_bytes = root_mib(root, "ltfs.mediaDataPartitionTotalCapacity")
+            st.remaining_bytes = root_mib(root, "ltfs.mediaDataPartitionAvailableSpace")
+            st.health.update(root_health(root))
+            barcode = tag or root_text(root, "ltfs.mamBarcode")
+        else:
+            mam = await self._read_mam()
+            barcode = tag
+            if mam is not None:
+                st.label, st.serial = mam.label, mam.barcode
+                st.capacity_bytes, st.remaining_bytes = mam.capacity_bytes, mam.remaining_bytes
+                st.health.update(mam.health)
+                barcode = tag or mam.barcode
+        st.loaded = barcode or UNKNOWN_BARCODE
+        st.capacity_bytes = st.capacity_bytes or generation_capacity(st.generation)
+        return st
+
+    async def _read_mam(self) -> MamFacts | None:
+        """Cartridge memory of the data partition; None when unreadable."""
+        res = await self._run(
+            [self.cfg.sg_read_attr, "-p", "1", self.cfg.device], self.cfg.status_timeout_s
+        )
+        if not res.success:
+            return None
+        return mam_facts(parse_read_attr(res.stdout))
+
+    async def inventory(self) -> list[Cartridge]:
+        async with self._lock:
+            st = await self._status()
+            found = []
+            if self.has_changer:
+                mtx = await self._mtx_status()
+                found = [
+                    Cartridge(barcode=tag, slot=slot, in_drive=False)
+                    for slot, tag in sorted(mtx.slots.items())
+                    if tag
+                ]
+            if st.loaded:
+                used = (
+                    st.capacity_bytes - st.remaining_bytes
+                    if st.capacity_bytes is not None and st.remaining_bytes is not None
+                    else None
+                )
+                found.append(Cartridge(
+                    barcode=st.loaded, slot=None, in_drive=True, label=st.label,
+                    serial=st.serial, generation=st.generation,
+                    capacity_bytes=st.capacity_bytes, used_bytes=used,
+                    formatted=st.serial is not None,
+                ))
+            return found
+
+    # ---------------------------------------------------------- cartridges ---
+
+    async def load(self, barcode: str) -> None:
+        barcode = validate_barcode(barcode)
+        async with self._lock:
+            if not self.has_changer:
+                st = await self._status()
+                if st.loaded in (barcode, UNKNOWN_BARCODE):
+                    return
+                held = f"holds {st.loaded}" if st.loaded else "is empty"
+                raise NoCartridge(
+                    f"the drive {held} and has no changer: insert {barcode} by hand"
+                )
+            mtx = await self._mtx_status()
+            tag = mtx.drives.get(self.cfg.drive_index, (None, None))[0]
+            if tag == barcode:
+                return
+            slot = next((s for s, t in mtx.slots.items() if t == barcode), None)
+            if slot is None:
+                raise NoCartridge(f"no cartridge {barcode} in the library")
+            if tag is not None:
+                raise TapeError(f"the drive holds {tag or 'a cartridge'}; unload it before loading {barcode}")
+            argv = [self.cfg.mtx, "-f", self.cfg.changer, "load", str(slot), str(self.cfg.drive_index)]
+            await self._run_ok(argv, self.cfg.load_timeout_s)
+
+    async def unload(self) -> None:
+        async with self._lock:
+            await self._unmount()
+            cfg = self.cfg
+            if self.has_changer:
+                mtx = await self._mtx_status()
+                tag, slot = mtx.drives.get(cfg.drive_index, (None, None))
+                if tag is None:
+                    return
+                await self._offline()
+                argv = [cfg.mtx, "-f", cfg.changer, "unload"]
+                if slot is not None:
+                    argv.append(str(slot))
+                argv.append(str(cfg.drive_index))
+                await self._run_ok(argv, cfg.load_timeout_s)
+                return
+            res = await self._run_ok([cfg.mt, "-f", cfg.tape_device, "status"], cfg.status_timeout_s)
+            if parse_mt_status(res.stdout).online:
+                await self._offline()
+
+    async def _offline(self) -> None:
+        """Rewind and unthread (`mt offline`): a changer can only take it then."""
+        await self._run_ok([self.cfg.mt, "-f", self.cfg.tape_device, "offline"], self.cfg.load_timeout_s)
+
+    # --------------------------------------------------------------- label ---
+
+    async def read_label(self) -> LabelInfo | None:
+        async with self._lock:
+            if self._volume is not None and self._mounted():
+                root = self._mount_point
+                if root_text(root, "ltfs.volumeName") is not None:
+                    return LabelInfo(
+                        label=root_text(root, "ltfs.volumeName"),
+                        serial=root_text(root, "ltfs.volumeSerial"),
+                        barcode=root_text(root, "ltfs.mamBarcode"),
+                        formatted_at=parse_ltfs_time(root_text(root, "ltfs.volumeFormatTime")),
+                    )
+            res = await self._run(
+                [self.cfg.sg_read_attr, "-p", "1", self.cfg.device], self.cfg.status_timeout_s
+            )
+            if res.timed_out:
+                raise ToolTimeout(_timeout_text("sg_read_attr", self.cfg.status_timeout_s))
+            if res.returncode == 2:  # SG_LIB_CAT_NOT_READY: no medium
+                raise NoCartridge("the drive is empty; load a cartridge first")
+            if not res.success:
+                raise TapeError(f"cannot read the cartridge memory: {_failure('sg_read_attr', res)}")
+            mam = mam_facts(parse_read_attr(res.stdout))
+            if not mam.ltfs:
+                return None
+            tag = None
+            if self.has_changer:
+                tag = (await self._mtx_status()).drives.get(self.cfg.drive_index, (None, None))[0]
+            return LabelInfo(label=mam.label, serial=mam.barcode, barcode=tag or mam.barcode,
+                             formatted_at=None)
+
+    # --------------------------------------------------------- format/check ---
+
+    async def format(
+        self,
+        label: str,
+        serial: str | None = None,
+        force: bool = False,
+        on_line: LineSink | None = None,
+    ) -> OpResult:
+        cfg = self.cfg
+        argv = [cfg.mkltfs, "-d", cfg.device, "-n", validate_volume_name(label)]
+        if serial is not None:
+            argv += ["-s", validate_serial(serial)]
+        if force:
+            argv.append("-f")
+        argv += ["-e", cfg.backend]
+        async with self._lock:
+            self._refuse_if_mounted("formatting")
+            res = await self._run(argv, cfg.format_timeout_s, on_line)
+            if res.timed_out:
+                return _op(res, False, _timeout_text("mkltfs", cfg.format_timeout_s))
+            if res.returncode == 0 and has_message(res.lines, "15024I"):
+                return _op(res, True, f"medium formatted as {label}")
+            if has_message(res.lines, "15047E"):
+                raise AlreadyFormatted(
+                    "the medium is already LTFS formatted; format with force to overwrite it"
+                )
+            if res.returncode == 8 and await self._drive_empty():
+                raise NoCartridge("the drive is empty; load a cartridge before formatting")
+            return _op(res, False, _failure("mkltfs", res, MKLTFS_EXIT))
+
+    async def _drive_empty(self) -> bool:
+        res = await self._run([self.cfg.mt, "-f", self.cfg.tape_device, "status"],
+                              self.cfg.status_timeout_s)
+        return res.success and not parse_mt_status(res.stdout).online
+
+    def _refuse_if_mounted(self, what: str) -> None:
+        if self._volume is not None and self._mounted():
+            raise TapeError(f"the volume is mounted at {self._mount_point}; unmount it before {what}")
+
+    async def check(self, on_line: LineSink | None = None) -> OpResult:
+        cfg = self.cfg
+        async with self._lock:
+            self._refuse_if_mounted("checking")
+            res = await self._run([cfg.ltfsck, "-e", cfg.backend, cfg.device],
+                                  cfg.check_timeout_s, on_line, ok_codes=(0, 1))
+            if res.timed_out:
+                return _op(res, False, _timeout_text("ltfsck", cfg.check_timeout_s))
+            if res.success:
+                closing = next((m.text for m in ltfs_messages(res.lines) if m.id == "16022I"),
+                               "Volume checked.")
+                return _op(res, True, closing)
+            return _op(res, False, _failure("ltfsck", res, LTFSCK_EXIT))
+
+    # ------------------------------------------------------------ mounting ---
+
+    async def mount(self) -> LtfsVolume:
+        cfg = self.cfg
+        async with self._lock:
+            if self._volume is not None and self._mounted():
+                return self._volume
+            mp = self._mount_point
+            mp.mkdir(parents=True, exist_ok=True)
+            options = [f"devname={cfg.device}", f"tape_backend={cfg.backend}"]
+            if cfg.work_directory:
+                options.append(f"work_directory={cfg.work_directory}")
+            options += cfg.mount_options
+            res = await self._run([cfg.ltfs, str(mp), "-o", ",".join(options)], cfg.mount_timeout_s)
+            if res.timed_out:
+                raise ToolTimeout(_timeout_text("ltfs", cfg.mount_timeout_s))
+            if not res.success:
+                if has_message(res.lines, "17168E"):
+                    raise TapeError(f"cannot mount {cfg.device}: the medium is not LTFS formatted")
+                raise TapeError(f"cannot mount {cfg.device} at {mp}: {_failure('ltfs', res)}")
+            deadline = time.monotonic() + MOUNT_SETTLE_S
+            while not self._mounted():
+                if time.monotonic() > deadline:
+                    raise TapeError(f"ltfs reported success but {mp} is not mounted")
+                await asyncio.sleep(POLL_S)
+            self._volume = LtfsVolume(mp)
+            return self._volume
+
+    async def unmount(self) -> None:
+        async with self._lock:
+            await self._unmount()
+
+    async def _unmount(self) -> None:
+        cfg, mp = self.cfg, self._mount_point
+        if self._mounted():
+            res = await self._run([cfg.umount, str(mp)], cfg.status_timeout_s)
+            if res.timed_out:
+                raise ToolTimeout(_timeout_text("umount", cfg.status_timeout_s))
+            if not res.success and self._mounted():
+                raise TapeError(f"cannot unmount {mp}: {_failure('umount', res)}")
+        # umount returns before LTFS has written its index: wait for the daemon.
+        deadline = time.monotonic() + cfg.unmount_timeout_s
+        while ltfs_daemon_pids(str(mp), cfg.device):
+            if time.monotonic() > deadline:
+                raise ToolTimeout(
+                    f"ltfs still holds {cfg.device} {cfg.unmount_timeout_s:g} s after unmount "
+                    "(index not yet written)"
+                )
+            await asyncio.sleep(POLL_S)
+        self._volume = None
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._volume is not None:
+                await self._unmount()
+
+
+def _op(res: proc.ProcResult, success: bool, message: str) -> OpResult:
+    return OpResult(
+        success=success,
+        message=message,
+        returncode=res.returncode,
+        lines=res.lines,
+        timed_out=res.timed_out,
+        duration_s=res.duration_s,
+    )
