@@ -78,10 +78,18 @@ class Catalog:
         return self._dir_cache
 
     async def add(self, entries: Sequence[Entry]) -> None:
-        """Insert a batch of entries in one transaction (or the caller's)."""
+        """Insert a batch of entries in one transaction (or the caller's).
+
+        This is the hot path of a backup (one call per batch of thousands), so
+        it splits paths with `rpartition` and builds plain tuples."""
+        pairs = []
+        for e in entries:
+            folder, _, name = e.path.rstrip("/").rpartition("/")
+            if not e.path.startswith("/") or not name:
+                raise ValueError(f"catalog paths are absolute file paths, not {e.path!r}")
+            pairs.append((folder or "/", name))
         async with self.store.transaction() as conn:
-            pairs = [split(e.path) for e in entries]
-            ids = await self.dir_ids(d for d, _ in pairs)
+            ids = await self.dir_ids({d for d, _ in pairs})
             await conn.executemany(
                 f"INSERT OR REPLACE INTO entries({ENTRY_COLUMNS}) VALUES ({','.join('?' * 16)})",
                 [

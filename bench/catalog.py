@@ -1,0 +1,145 @@
+"""Catalog benchmark: insert rate and the latency of the three designed lookups.
+
+    python bench/catalog.py                # 1M and 10M rows
+    python bench/catalog.py --rows 1000000 # one size
+
+The data set looks like a file server: sets of ~1M files each, spread over
+folders of ~100 files, names repeating across sets (later sets re-list the same
+paths, as incrementals and fulls do). Peer: the same rows inserted with plain
+sqlite3 `executemany` into a rowid table with no index, the floor of what SQLite
+can do from Python -- the ratio shows what our schema and indexes cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tapetui.engine.store import open_store  # noqa: E402
+from tapetui.engine.store.catalog import Catalog  # noqa: E402
+from tapetui.engine.store.models import Entry  # noqa: E402
+from tapetui.engine.store.sets import Sets  # noqa: E402
+
+FILES_PER_SET = 1_000_000
+PER_DIR = 100
+BATCH = 50_000
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def path_of(i: int) -> str:
+    d = i // PER_DIR
+    return f"/srv/data/p{d // 1000:03d}/d{d % 1000:03d}/file-{i % PER_DIR:03d}.dat"
+
+
+def entries(set_id: int, start: int, count: int) -> list[Entry]:
+    return [
+        Entry(set_id, path_of(i), "file", size=i * 7 % 1_000_000, mtime_ns=i, mode=0o100644,
+              checksum=i.to_bytes(32, "big"), cartridge_id=None, position=i)
+        for i in range(start, start + count)
+    ]
+
+
+async def fill(cat: Catalog, sets: Sets, rows: int) -> tuple[float, list[int]]:
+    set_ids, spent = [], 0.0
+    done = 0
+    day = 0
+    while done < rows:
+        sid = await sets.create(backup_run_id=None, source_key="bench", name="", level="full",
+                                base_set_id=None, hash_algo="sha256", started_at=T0 + timedelta(days=day))
+        n = min(FILES_PER_SET, rows - done)
+        for start in range(0, n, BATCH):
+            batch = entries(sid, start, min(BATCH, n - start))
+            t = time.perf_counter()
+            await cat.add(batch)
+            spent += time.perf_counter() - t
+        await sets.complete(sid, files=n, bytes_=0, finished_at=T0 + timedelta(days=day, hours=1))
+        set_ids.append(sid)
+        done += n
+        day += 1
+    return spent, set_ids
+
+
+def peer_insert_rate(rows: int) -> float:
+    with tempfile.TemporaryDirectory() as d:
+        conn = sqlite3.connect(Path(d) / "peer.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("CREATE TABLE t(set_id, path, size, mtime, mode, checksum, position)")
+        n = min(rows, 2_000_000)
+        t = time.perf_counter()
+        for start in range(0, n, BATCH):
+            conn.execute("BEGIN")
+            conn.executemany("INSERT INTO t VALUES (?,?,?,?,?,?,?)",
+                             [(1, path_of(i), i, i, 0o100644, i.to_bytes(32, "big"), i)
+                              for i in range(start, min(start + BATCH, n))])
+            conn.execute("COMMIT")
+        spent = time.perf_counter() - t
+        conn.close()
+    return n / spent
+
+
+async def timed(fn, repeats: int = 50) -> tuple[float, float]:
+    samples = []
+    for k in range(repeats):
+        t = time.perf_counter()
+        await fn(k)
+        samples.append((time.perf_counter() - t) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
+
+
+async def run(rows: int) -> None:
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as d:
+        store = await open_store(Path(d) / "catalog.db")
+        cat, sets = Catalog(store), Sets(store)
+        spent, set_ids = await fill(cat, sets, rows)
+        await store.conn.execute("PRAGMA optimize")
+        rate = rows / spent
+        peer = peer_insert_rate(rows)
+        last = set_ids[-1]
+        span = min(rows, FILES_PER_SET)
+
+        async def list_dir(k):
+            folder = path_of((k * 7919 % span) // PER_DIR * PER_DIR).rsplit("/", 1)[0]
+            got = await cat.list_dir(last, folder)
+            assert len(got) == PER_DIR, (folder, len(got))
+
+        async def versions(k):
+            got = await cat.versions(path_of(k * 104729 % span))
+            assert len(got) == len(set_ids)
+
+        async def newest_at(k):
+            at = T0 + timedelta(days=k % len(set_ids), hours=2)
+            got = await cat.newest_at(path_of(k * 1299709 % span), at)
+            assert got is not None and got.set_id == set_ids[k % len(set_ids)]
+
+        print(f"rows: {rows:,}  sets: {len(set_ids)}  db: {os.path.getsize(Path(d) / 'catalog.db') / 1e6:,.0f} MB")
+        print(f"  insert: {rate:,.0f} rows/s  (peer: plain sqlite3 executemany, no index: {peer:,.0f} rows/s; "
+              f"ratio {rate / peer:.2f})")
+        for name, fn in (("list a folder of a set", list_dir), ("find a path across sets", versions),
+                         ("newest version at a time", newest_at)):
+            med, p95 = await timed(fn)
+            print(f"  {name:<26} median {med:6.2f} ms   p95 {p95:6.2f} ms")
+        await store.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, action="append", help="catalog size (repeatable)")
+    args = ap.parse_args()
+    for rows in args.rows or [1_000_000, 10_000_000]:
+        asyncio.run(run(rows))
+
+
+if __name__ == "__main__":
+    main()
