@@ -71,6 +71,7 @@ def init_state(
     tape_device: str = "/dev/nst0",
     changer: str | None = None,
     windows_root: str | None = None,
+    online: bool = True,
 ) -> None:
     """Create a world: `slots` (1-based) only with a `changer`; `loaded` is in the drive."""
     root.mkdir(parents=True, exist_ok=True)
@@ -82,7 +83,7 @@ def init_state(
         "changer": changer,
         "drive": {
             "cartridge": loaded,
-            "online": loaded is not None,
+            "online": loaded is not None and online,
             "from_slot": None,
             "mounted_at": None,
         },
@@ -130,3 +131,26 @@ def fault_for(tool: str, state: dict[str, Any] | None = None) -> str:
         if not name or name == tool:
             return fault
     return ""
+
+
+STANDINS = Path(__file__).resolve().parent
+
+
+def tool(name: str) -> str:
+    """Absolute path of the stand-in executable `name`."""
+    return str(STANDINS / name)
+
+
+def running(name: str) -> list[int]:
+    """PIDs of live stand-in `name` processes (zombies have no cmdline)."""
+    want = tool(name).encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                args = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if want in args:
+                pids.append(int(entry.name))
+    return pids

@@ -100,6 +100,9 @@ class LtfsConfig:
     load_timeout_s: float = 900.0
     #: After `umount` returns, LTFS still writes the index: wait this long for it.
     unmount_timeout_s: float = 900.0
+    #: On timeout or cancel a tool gets SIGTERM, then this long to stop cleanly
+    #: before its whole process group gets SIGKILL.
+    kill_grace_s: float = 5.0
 
     def __post_init__(self) -> None:
         validate_device_path(self.device)
@@ -180,7 +183,8 @@ class LtfsDriver(TapeDriver):
     ) -> proc.ProcResult:
         sink = (lambda _stream, line: on_line(line)) if on_line else None
         try:
-            return await proc.run(argv, timeout=timeout, on_line=sink, ok_codes=ok_codes)
+            return await proc.run(argv, timeout=timeout, on_line=sink, ok_codes=ok_codes,
+                                  kill_grace_s=self.cfg.kill_grace_s)
         except proc.ToolNotFound as exc:
             raise TapeError(f"{exc} (check the tool paths in the ltfs driver settings)") from None
 
@@ -293,7 +297,8 @@ class LtfsDriver(TapeDriver):
         async with self._lock:
             if not self.has_changer:
                 st = await self._status()
-                if st.loaded in (barcode, UNKNOWN_BARCODE):
+                # Cartridge memory may carry only the 6-character volume serial.
+                if st.loaded in (barcode, barcode[:6], UNKNOWN_BARCODE):
                     return
                 held = f"holds {st.loaded}" if st.loaded else "is empty"
                 raise NoCartridge(
