@@ -1,0 +1,466 @@
+"""The rules around the drive that runs, the console and the CLI share.
+
+The driver knows how to talk to a drive; this layer knows what the project does
+with it (seed 计划任务执行细节文档, 2.3 and 4): the month check that protects last
+month's archive, the format flow (which label, format once, verify, make the
+catalog follow the cartridge, mark the sets the format destroyed), which
+cartridge a run may use, and keeping the `cartridges` table in step with the
+library. Driver errors leave this layer as `UserError`s: one line for the operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Iterator, Protocol
+
+from ..errors import UserError
+from ..events import OperatorDone, OperatorNeeded, TapeChanged
+from ..store.models import CartridgeRow, SetRow
+from .args import InvalidArgument
+from .base import Cartridge, DriveStatus, LabelInfo, LineSink, NoCartridge, OpResult, TapeError
+from .labels import is_this_month, scheduled_label
+
+if TYPE_CHECKING:
+    from ..core import Engine
+
+logger = logging.getLogger("tapetui.tape")
+
+#: A cartridge with less than this share of its capacity left counts as full:
+#: real drives hit early warning before the last byte.
+FULL_RESERVE = 0.01
+#: Set states whose data is already gone or no longer catalogued.
+_GONE = {"overwritten", "expired"}
+
+
+class OpLog(Protocol):
+    """Where an operation reports: a run's `RunLog`, or anything shaped like it."""
+
+    def info(self, text: str) -> None: ...
+    def warning(self, text: str) -> None: ...
+    def tool(self, text: str) -> None: ...
+
+
+class _ModuleLog:
+    """The fallback `OpLog` when the caller has no run log: the log file."""
+
+    def info(self, text: str) -> None:
+        logger.info(text)
+
+    def warning(self, text: str) -> None:
+        logger.warning(text)
+
+    def tool(self, text: str) -> None:
+        logger.info("tool: %s", text)
+
+
+class MonthCheckFailed(UserError):
+    """The loaded cartridge is not this month's: a run must not write on it."""
+
+
+class TapeOpFailed(UserError):
+    """The driver refused or failed an operation; the message says why."""
+
+
+@dataclass
+class FormatOutcome:
+    ok: bool
+    old_label: str | None
+    new_label: str | None
+    warnings: list[str] = field(default_factory=list)
+    overwritten_sets: list[int] = field(default_factory=list)
+
+
+@dataclass
+class CartridgeView:
+    """One line of `tape list`: the library's view merged with the catalog's."""
+
+    barcode: str
+    label: str | None
+    status: str  # blank | active | full | retired
+    slot: int | None
+    in_drive: bool
+    location: str  # "drive", "slot N", or "offline" (catalogued, not in the library)
+    serial: str | None
+    generation: str | None
+    capacity_bytes: int | None
+    used_bytes: int | None
+    formatted_at: datetime | None
+    sets: int  # catalogued sets still held on it
+
+
+def cartridge_status(c: Cartridge) -> str:
+    """blank (no LTFS), full (less than FULL_RESERVE left) or active."""
+    if not c.formatted:
+        return "blank"
+    if c.capacity_bytes and (c.used_bytes or 0) >= c.capacity_bytes * (1 - FULL_RESERVE):
+        return "full"
+    return "active"
+
+
+def _ym(now: datetime) -> str:
+    return (now if now.tzinfo is None else now.astimezone()).strftime("%Y-%m")
+
+
+def _name(info: LabelInfo) -> str:
+    return info.label or info.serial or info.barcode or "(unlabelled)"
+
+
+@contextlib.contextmanager
+def _driver_errors(doing: str | None = None) -> Iterator[None]:
+    """Turn a driver's TapeError or refused argument into a one-line UserError."""
+    try:
+        yield
+    except UserError:
+        raise
+    except (TapeError, InvalidArgument) as e:
+        raise TapeOpFailed(f"{doing}: {e}" if doing else str(e)) from e
+
+
+class TapeOps:
+    #: Seconds between drive polls while waiting for an operator.
+    poll_s: float = 2.0
+    #: How long a run waits for someone to insert a cartridge before giving up.
+    operator_wait_s: float = 6 * 3600
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.driver = engine.driver
+
+    # ---- plain driver operations (with catalog and events kept in step) ------------
+
+    async def status(self) -> DriveStatus:
+        with _driver_errors("cannot read the drive status"):
+            return await self.driver.status()
+
+    async def load(self, barcode: str) -> None:
+        with _driver_errors():
+            await self.driver.load(barcode)
+        self.engine.bus.publish(TapeChanged(reason=f"loaded {barcode}"))
+        await self.sync_inventory()
+
+    async def unload(self) -> str | None:
+        """Return the loaded cartridge to its slot; its barcode (None if it was empty)."""
+        status = await self.status()
+        if status.loaded is None:
+            return None
+        with _driver_errors():
+            await self.driver.unload()
+        self.engine.bus.publish(TapeChanged(reason=f"unloaded {status.loaded}"))
+        await self.sync_inventory()
+        return status.loaded
+
+    async def check(self, on_line: LineSink | None = None) -> OpResult:
+        with _driver_errors():
+            return await self.driver.check(on_line=on_line)
+
+    # ---- catalog ---------------------------------------------------------------------
+
+    async def _inventory(self) -> list[Cartridge]:
+        with _driver_errors("cannot read the library"):
+            return await self.driver.inventory()
+
+    async def sync_inventory(self) -> list[CartridgeRow]:
+        """Record every cartridge the driver sees; a retired one stays retired."""
+        return await self._record(await self._inventory())
+
+    async def _record(self, found: list[Cartridge]) -> list[CartridgeRow]:
+        carts = self.engine.cartridges
+        rows = []
+        async with self.engine.store.transaction():
+            for c in found:
+                known = await carts.by_barcode(c.barcode)
+                retired = known is not None and known.status == "retired"
+                rows.append(await carts.upsert(
+                    c.barcode, label=c.label, serial=c.serial, generation=c.generation,
+                    capacity_bytes=c.capacity_bytes, used_bytes=c.used_bytes,
+                    formatted_at=c.formatted_at, status=None if retired else cartridge_status(c),
+                ))
+        return rows
+
+    async def overview(self) -> list[CartridgeView]:
+        """Every cartridge in the library, then catalogued ones that are not."""
+        found = await self._inventory()
+        await self._record(found)
+        records = {r.barcode: r for r in await self.engine.cartridges.all()}
+        views = []
+        for c in sorted(found, key=lambda c: (c.slot is not None, c.slot or 0)):
+            rec = records.pop(c.barcode, None)
+            views.append(CartridgeView(
+                barcode=c.barcode, label=c.label,
+                status=rec.status if rec else cartridge_status(c),
+                slot=c.slot, in_drive=c.in_drive,
+                location="drive" if c.in_drive else f"slot {c.slot}",
+                serial=c.serial, generation=c.generation, capacity_bytes=c.capacity_bytes,
+                used_bytes=c.used_bytes, formatted_at=c.formatted_at,
+                sets=len(await self._live_sets(rec.id)) if rec else 0,
+            ))
+        for rec in records.values():
+            views.append(CartridgeView(
+                barcode=rec.barcode, label=rec.label, status=rec.status, slot=None,
+                in_drive=False, location="offline", serial=rec.serial,
+                generation=rec.generation, capacity_bytes=rec.capacity_bytes,
+                used_bytes=rec.used_bytes, formatted_at=rec.formatted_at,
+                sets=len(await self._live_sets(rec.id)),
+            ))
+        return views
+
+    async def _live_sets(self, cartridge_id: int) -> list[SetRow]:
+        return [s for s in await self.engine.sets.on_cartridge(cartridge_id) if s.status not in _GONE]
+
+    async def would_lose(self, barcode: str) -> list[SetRow]:
+        """Catalogued sets a format of this cartridge would destroy."""
+        record = await self.engine.cartridges.by_barcode(barcode)
+        return [] if record is None else await self._live_sets(record.id)
+
+    # ---- month check -----------------------------------------------------------------
+
+    async def month_check(
+        self, now: datetime, *, override: bool = False, log: OpLog | None = None
+    ) -> LabelInfo | None:
+        """Refuse a cartridge from another month; returns the label it checked.
+
+        A blank cartridge passes (it holds nothing to protect). `override` lets an
+        operator run anyway; that is logged as a warning, never silent."""
+        log = log or _ModuleLog()
+        if not self.engine.config.tape.month_check:
+            log.info("month check is disabled (tape.month_check = false)")
+            return None
+        try:
+            info = await self.driver.read_label()
+        except NoCartridge as e:
+            raise UserError(f"no cartridge in the drive; load this month's tape ({_ym(now)})") from e
+        except TapeError as e:
+            raise TapeOpFailed(f"cannot read the tape label: {e}") from e
+        if info is None:
+            log.info("month check: the cartridge is blank, nothing to protect")
+            return None
+        if is_this_month(info, now):
+            log.info(f"month check: tape {_name(info)} is this month's ({_ym(now)})")
+            return info
+        message = f"tape {_name(info)} is not this month's ({_ym(now)}); change the tape"
+        if override:
+            log.warning(f"month check overridden by the operator: {message}")
+            return info
+        raise MonthCheckFailed(message)
+
+    # ---- format flow -----------------------------------------------------------------
+
+    async def format_flow(
+        self,
+        *,
+        scheduled: bool,
+        now: datetime,
+        log: OpLog,
+        label: str | None = None,
+        force: bool = True,
+    ) -> FormatOutcome:
+        """Format the loaded cartridge once and make the catalog follow it.
+
+        Never raises for a tape or catalog failure: a failed format is ok=False
+        with a warning (a backup goes on without it); a catalog update that fails
+        after a good format is a warning and ok stays True."""
+        out = FormatOutcome(ok=False, old_label=None, new_label=None)
+
+        def warn(text: str) -> None:
+            out.warnings.append(text)
+            log.warning(text)
+
+        try:
+            with _driver_errors():
+                before = await self.driver.read_label()
+                status = await self.driver.status()
+        except UserError as e:
+            warn(f"format failed: {e}")
+            return out
+        out.old_label = before.label if before else None
+        old_id = (before.barcode if before else None) or status.loaded or out.old_label
+        log.info(f"label before format: {out.old_label or '(blank)'}" + (f" on {old_id}" if old_id else ""))
+        if scheduled:
+            new_label = scheduled_label(now)
+            log.info(f"scheduled format: new label {new_label} for {_ym(now)}")
+        else:
+            new_label = label or out.old_label or scheduled_label(now)
+            log.info(f"manual format: label {new_label}")
+
+        try:
+            with _driver_errors():
+                if status.mounted:
+                    await self.driver.unmount()
+                result = await self.driver.format(new_label, force=force, on_line=log.tool)
+        except UserError as e:
+            result = OpResult(success=False, message=str(e))
+        finally:
+            self.engine.bus.publish(TapeChanged(reason="format"))
+        if not result.success:
+            warn(f"format failed: {result.message}")
+            return out
+
+        try:
+            with _driver_errors():
+                after = await self.driver.read_label()
+        except UserError as e:
+            warn(f"the tool reported success but the label cannot be read back: {e}")
+            after = None
+        if after is None and not out.warnings:
+            warn(f"the tool reported success but the tape reads blank (expected label {new_label})")
+        out.ok = after is not None
+        out.new_label = after.label if after else new_label
+        if after is not None and after.label != new_label:
+            warn(f"after formatting the tape reads label {after.label!r}, expected {new_label!r}")
+        if out.ok:
+            log.info(f"format succeeded, label is now {out.new_label}")
+
+        # The medium was rewritten: the catalog must follow even if verification failed.
+        new_id = (after.barcode if after else None) or status.loaded or out.new_label
+        old_record: CartridgeRow | None = None
+        try:
+            old_record, how = await self._update_record(
+                old_id, out.old_label, new_id, out.new_label, after, status
+            )
+            log.info(f"cartridge record {how}: {out.old_label or '(blank)'} -> {out.new_label}")
+        except Exception as e:  # noqa: BLE001 - any catalog failure is a warning here (seed 4.3)
+            warn(f"the tape was formatted but its catalog record could not be updated: {e}")
+        if old_record is not None:
+            try:
+                lost = await self._live_sets(old_record.id)
+                await self.engine.sets.mark_overwritten(old_record.id)
+                out.overwritten_sets = [s.id for s in lost]
+                if lost:
+                    log.info("sets now overwritten: " + ", ".join(f"#{s.id} {s.name}" for s in lost))
+            except Exception as e:  # noqa: BLE001
+                warn(f"the tape was formatted but its sets could not be marked overwritten: {e}")
+        return out
+
+    async def _find_record(self, old_id: str | None, old_label: str | None) -> CartridgeRow | None:
+        carts = self.engine.cartridges
+        found = await carts.by_barcode(old_id) if old_id else None
+        if found is None and old_label:
+            found = await carts.by_label(old_label)
+        return found
+
+    async def _update_record(
+        self,
+        old_id: str | None,
+        old_label: str | None,
+        new_id: str,
+        new_label: str,
+        after: LabelInfo | None,
+        status: DriveStatus,
+    ) -> tuple[CartridgeRow | None, str]:
+        """Seed 4.2: found by old id or label -> rename; new id taken by another
+        record -> label only; not found -> create. Returns (old record, what was done)."""
+        carts = self.engine.cartridges
+        formatted_at = after.formatted_at if after else None
+        fresh = dict(
+            serial=after.serial if after else None, generation=status.generation,
+            capacity_bytes=status.capacity_bytes, used_bytes=0, formatted_at=formatted_at,
+            status="active" if after else "blank",
+        )
+        async with self.engine.store.transaction():
+            old = await self._find_record(old_id, old_label)
+            if old is None:
+                await carts.upsert(new_id, label=new_label, **fresh)
+                return None, f"created for {new_id}"
+            taken = await carts.by_barcode(new_id)
+            if taken is not None and taken.id != old.id:
+                await carts.set_label(old.id, new_label, formatted_at)
+                return old, f"relabelled ({new_id} is already recorded)"
+            await carts.rename(old.id, new_id, new_label)
+            await carts.upsert(new_id, **fresh)
+            return old, "renamed" if old.barcode != new_id else "updated"
+
+    # ---- choosing the cartridge for a run --------------------------------------------
+
+    async def ensure_loaded(
+        self, policy: str, log: OpLog, *, for_level: str | None = None
+    ) -> Cartridge:
+        """Make sure the drive holds a cartridge a run may use, and return it.
+
+        `loaded`: whatever is in the drive. `auto`: in a library, keep the loaded
+        cartridge if eligible, else load one (blank, or this month's with room);
+        a full backup prefers a blank one, others continue this month's tape.
+        A standalone drive that is empty waits for an operator (cancellable,
+        bounded by `operator_wait_s`)."""
+        if policy not in ("loaded", "auto"):
+            raise UserError(f"unknown tape policy {policy!r}; expected 'loaded' or 'auto'")
+        status = await self.status()
+        if policy == "auto" and self.driver.has_changer:
+            return await self._pick(log, for_level)
+        if status.loaded is None:
+            if self.driver.has_changer:
+                raise UserError(
+                    "the drive is empty; load a cartridge (tapetui tape load BARCODE) "
+                    "or use the 'auto' tape policy"
+                )
+            status = await self._wait_for_cartridge(log)
+        return await self._in_drive(status)
+
+    def _eligible(self, c: Cartridge, now: datetime, for_level: str | None) -> bool:
+        if not c.formatted:
+            return True
+        if not is_this_month(c.label, now, c.formatted_at):
+            return False
+        return for_level == "full" or cartridge_status(c) != "full"
+
+    async def _pick(self, log: OpLog, for_level: str | None) -> Cartridge:
+        now = self.engine.clock()
+        inventory = await self._inventory()
+        current = next((c for c in inventory if c.in_drive), None)
+        if current is not None and self._eligible(current, now, for_level):
+            log.info(f"using the loaded cartridge {current.barcode} ({current.label or 'blank'})")
+            return current
+        blank_first = for_level == "full"
+        candidates = sorted(
+            (c for c in inventory if not c.in_drive and self._eligible(c, now, for_level)),
+            key=lambda c: (c.formatted == blank_first, c.slot or 0),
+        )
+        if not candidates:
+            raise UserError(
+                f"no usable cartridge in the library: need a blank one or this month's "
+                f"({_ym(now)}) with free space"
+            )
+        choice = candidates[0]
+        if current is not None:
+            log.info(f"unloading {current.barcode} ({current.label or 'blank'}): not usable for this run")
+            await self.unload()
+        log.info(f"loading {choice.barcode} ({choice.label or 'blank'}) from slot {choice.slot}")
+        await self.load(choice.barcode)
+        return await self._in_drive(await self.status())
+
+    async def _wait_for_cartridge(self, log: OpLog) -> DriveStatus:
+        run_id = getattr(log, "run_id", None)
+        message = "the drive is empty: insert a cartridge"
+        log.warning(f"waiting for an operator: {message}")
+        self.engine.bus.publish(OperatorNeeded(run_id=run_id, message=message, action="insert_cartridge"))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.operator_wait_s
+        while True:
+            await asyncio.sleep(min(self.poll_s, max(0.0, deadline - loop.time())))
+            status = await self.status()
+            if status.loaded is not None:
+                break
+            if loop.time() >= deadline:
+                raise UserError(f"no cartridge was inserted within {self.operator_wait_s:.0f} s")
+        log.info(f"cartridge {status.loaded} inserted")
+        self.engine.bus.publish(OperatorDone(run_id=run_id))
+        self.engine.bus.publish(TapeChanged(reason=f"inserted {status.loaded}"))
+        return status
+
+    async def _in_drive(self, status: DriveStatus) -> Cartridge:
+        inventory = await self._inventory()
+        found = next((c for c in inventory if c.in_drive), None)
+        if found is not None:
+            return found
+        assert status.loaded is not None
+        return Cartridge(
+            barcode=status.loaded, slot=None, in_drive=True, label=status.label,
+            serial=status.serial, generation=status.generation,
+            capacity_bytes=status.capacity_bytes,
+            used_bytes=None if status.capacity_bytes is None or status.remaining_bytes is None
+            else status.capacity_bytes - status.remaining_bytes,
+            formatted=status.label is not None,
+        )
