@@ -315,24 +315,24 @@ class TapeOps:
             log.info(f"format succeeded, label is now {out.new_label}")
 
         # The medium was rewritten: the catalog must follow even if verification failed.
+        # Sets first: a catalog claiming restorable sets on a wiped tape is the worse lie.
         new_id = (after.barcode if after else None) or status.loaded or out.new_label
         old_record: CartridgeRow | None = None
         try:
-            old_record, how = await self._update_record(
-                old_id, out.old_label, new_id, out.new_label, after, status
-            )
-            log.info(f"cartridge record {how}: {out.old_label or '(blank)'} -> {out.new_label}")
-        except Exception as e:  # noqa: BLE001 - any catalog failure is a warning here (seed 4.3)
-            warn(f"the tape was formatted but its catalog record could not be updated: {e}")
-        if old_record is not None:
-            try:
+            old_record = await self._find_record(old_id, out.old_label)
+            if old_record is not None:
                 lost = await self._live_sets(old_record.id)
                 await self.engine.sets.mark_overwritten(old_record.id)
                 out.overwritten_sets = [s.id for s in lost]
                 if lost:
                     log.info("sets now overwritten: " + ", ".join(f"#{s.id} {s.name}" for s in lost))
-            except Exception as e:  # noqa: BLE001
-                warn(f"the tape was formatted but its sets could not be marked overwritten: {e}")
+        except Exception as e:  # noqa: BLE001 - any catalog failure is a warning here (seed 4.3)
+            warn(f"the tape was formatted but its sets could not be marked overwritten: {e}")
+        try:
+            how = await self._update_record(old_record, new_id, out.new_label, after, status)
+            log.info(f"cartridge record {how}: {out.old_label or '(blank)'} -> {out.new_label}")
+        except Exception as e:  # noqa: BLE001
+            warn(f"the tape was formatted but its catalog record could not be updated: {e}")
         return out
 
     async def _find_record(self, old_id: str | None, old_label: str | None) -> CartridgeRow | None:
@@ -344,15 +344,14 @@ class TapeOps:
 
     async def _update_record(
         self,
-        old_id: str | None,
-        old_label: str | None,
+        old: CartridgeRow | None,
         new_id: str,
         new_label: str,
         after: LabelInfo | None,
         status: DriveStatus,
-    ) -> tuple[CartridgeRow | None, str]:
+    ) -> str:
         """Seed 4.2: found by old id or label -> rename; new id taken by another
-        record -> label only; not found -> create. Returns (old record, what was done)."""
+        record -> label only; not found -> create. Returns what was done."""
         carts = self.engine.cartridges
         formatted_at = after.formatted_at if after else None
         fresh = dict(
@@ -361,17 +360,16 @@ class TapeOps:
             status="active" if after else "blank",
         )
         async with self.engine.store.transaction():
-            old = await self._find_record(old_id, old_label)
             if old is None:
                 await carts.upsert(new_id, label=new_label, **fresh)
-                return None, f"created for {new_id}"
+                return f"created for {new_id}"
             taken = await carts.by_barcode(new_id)
             if taken is not None and taken.id != old.id:
                 await carts.set_label(old.id, new_label, formatted_at)
-                return old, f"relabelled ({new_id} is already recorded)"
+                return f"relabelled ({new_id} is already recorded)"
             await carts.rename(old.id, new_id, new_label)
             await carts.upsert(new_id, **fresh)
-            return old, "renamed" if old.barcode != new_id else "updated"
+            return "renamed" if old.barcode != new_id else "updated"
 
     # ---- choosing the cartridge for a run --------------------------------------------
 
