@@ -1,0 +1,142 @@
+"""`tapetui tape ...`: the library and the drive from a shell or a script.
+
+Each command is a thin wrapper over `TapeOps`, so it follows the same rules as a
+scheduled run (catalog kept in step, sets marked overwritten, events published).
+JSON output keys are documented in docs/cli.md; scripts rely on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Any
+
+from ..engine.core import Engine
+from ..engine.errors import UserError
+from ..engine.events import LogLine
+from ..engine.runlog import RunLog
+from ..engine.tape.args import InvalidArgument, validate_volume_name
+from ..engine.tape.ops import CartridgeView, TapeOps
+from ..engine.timeutil import show
+from .output import human_bytes, print_json, print_table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("tape", help="cartridges and the drive: list, status, load, unload, format, check")
+    tsub = t.add_subparsers(dest="tape_command", metavar="ACTION", required=True)
+
+    p = tsub.add_parser("list", help="every cartridge: barcode, label, status, used/capacity, slot")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_list)
+
+    p = tsub.add_parser("status", help="the drive: loaded cartridge, label, mount, space left")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_status)
+
+    p = tsub.add_parser("load", help="move a cartridge from its slot into the drive")
+    p.add_argument("barcode", metavar="BARCODE")
+    p.set_defaults(handler=cmd_load)
+
+    p = tsub.add_parser("unload", help="return the loaded cartridge to its slot")
+    p.set_defaults(handler=cmd_unload)
+
+    p = tsub.add_parser("format", help="format the loaded cartridge (LTFS), streaming the tool's output")
+    p.add_argument("--label", metavar="L", help="volume label (default: keep the current one; "
+                   "a blank cartridge gets this month's TPyyyymm01)")
+    p.add_argument("--force", action="store_true",
+                   help="format even if the cartridge is formatted or holds catalogued backups")
+    p.set_defaults(handler=cmd_format)
+
+    p = tsub.add_parser("check", help="consistency check of the loaded cartridge (ltfsck)")
+    p.set_defaults(handler=cmd_check)
+
+
+def _view_json(v: CartridgeView) -> dict[str, Any]:
+    data = dataclasses.asdict(v)
+    data["formatted_at"] = v.formatted_at.isoformat() if v.formatted_at else None
+    return data
+
+
+async def cmd_list(args: argparse.Namespace, engine: Engine) -> int:
+    views = await TapeOps(engine).overview()
+    if args.json:
+        print_json([_view_json(v) for v in views])
+        return 0
+    print_table(
+        [(v.barcode, v.label, v.status, human_bytes(v.used_bytes), human_bytes(v.capacity_bytes),
+          v.location, v.sets, show(v.formatted_at)) for v in views],
+        ["barcode", "label", "status", "used", "capacity", "where", "sets", "formatted"],
+    )
+    return 0
+
+
+async def cmd_status(args: argparse.Namespace, engine: Engine) -> int:
+    status = await TapeOps(engine).status()
+    data = {"driver": engine.driver.name, **dataclasses.asdict(status)}
+    if args.json:
+        print_json(data)
+        return 0
+    rows = [(k, human_bytes(v) if k.endswith("_bytes") else v) for k, v in data.items() if k != "health"]
+    rows += sorted(status.health.items())
+    print_table(rows, ["what", "value"])
+    return 0
+
+
+async def cmd_load(args: argparse.Namespace, engine: Engine) -> int:
+    await TapeOps(engine).load(args.barcode)
+    print(f"loaded {args.barcode}")
+    return 0
+
+
+async def cmd_unload(args: argparse.Namespace, engine: Engine) -> int:
+    barcode = await TapeOps(engine).unload()
+    print(f"unloaded {barcode}" if barcode else "the drive is already empty")
+    return 0
+
+
+def _print_line(event: LogLine) -> None:
+    if event.level in ("warning", "error"):
+        print(f"{event.level}: {event.text}", file=sys.stderr, flush=True)
+    else:
+        print(event.text, flush=True)
+
+
+async def cmd_format(args: argparse.Namespace, engine: Engine) -> int:
+    ops = TapeOps(engine)
+    if args.label is not None:
+        try:
+            validate_volume_name(args.label)
+        except InvalidArgument as e:
+            raise UserError(str(e)) from e
+    status = await ops.status()
+    if status.loaded is None:
+        raise UserError("the drive is empty; load a cartridge first (tapetui tape load BARCODE)")
+    lost = await ops.would_lose(status.loaded)
+    if lost and not args.force:
+        listed = ", ".join(f"set {s.id} {s.name!r} ({s.level}, {show(s.started_at)})" for s in lost)
+        raise UserError(
+            f"{status.loaded} holds catalogued backups that formatting would destroy: {listed}; "
+            "add --force to format it anyway"
+        )
+    log = RunLog(None, engine.bus, None)
+    printer = engine.bus.subscribe(_print_line, LogLine)
+    try:
+        outcome = await ops.format_flow(
+            scheduled=False, now=engine.clock(), log=log, label=args.label, force=args.force
+        )
+        await engine.bus.drain()
+    finally:
+        printer.close()
+    if not outcome.ok:
+        return 1
+    print(f"formatted {status.loaded} as {outcome.new_label}")
+    if outcome.overwritten_sets:
+        print("marked overwritten: " + ", ".join(f"set {i}" for i in outcome.overwritten_sets))
+    return 0
+
+
+async def cmd_check(args: argparse.Namespace, engine: Engine) -> int:
+    result = await TapeOps(engine).check(on_line=lambda line: print(line, flush=True))
+    print(result.message)
+    return 0 if result.success else 1
