@@ -29,6 +29,8 @@ MAX_LINE_BYTES = 256 * 1024
 DRAIN_AFTER_EXIT_S = 2.0
 #: How long to wait for the process to disappear after SIGKILL.
 REAP_TIMEOUT_S = 5.0
+#: How often to look whether the tool has exited.
+POLL_S = 0.02
 
 
 class ToolNotFound(OSError):
@@ -111,40 +113,35 @@ async def _stop(proc: asyncio.subprocess.Process, grace_s: float) -> None:
     """SIGTERM the group, give it `grace_s`, then SIGKILL the group and reap."""
     if proc.returncode is None:
         _signal_group(proc, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), grace_s)
-        except asyncio.TimeoutError:
-            pass
+        await _wait_exit(proc, [], grace_s)
     # Children may ignore SIGTERM or outlive the leader: always finish the group.
     _signal_group(proc, signal.SIGKILL)
-    try:
-        await asyncio.wait_for(proc.wait(), REAP_TIMEOUT_S)
-    except asyncio.TimeoutError:
-        pass  # stuck in the kernel (D state); reported as returncode None
+    await _wait_exit(proc, [], REAP_TIMEOUT_S)  # else stuck in the kernel: returncode None
 
 
 async def _wait_exit(
     proc: asyncio.subprocess.Process, readers: list[asyncio.Task[None]], timeout: float
 ) -> bool:
-    """True when the tool exited within `timeout`; an on_line error surfaces at once."""
+    """True when the tool exited within `timeout`; an on_line error surfaces at once.
+
+    Polls `returncode` rather than awaiting `proc.wait()`: on Python 3.11 that
+    also waits for the pipes to close, which a daemon the tool left may never do."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    waiter = asyncio.ensure_future(proc.wait())
-    watch: set[asyncio.Future[object]] = {waiter, *readers}
-    try:
-        while not waiter.done():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            done, watch = await asyncio.wait(
-                watch, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in done:
-                if task is not waiter:
-                    task.result()
-        return True
-    finally:
-        waiter.cancel()
+    while proc.returncode is None:
+        for task in readers:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return False
+        live = [t for t in readers if not t.done()]
+        if live:
+            await asyncio.wait(live, timeout=min(remaining, POLL_S),
+                               return_when=asyncio.FIRST_COMPLETED)
+        else:
+            await asyncio.sleep(min(remaining, POLL_S))
+    return True
 
 
 async def _finish_readers(readers: list[asyncio.Task[None]], wait_s: float) -> None:
