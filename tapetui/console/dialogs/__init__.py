@@ -1,0 +1,1 @@
+"""Modal dialogs: confirmations, forms, help."""

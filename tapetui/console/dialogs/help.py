@@ -1,0 +1,44 @@
+"""`?`: the keys of the screen underneath, then the keys that work everywhere."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Label
+
+
+def key_rows(bindings: list[Binding]) -> list[tuple[str, str]]:
+    rows = []
+    for b in bindings:
+        if not b.description:
+            continue
+        keys = b.key_display or ", ".join(k.replace("question_mark", "?") for k in b.key.split(","))
+        rows.append((keys, b.description))
+    return rows
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
+
+    def __init__(self, under: Screen) -> None:
+        super().__init__()
+        self.under = under
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="help"):
+            yield Label(f"Keys: {self.under.title or self.under.__class__.__name__}", id="dialog-title")
+            yield DataTable(id="help-keys", cursor_type="none", zebra_stripes=True)
+            yield Label("Esc closes · Ctrl+P finds any command by name", classes="hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("Key", "Does")
+        screen_keys = key_rows([b for b in self.under.BINDINGS if isinstance(b, Binding)])
+        for key, what in screen_keys:
+            table.add_row(key, what)
+        table.add_row("", "")
+        for key, what in key_rows([b for b in self.app.BINDINGS if isinstance(b, Binding)]):
+            table.add_row(key, what)
+        table.add_row("ctrl+p", "Command palette")

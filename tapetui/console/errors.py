@@ -1,0 +1,34 @@
+"""Engine errors become notifications with their reason, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from textual.dom import DOMNode
+from textual.worker import Worker, WorkerState
+
+from ..engine.errors import UserError
+from ..engine.tape.base import TapeError
+
+log = logging.getLogger("tapetui.console")
+
+#: Errors whose message is written for the operator as it is.
+OPERATOR_ERRORS: tuple[type[BaseException], ...] = (UserError, TapeError, ValueError, OSError)
+
+
+def reason(error: BaseException) -> str:
+    if isinstance(error, OPERATOR_ERRORS):
+        return str(error) or type(error).__name__
+    return f"unexpected {type(error).__name__}: {error} (details in the log file)"
+
+
+def report_worker_error(node: DOMNode, event: Worker.StateChanged) -> None:
+    """The one handler for failed workers (screens call it from `on_worker_state_changed`)."""
+    if event.state != WorkerState.ERROR:
+        return
+    error = event.worker.error
+    if error is None:
+        return
+    if not isinstance(error, OPERATOR_ERRORS):
+        log.error("worker %s failed", event.worker.name, exc_info=error)
+    node.notify(reason(error), title=event.worker.group or "error", severity="error", timeout=10)

@@ -1,0 +1,43 @@
+"""How the console shows numbers and times: short, fixed-width, local time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..cli.output import human_bytes
+from ..engine.timeutil import show
+
+__all__ = ["bar", "duration", "human_bytes", "show", "when"]
+
+
+def duration(seconds: float | None) -> str:
+    """'42s', '3m05s', '2h07m'; '-' when unknown."""
+    if seconds is None or seconds < 0:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def span(start: datetime | None, end: datetime | None) -> str:
+    if start is None or end is None:
+        return "-"
+    return duration((end - start).total_seconds())
+
+
+def when(dt: datetime | None) -> str:
+    return show(dt)
+
+
+def bar(used: int | None, total: int | None, width: int = 10) -> str:
+    """A text gauge that works in 16-colour terminals: '███▌░░░░░░ 35%'."""
+    if not total or used is None:
+        return "-"
+    frac = max(0.0, min(1.0, used / total))
+    eighths = round(frac * width * 8)
+    full, part = divmod(eighths, 8)
+    cells = "█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")
+    return f"{cells.ljust(width, '░')} {frac:4.0%}"

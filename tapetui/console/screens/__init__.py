@@ -1,0 +1,1 @@
+"""The four screens: Schedules, Runs, Catalog, Tapes."""

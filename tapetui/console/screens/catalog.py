@@ -1,0 +1,174 @@
+"""Catalog: backup sets → a lazy tree of a set → marks → restore; search by name.
+
+The sets table comes first; Enter opens the selected set's tree (as of that
+set's point in time), Escape goes back. `/` searches every set by name or glob.
+"""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import ContentSwitcher, DataTable, Input, Label
+
+from ...engine.store.models import Entry, SetRow
+from ..context import tapp
+from ..fmt import human_bytes, when
+from ..widgets.catalog_tree import CatalogTree
+from .base import MainScreen
+
+
+class CatalogScreen(MainScreen):
+    TITLE = "Catalog"
+    BINDINGS = [
+        Binding("enter", "open", "Open set", id="catalog.open", show=False),
+        Binding("escape", "back", "Back", id="catalog.back"),
+        Binding("slash", "search", "Search", key_display="/", id="catalog.search"),
+        Binding("R", "restore", "Restore", key_display="R", id="catalog.restore"),
+        Binding("r", "refresh", "Refresh", id="catalog.refresh"),
+    ]
+
+    class SetsLoaded(Message):
+        def __init__(self, sets: list[SetRow]) -> None:
+            super().__init__()
+            self.sets = sets
+
+    class Found(Message):
+        def __init__(self, pattern: str, entries: list[Entry]) -> None:
+            super().__init__()
+            self.pattern = pattern
+            self.entries = entries
+
+    def body(self) -> ComposeResult:
+        with ContentSwitcher(initial="sets-view", id="catalog"):
+            with Vertical(id="sets-view"):
+                yield DataTable(id="sets", cursor_type="row", zebra_stripes=True)
+                yield Label("Enter opens a set · / searches every set", classes="hint")
+            yield Vertical(id="tree-view")
+            with Vertical(id="search-view"):
+                yield Input(placeholder="name or glob, e.g. *.pdf or /data/src/*.c", id="search-input")
+                yield DataTable(id="found", cursor_type="row", zebra_stripes=True)
+        self.sets: dict[int, SetRow] = {}
+        self.open_set: SetRow | None = None
+
+    def on_mount(self) -> None:
+        self.query_one("#sets", DataTable).add_columns(
+            "Set", "Level", "Finished", "Files", "Size", "Cartridges", "State", "Verified")
+        self.query_one("#found", DataTable).add_columns("Path", "Set", "Size", "Cartridge")
+        tapp(self).live.runs.subscribe(self, lambda _e: self.action_refresh())
+        self.action_refresh()
+
+    @property
+    def view(self) -> str:
+        return self.query_one(ContentSwitcher).current or "sets-view"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "back":
+            return self.view != "sets-view"
+        if action == "open":
+            return self.view == "sets-view"
+        return True
+
+    # -- sets -----------------------------------------------------------------------------
+    @work(exclusive=True, group="catalog.sets", exit_on_error=False)
+    async def action_refresh(self) -> None:
+        self.post_message(self.SetsLoaded(await self.engine.sets.all()))
+
+    def on_catalog_screen_sets_loaded(self, message: SetsLoaded) -> None:
+        self.sets = {s.id: s for s in message.sets}
+        table = self.query_one("#sets", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for s in message.sets:
+            verified = "-" if s.verify_ok is None else ("ok" if s.verify_ok else "FAILED")
+            table.add_row(
+                f"#{s.id}", s.level, when(s.finished_at or s.started_at), f"{s.files:,}", human_bytes(s.bytes),
+                " ".join(s.cartridges) or "-", s.status, verified, key=str(s.id),
+            )
+        if table.row_count:
+            table.move_cursor(row=min(keep, table.row_count - 1))
+
+    def selected_set(self) -> SetRow | None:
+        table = self.query_one("#sets", DataTable)
+        if not table.row_count:
+            return None
+        return self.sets.get(int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "sets":
+            self.action_open()
+
+    # -- a set's tree -------------------------------------------------------------------
+    def action_open(self) -> None:
+        s = self.selected_set()
+        if s is not None and self.view == "sets-view":
+            self.open_tree(s)
+
+    @work(exclusive=True, group="catalog.open", exit_on_error=False)
+    async def open_tree(self, s: SetRow) -> None:
+        view = self.query_one("#tree-view", Vertical)
+        await view.remove_children()
+        roots, lister = await set_view(self.engine, s)
+        tree = CatalogTree(f"set #{s.id} {s.level} {when(s.finished_at or s.started_at)}", roots, lister, id="tree")
+        self.open_set = s
+        await view.mount(tree)
+        await view.mount(Label("Space marks · R restores the marked (or the whole set) · Esc back",
+                               classes="hint"))
+        self.query_one(ContentSwitcher).current = "tree-view"
+        tree.focus()
+        self.refresh_bindings()
+
+    def action_back(self) -> None:
+        self.query_one(ContentSwitcher).current = "sets-view"
+        self.query_one("#sets", DataTable).focus()
+        self.refresh_bindings()
+
+    # -- search ----------------------------------------------------------------------------
+    def action_search(self) -> None:
+        self.query_one(ContentSwitcher).current = "search-view"
+        self.query_one("#search-input", Input).focus()
+        self.refresh_bindings()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "search-input" and event.value.strip():
+            self._search(event.value.strip())
+
+    @work(exclusive=True, group="catalog.search", exit_on_error=False)
+    async def _search(self, pattern: str) -> None:
+        self.post_message(self.Found(pattern, await self.engine.catalog.find(pattern, limit=1000)))
+
+    def on_catalog_screen_found(self, message: Found) -> None:
+        table = self.query_one("#found", DataTable)
+        table.clear()
+        for e in message.entries:
+            table.add_row(e.path, f"#{e.set_id}", human_bytes(e.size), e.cartridge or "-")
+        self.notify(f"{len(message.entries)} match(es) for {message.pattern}"
+                    + (" (first 1000)" if len(message.entries) == 1000 else ""))
+        if message.entries:
+            table.focus()
+
+    # -- restore ---------------------------------------------------------------------------
+    def action_restore(self) -> None:
+        s = self.open_set if self.view == "tree-view" else self.selected_set()
+        if s is None:
+            return
+        marked = sorted(self.query_one(CatalogTree).marked) if self.view == "tree-view" else []
+        self._restore(s, marked)
+
+    @work(exclusive=True, group="catalog.restore", exit_on_error=False)
+    async def _restore(self, s: SetRow, paths: list[str]) -> None:
+        from ..dialogs.restore import RestoreScreen
+
+        await self.app.push_screen_wait(RestoreScreen(s, paths))
+
+
+async def set_view(engine, s: SetRow):
+    """The folders a set starts from, and how to list one of its folders."""
+    sources = (await engine.sets.get_run(s.backup_run_id)).sources if s.backup_run_id else ["/"]
+
+    async def lister(folder: str, after: str, limit: int) -> list[Entry]:
+        return await engine.catalog.list_dir(s.id, folder, after=after, limit=limit)
+
+    return sources, lister

@@ -1,0 +1,145 @@
+"""A lazy tree of one backup set: folders load when opened, a page at a time.
+
+Each folder gets a placeholder child until it is expanded; expanding starts a
+worker that asks the lister for the first page of entries. A folder with more
+than `PAGE` entries ends in a "more…" node that loads the next page when
+selected, so a folder of 100k files opens at once and never blocks the screen.
+Space marks files and folders for a restore.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from rich.text import Text
+from textual import work
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+from textual.worker import Worker
+
+from ...engine.store.models import Entry
+from ..errors import report_worker_error
+from ..fmt import human_bytes
+
+PAGE = 500
+
+#: (folder, after-name, limit) -> entries directly inside folder, by name.
+Lister = Callable[[str, str, int], Awaitable[list[Entry]]]
+
+
+@dataclass
+class Item:
+    path: str
+    kind: str  # root | dir | file | symlink | more | placeholder
+    size: int = 0
+    loaded: bool = False
+    after: str = ""  # for 'more': the last name already shown
+
+
+class CatalogTree(Tree[Item]):
+    BINDINGS = [Binding("space", "mark", "Mark", id="catalog.mark")]
+
+    class PageLoaded(Message):
+        def __init__(self, node: TreeNode[Item], entries: list[Entry], more: bool) -> None:
+            super().__init__()
+            self.node = node
+            self.entries = entries
+            self.more = more
+
+    class MarksChanged(Message):
+        def __init__(self, count: int) -> None:
+            super().__init__()
+            self.count = count
+
+    def __init__(self, title: str, sources: list[str], lister: Lister, **kwargs) -> None:
+        super().__init__(title, Item("", "root", loaded=True), **kwargs)
+        self.lister = lister
+        self.sources = sources
+        self.marked: set[str] = set()
+        self.guide_depth = 3
+
+    def on_mount(self) -> None:
+        for source in self.sources:
+            item = Item(source, "dir")
+            node = self.root.add(self._label(item), item)
+            node.add_leaf("loading…", Item("", "placeholder"))
+        self.root.expand()
+        if len(self.sources) == 1:
+            self.root.children[0].expand()
+
+    # -- loading ------------------------------------------------------------------------
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[Item]) -> None:
+        item = event.node.data
+        if item is not None and item.kind == "dir" and not item.loaded:
+            item.loaded = True
+            self._load(event.node, item.path, "")
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[Item]) -> None:
+        item = event.node.data
+        if item is not None and item.kind == "more" and event.node.parent is not None:
+            parent = event.node.parent
+            assert parent.data is not None
+            event.node.set_label("loading…")
+            item.kind = "placeholder"
+            self._load(parent, parent.data.path, item.after)
+
+    @work(group="catalog.tree", exit_on_error=False)
+    async def _load(self, node: TreeNode[Item], folder: str, after: str) -> None:
+        entries = await self.lister(folder, after, PAGE + 1)
+        self.post_message(self.PageLoaded(node, entries[:PAGE], len(entries) > PAGE))
+
+    def on_catalog_tree_page_loaded(self, message: PageLoaded) -> None:
+        node = message.node
+        for child in list(node.children):
+            if child.data is not None and child.data.kind in ("placeholder", "more"):
+                child.remove()
+        for e in message.entries:
+            item = Item(e.path, e.kind, e.size)
+            if e.kind == "dir":
+                child = node.add(self._label(item), item)
+                child.add_leaf("loading…", Item("", "placeholder"))
+            else:
+                node.add_leaf(self._label(item), item)
+        if message.more:
+            last = message.entries[-1].path.rsplit("/", 1)[-1]
+            node.add_leaf("more… (Enter loads the next page)", Item("", "more", after=last))
+        if not message.entries and not node.children:
+            node.add_leaf("(empty)", Item("", "placeholder"))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_error(self, event)
+
+    # -- marks ----------------------------------------------------------------------------
+    def _label(self, item: Item) -> Text:
+        name = item.path if item.path in self.sources else item.path.rsplit("/", 1)[-1]
+        mark = "[x] " if self._is_marked(item.path) else "[ ] "
+        if item.kind == "dir":
+            return Text.assemble(mark, (name + "/", "bold"))
+        return Text.assemble(mark, name, (f"  {human_bytes(item.size)}", "dim"))
+
+    def _is_marked(self, path: str) -> bool:
+        return any(path == m or path.startswith(m.rstrip("/") + "/") for m in self.marked)
+
+    def action_mark(self) -> None:
+        node = self.cursor_node
+        if node is None or node.data is None or node.data.kind in ("more", "placeholder"):
+            return
+        path = node.data.path
+        if path in self.marked:
+            self.marked.discard(path)
+        elif not self._is_marked(path):
+            self.marked = {m for m in self.marked if not m.startswith(path.rstrip("/") + "/")} | {path}
+        else:
+            self.notify("a folder above it is marked; unmark that first", severity="warning")
+            return
+        self._relabel(node)
+        self.post_message(self.MarksChanged(len(self.marked)))
+
+    def _relabel(self, node: TreeNode[Item]) -> None:
+        if node.data is not None and node.data.kind in ("dir", "file", "symlink") and node is not self.root:
+            node.set_label(self._label(node.data))
+        for child in node.children:
+            self._relabel(child)
