@@ -1,0 +1,181 @@
+"""The `backup` action (seed 计划任务执行细节 §2.3-6).
+
+Order: parameters (from the schedule's template at run time, then the
+schedule's own settings) -> max-full-interval upgrade -> a usable cartridge in
+the drive -> month check -> format once if the level is full (a scheduled run
+labels the tape TP{YYYY}{MM}01, a manual run keeps the label; a failed format
+is a warning and the backup goes on) -> the backup engine, which records the
+backup run and writes the set -> a result with the backup run, set and
+cartridges -> a success or failure notification.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ..errors import UserError
+from ..notify import Notification
+from ..store.rows import dumps
+from ..store.runs import Runs
+from ..timeutil import from_db, show
+from .base import Action, Firing, Outcome
+
+if TYPE_CHECKING:
+    from ..core import Engine
+
+LEVELS = ("full", "incremental", "differential")
+POLICIES = ("auto", "loaded")
+KEYS = {"sources", "level", "excludes", "includes", "cartridge_policy", "verify", "max_full_days", "name"}
+ADVICE = ("for tape, a monthly full and a weekly differential is advised: an incremental chain "
+          "needs every cartridge since the last differential to restore")
+
+
+def _strings(key: str, value: Any) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise UserError(f"backup: {key} must be a list of non-empty texts")
+    return list(value)
+
+
+async def check(engine: Engine, config: dict[str, Any], template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Normalise a schedule's (or template's) backup settings; the merge with
+    the template must name the sources and the level."""
+    bad = set(config) - KEYS
+    if bad:
+        raise UserError(f"backup: unknown setting(s) {', '.join(sorted(bad))}; allowed: {', '.join(sorted(KEYS))}")
+    out = dict(config)
+    if "sources" in out:
+        sources = [os.path.abspath(os.path.expanduser(s)) for s in _strings("sources", out["sources"])]
+        if not sources:
+            raise UserError("backup: give at least one source folder")
+        for s in sources:
+            if not os.path.isdir(s):
+                raise UserError(f"backup: source folder {s} does not exist" if not os.path.exists(s)
+                                else f"backup: source {s} is not a folder")
+        out["sources"] = list(dict.fromkeys(sources))
+    for key in ("excludes", "includes"):
+        if key in out:
+            out[key] = _strings(key, out[key])
+    if "level" in out and out["level"] not in LEVELS:
+        raise UserError(f"backup: level {out['level']!r} is not one of {', '.join(LEVELS)}")
+    if "cartridge_policy" in out and out["cartridge_policy"] not in POLICIES:
+        raise UserError(f"backup: cartridge policy {out['cartridge_policy']!r} is not one of {', '.join(POLICIES)}")
+    if "verify" in out and not isinstance(out["verify"], bool):
+        raise UserError("backup: verify must be true or false")
+    days = out.get("max_full_days")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 0):
+        raise UserError(f"backup: max_full_days must be a whole number of days (0 = no limit), got {days!r}")
+    if "name" in out and not isinstance(out["name"], str):
+        raise UserError("backup: name must be a text")
+    merged = {**(template or {}), **out}
+    if not merged.get("sources"):
+        raise UserError("backup: give the source folder(s) to back up (--source DIR), or a template that has them")
+    if not merged.get("level"):
+        raise UserError(f"backup: choose a level ({', '.join(LEVELS)})")
+    return out
+
+
+async def parameters(engine: Engine, firing: Firing) -> dict[str, Any]:
+    """The template's parameters as they are now, overridden by the schedule's own."""
+    params: dict[str, Any] = {}
+    if firing.schedule.template_id is not None:
+        template = await engine.templates.get(firing.schedule.template_id)
+        params.update(template.config)
+        firing.log.info(f"parameters from template {template.name!r}")
+    params.update(firing.schedule.action_config)
+    return params
+
+
+async def last_full(engine: Engine, sources: list[str]) -> datetime | None:
+    """When the newest complete full backup of exactly these sources started."""
+    return from_db(await engine.store.scalar(
+        "SELECT max(r.started_at) FROM backup_runs r JOIN backup_sets s ON s.backup_run_id = r.id "
+        "WHERE r.level = 'full' AND s.status = 'complete' AND r.sources = ?",
+        (dumps(sources),),
+    ))
+
+
+async def _upgrade(engine: Engine, firing: Firing, level: str, sources: list[str], max_days: int) -> str:
+    if level == "full" or not max_days:
+        return level
+    last = await last_full(engine, sources)
+    if last is None:
+        firing.log.info(f"{level} upgraded to full: there is no full backup of these sources yet")
+        return "full"
+    if firing.now - last > timedelta(days=max_days):
+        firing.log.info(f"{level} upgraded to full: the last full backup ({show(last)}) is older than "
+                        f"the limit of {max_days} days")
+        return "full"
+    return level
+
+
+async def run(engine: Engine, firing: Firing) -> Outcome:
+    from ..backup.engine import BackupRequest, run_backup
+    from ..tape.ops import MonthCheckFailed, TapeOps
+
+    log = firing.log
+    name = firing.schedule.name
+    params = await parameters(engine, firing)
+    sources = params["sources"]
+    requested = params["level"]
+    level = await _upgrade(engine, firing, requested, sources, params.get("max_full_days") or 0)
+    policy = params.get("cartridge_policy", "auto")
+    log.info(f"{level} backup of {', '.join(sources)} (cartridge policy {policy})")
+
+    ops = TapeOps(engine)
+    await ops.ensure_loaded(policy, log, for_level=level)
+    try:
+        await ops.month_check(firing.now, log=log)
+    except MonthCheckFailed as e:
+        log.error(str(e))
+        return Outcome("failed", str(e), {"check": "month", "level": level}, notification=Notification(
+            "failure", f"Backup {name} failed", str(e), schedule=name, error=str(e), action="change the tape"))
+
+    warnings: list[str] = []
+    formatted: dict[str, Any] | None = None
+    if level == "full":  # once per run, here; the backup engine never formats
+        fmt = await ops.format_flow(scheduled=firing.automatic, now=firing.now, log=log)
+        warnings += fmt.warnings
+        formatted = {"ok": fmt.ok, "old_label": fmt.old_label, "new_label": fmt.new_label,
+                     "overwritten_sets": fmt.overwritten_sets}
+        if not fmt.ok:
+            log.warning("the format before the full backup failed; the backup goes on")
+
+    request = BackupRequest(
+        sources=sources, level=level, excludes=params.get("excludes", []), includes=params.get("includes", []),
+        name=params.get("name") or name, verify=params.get("verify", engine.config.backup.verify_after),
+        cartridge_policy=policy, schedule_run_id=firing.run_id,
+    )
+    try:
+        result = await run_backup(engine, request, log)
+    finally:  # even a cancelled or failed run points at the backup run it made
+        backup_run_id = await engine.store.scalar(
+            "SELECT max(id) FROM backup_runs WHERE schedule_run_id = ?", (firing.run_id,))
+        if backup_run_id is not None:
+            await Runs(engine.store).link(firing.run_id, backup_run_id=backup_run_id)
+
+    status = result.status if result.status in ("success", "warning", "failed") else "failed"
+    if status == "success" and warnings:
+        status = "warning"
+    summary = {
+        "backup_run_id": result.backup_run_id, "set_id": result.set_id, "level": result.level,
+        "requested_level": requested, "files": result.files, "bytes": result.bytes,
+        "warnings": result.warnings, "cartridges": list(result.cartridges), "duration_s": result.duration_s,
+        "format": formatted, "format_warnings": warnings,
+    }
+    cartridges = ", ".join(result.cartridges) or None
+    if status == "failed":
+        message = result.message or "the backup failed"
+        note = Notification("failure", f"Backup {name} failed", message, schedule=name, error=message,
+                            cartridge=cartridges, duration_s=result.duration_s)
+    else:
+        message = result.message or f"{result.level} backup: {result.files} files"
+        note = Notification("success", f"Backup {name} succeeded", message, schedule=name,
+                            size_bytes=result.bytes, files=result.files, duration_s=result.duration_s,
+                            cartridge=cartridges)
+    return Outcome(status, message, summary, backup_run_id=result.backup_run_id, set_id=result.set_id,
+                   notification=note)
+
+
+ACTION = Action("backup", run, check, "back up folders to tape")

@@ -1,0 +1,168 @@
+"""Schedule runs (one record per firing) and their stored log lines.
+
+A run records the process that executes it (`pid`): when a process dies with
+runs still 'running', the next one to start marks them 'interrupted', and a
+stop asked from another process is a flag that process picks up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import datetime
+from typing import Any, AsyncIterator
+
+from ..errors import NotFound
+from ..timeutil import to_db
+from .db import Store
+from .models import LogLine, RunRow
+from .rows import dumps, load
+
+FINAL = ("success", "warning", "failed", "skipped", "cancelled", "interrupted")
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Runs:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def start(
+        self, *, schedule_id: int | None, schedule_name: str, action: str, trigger: str, at: datetime,
+    ) -> int:
+        return await self.store.execute(
+            "INSERT INTO schedule_runs(schedule_id, schedule_name, action, trigger, status, started_at, pid) "
+            "VALUES (?, ?, ?, ?, 'running', ?, ?)",
+            (schedule_id, schedule_name, action, trigger, to_db(at), os.getpid()),
+        )
+
+    async def finish(
+        self, run_id: int, *, status: str, message: str, at: datetime, result: dict[str, Any] | None = None,
+        backup_run_id: int | None = None, set_id: int | None = None,
+    ) -> None:
+        if status not in FINAL:
+            raise ValueError(f"not a final run status: {status!r}")
+        await self.store.execute(
+            "UPDATE schedule_runs SET status = ?, message = ?, finished_at = ?, result = ?, "
+            "backup_run_id = coalesce(?, backup_run_id), set_id = coalesce(?, set_id) WHERE id = ?",
+            (status, message, to_db(at), dumps(result or {}), backup_run_id, set_id, run_id),
+        )
+
+    async def record(
+        self, *, schedule_id: int | None, schedule_name: str, action: str, trigger: str, at: datetime,
+        status: str, message: str, result: dict[str, Any] | None = None,
+    ) -> int:
+        """A firing that ended before it began (skipped): one finished record."""
+        async with self.store.transaction():
+            run_id = await self.start(
+                schedule_id=schedule_id, schedule_name=schedule_name, action=action, trigger=trigger, at=at
+            )
+            await self.finish(run_id, status=status, message=message, at=at, result=result)
+        return run_id
+
+    async def link(self, run_id: int, *, backup_run_id: int | None = None, set_id: int | None = None) -> None:
+        """Attach the backup run / set as soon as they exist, so a cancelled run still points at them."""
+        await self.store.execute(
+            "UPDATE schedule_runs SET backup_run_id = coalesce(?, backup_run_id), set_id = coalesce(?, set_id) "
+            "WHERE id = ?", (backup_run_id, set_id, run_id),
+        )
+
+    async def get(self, run_id: int) -> RunRow:
+        row = await self.store.fetchone("SELECT * FROM schedule_runs WHERE id = ?", (run_id,))
+        if row is None:
+            raise NotFound(f"no run #{run_id} (see: tapetui runs)")
+        return load(RunRow, row)
+
+    async def list(self, *, schedule_id: int | None = None, schedule_name: str | None = None,
+                   limit: int = 200) -> list[RunRow]:
+        where, params = [], []
+        if schedule_id is not None:
+            where.append("schedule_id = ?")
+            params.append(schedule_id)
+        if schedule_name is not None:
+            where.append("schedule_name = ?")
+            params.append(schedule_name)
+        sql = "SELECT * FROM schedule_runs" + (" WHERE " + " AND ".join(where) if where else "")
+        rows = await self.store.fetchall(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+        return [load(RunRow, r) for r in rows]
+
+    async def running(self) -> list[RunRow]:
+        rows = await self.store.fetchall("SELECT * FROM schedule_runs WHERE status = 'running' ORDER BY id")
+        return [load(RunRow, r) for r in rows]
+
+    async def latest(self, schedule_id: int) -> RunRow | None:
+        rows = await self.list(schedule_id=schedule_id, limit=1)
+        return rows[0] if rows else None
+
+    # -- stop requests across processes ---------------------------------------
+    async def request_stop(self, run_id: int) -> None:
+        await self.store.execute(
+            "UPDATE schedule_runs SET result = json_set(result, '$.stop_requested', 1) "
+            "WHERE id = ? AND status = 'running'", (run_id,)
+        )
+
+    async def stop_requested(self, pid: int) -> list[int]:
+        rows = await self.store.fetchall(
+            "SELECT id FROM schedule_runs WHERE status = 'running' AND pid = ? "
+            "AND json_extract(result, '$.stop_requested') = 1", (pid,)
+        )
+        return [r[0] for r in rows]
+
+    # -- recovery and pruning ----------------------------------------------------
+    async def mark_interrupted(self, at: datetime) -> list[int]:
+        """Runs left 'running' by a process that is gone become 'interrupted'."""
+        stale = [r.id for r in await self.running() if not pid_alive(r.pid)]
+        if stale:
+            marks = ",".join("?" * len(stale))
+            await self.store.execute(
+                f"UPDATE schedule_runs SET status = 'interrupted', finished_at = ?, "
+                f"message = 'the process running it ended before it finished' WHERE id IN ({marks})",
+                (to_db(at), *stale),
+            )
+        return stale
+
+    async def prune(self, before: datetime) -> tuple[int, int]:
+        """Delete finished runs that started before `before`; returns (runs, lines) removed."""
+        cutoff = to_db(before)
+        async with self.store.transaction() as conn:
+            old = "SELECT id FROM schedule_runs WHERE started_at < ? AND status != 'running'"
+            lines = (await (await conn.execute(
+                f"SELECT count(*) FROM run_log_lines WHERE run_id IN ({old})", (cutoff,))).fetchone())[0]
+            await conn.execute(f"DELETE FROM run_log_lines WHERE run_id IN ({old})", (cutoff,))
+            cur = await conn.execute("DELETE FROM schedule_runs WHERE started_at < ? AND status != 'running'",
+                                     (cutoff,))
+            return cur.rowcount, lines
+
+    # -- log lines -------------------------------------------------------------
+    async def lines(self, run_id: int, *, after: int = 0, limit: int = 10_000) -> list[LogLine]:
+        rows = await self.store.fetchall(
+            "SELECT * FROM run_log_lines WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?", (run_id, after, limit)
+        )
+        return [load(LogLine, r) for r in rows]
+
+    async def follow(self, run_id: int, *, poll_s: float = 0.25) -> AsyncIterator[LogLine]:
+        """Replay the stored lines, then the new ones as they are stored, until the run ends.
+
+        Reads the database (not the bus), so it follows a run of another process too."""
+        last = 0
+        while True:
+            finished = (await self.get(run_id)).status != "running"
+            batch = await self.lines(run_id, after=last)
+            for line in batch:
+                yield line
+            if batch:
+                last = batch[-1].id
+                continue
+            if finished:
+                return
+            await asyncio.sleep(poll_s)

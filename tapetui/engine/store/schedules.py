@@ -1,0 +1,139 @@
+"""Schedule records and their derived state (status, last run, next run).
+
+The running check is one conditional UPDATE (`claim`), so two firings of one
+schedule -- from the scheduler and a manual "run now", or from two processes
+sharing the catalog -- can never both start.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..errors import NotFound, UserError
+from ..timeutil import from_db, now, to_db
+from .db import Store
+from .models import ScheduleRow
+from .rows import dumps, load
+
+#: Columns `update` may change; derived state has its own methods.
+EDITABLE = ("name", "type", "config", "action", "action_config", "template_id", "enabled", "missed_policy",
+            "next_run")
+
+
+def _value(column: str, value: Any) -> Any:
+    if column in ("config", "action_config"):
+        return dumps(value)
+    if isinstance(value, datetime):
+        return to_db(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+class Schedules:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def all(self) -> list[ScheduleRow]:
+        return [load(ScheduleRow, r) for r in await self.store.fetchall("SELECT * FROM schedules ORDER BY name")]
+
+    async def get(self, id_: int) -> ScheduleRow:
+        row = await self.store.fetchone("SELECT * FROM schedules WHERE id = ?", (id_,))
+        if row is None:
+            raise NotFound(f"no schedule with id {id_}")
+        return load(ScheduleRow, row)
+
+    async def by_name(self, name: str) -> ScheduleRow:
+        row = await self.store.fetchone("SELECT * FROM schedules WHERE name = ?", (name,))
+        if row is None:
+            raise NotFound(f"no schedule named {name!r} (see: tapetui schedule list)")
+        return load(ScheduleRow, row)
+
+    async def find(self, name: str) -> ScheduleRow | None:
+        row = await self.store.fetchone("SELECT * FROM schedules WHERE name = ?", (name,))
+        return None if row is None else load(ScheduleRow, row)
+
+    async def create(
+        self, *, name: str, type: str, config: dict[str, Any], action: str, action_config: dict[str, Any],
+        template_id: int | None, enabled: bool, missed_policy: str, next_run: datetime | None,
+    ) -> ScheduleRow:
+        if await self.find(name) is not None:
+            raise UserError(f"a schedule named {name!r} already exists; choose another name or edit it")
+        stamp = to_db(now())
+        id_ = await self.store.execute(
+            "INSERT INTO schedules(name, type, config, action, action_config, template_id, enabled, missed_policy, "
+            "next_run, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, type, dumps(config), action, dumps(action_config), template_id, int(enabled), missed_policy,
+             to_db(next_run), stamp, stamp),
+        )
+        return await self.get(id_)
+
+    async def update(self, id_: int, **fields: Any) -> ScheduleRow:
+        bad = set(fields) - set(EDITABLE)
+        if bad:
+            raise ValueError(f"not editable: {', '.join(sorted(bad))}")
+        if "name" in fields:
+            other = await self.find(fields["name"])
+            if other is not None and other.id != id_:
+                raise UserError(f"a schedule named {fields['name']!r} already exists")
+        if fields:
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            await self.store.execute(
+                f"UPDATE schedules SET {sets}, updated_at = ? WHERE id = ?",
+                (*(_value(k, v) for k, v in fields.items()), to_db(now()), id_),
+            )
+        return await self.get(id_)
+
+    async def delete(self, id_: int) -> None:
+        await self.store.execute("DELETE FROM schedules WHERE id = ?", (id_,))
+
+    async def claim(self, id_: int) -> bool:
+        """idle -> running, atomically; False if it was already running (the running check)."""
+        async with self.store.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE schedules SET status = 'running' WHERE id = ? AND status = 'idle'", (id_,)
+            )
+            return cur.rowcount == 1
+
+    async def release(
+        self, id_: int, *, started_at: datetime, status: str, succeeded: bool,
+    ) -> None:
+        """running -> idle, with the firing's outcome as the schedule's last result."""
+        await self.store.execute(
+            "UPDATE schedules SET status = 'idle', last_run = ?, last_result = ?, "
+            "last_success = CASE WHEN ? THEN ? ELSE last_success END WHERE id = ?",
+            (to_db(started_at), status, int(succeeded), to_db(started_at), id_),
+        )
+
+    async def note_skipped(self, id_: int) -> None:
+        """A skipped firing is not a run: only the last result says it happened."""
+        await self.store.execute("UPDATE schedules SET last_result = 'skipped' WHERE id = ?", (id_,))
+
+    async def set_next_run(self, id_: int, next_run: datetime | None) -> None:
+        await self.store.execute("UPDATE schedules SET next_run = ? WHERE id = ?", (to_db(next_run), id_))
+
+    async def due(self, at: datetime) -> list[ScheduleRow]:
+        rows = await self.store.fetchall(
+            "SELECT * FROM schedules WHERE enabled = 1 AND next_run IS NOT NULL AND next_run <= ? "
+            "ORDER BY next_run, id", (to_db(at),)
+        )
+        return [load(ScheduleRow, r) for r in rows]
+
+    async def earliest_next_run(self) -> datetime | None:
+        return from_db(await self.store.scalar(
+            "SELECT min(next_run) FROM schedules WHERE enabled = 1 AND next_run IS NOT NULL"
+        ))
+
+    async def release_orphans(self) -> list[str]:
+        """Schedules left 'running' with no run still running (a dead process) become idle."""
+        rows = await self.store.fetchall(
+            "SELECT name FROM schedules WHERE status = 'running' AND id NOT IN "
+            "(SELECT schedule_id FROM schedule_runs WHERE status = 'running' AND schedule_id IS NOT NULL)"
+        )
+        if rows:
+            await self.store.execute(
+                "UPDATE schedules SET status = 'idle' WHERE status = 'running' AND id NOT IN "
+                "(SELECT schedule_id FROM schedule_runs WHERE status = 'running' AND schedule_id IS NOT NULL)"
+            )
+        return [r[0] for r in rows]
