@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +45,6 @@ from .base import (
 from .ltfs_parse import (
     MamFacts,
     MtxStatus,
-    first_error,
     generation_capacity,
     has_message,
     ltfs_messages,
@@ -54,6 +52,15 @@ from .ltfs_parse import (
     parse_mt_status,
     parse_mtx_status,
     parse_read_attr,
+)
+from .ltfs_run import (
+    UNKNOWN_BARCODE,
+    failure_text,
+    holds,
+    op_result,
+    run_tool,
+    run_tool_ok,
+    timeout_text,
 )
 from .ltfs_volume import (
     LtfsVolume,
@@ -65,8 +72,6 @@ from .ltfs_volume import (
 )
 
 BACKENDS = ("sg", "lin_tape", "file")
-#: The barcode reported when a cartridge is present but says nothing about itself.
-UNKNOWN_BARCODE = "UNKNOWN"
 MKLTFS_EXIT = {1: "medium unformatted", 8: "operational error", 16: "usage error",
                32: "cancelled"}
 LTFSCK_EXIT = {2: "reboot required", 4: "uncorrected errors", 8: "operational error",
@@ -123,27 +128,6 @@ class LtfsConfig:
                 raise InvalidArgument(f"{name} timeout must be positive")
 
 
-def _exit_text(rc: int | None, meanings: dict[int, str]) -> str:
-    if rc is None:
-        return "did not exit"
-    if rc < 0:
-        try:
-            return f"killed by {signal.Signals(-rc).name}"
-        except ValueError:
-            return f"killed by signal {-rc}"
-    return f"exit {rc}" + (f", {meanings[rc]}" if rc in meanings else "")
-
-
-def _failure(tool: str, res: proc.ProcResult, meanings: dict[int, str] | None = None) -> str:
-    reason = first_error(res.lines)
-    text = f"{tool} failed ({_exit_text(res.returncode, meanings or {})})"
-    return f"{text}: {reason}" if reason else text
-
-
-def _timeout_text(tool: str, timeout: float) -> str:
-    return f"{tool} did not finish within {timeout:g} s and was killed"
-
-
 def ltfs_daemon_pids(mount_point: str, device: str) -> list[int]:
     """PIDs of processes started as `ltfs MOUNT_POINT -o devname=DEVICE,...`.
 
@@ -181,22 +165,10 @@ class LtfsDriver(TapeDriver):
         on_line: LineSink | None = None,
         ok_codes: Sequence[int] = (0,),
     ) -> proc.ProcResult:
-        sink = (lambda _stream, line: on_line(line)) if on_line else None
-        try:
-            return await proc.run(argv, timeout=timeout, on_line=sink, ok_codes=ok_codes,
-                                  kill_grace_s=self.cfg.kill_grace_s)
-        except proc.ToolNotFound as exc:
-            raise TapeError(f"{exc} (check the tool paths in the ltfs driver settings)") from None
+        return await run_tool(argv, timeout, self.cfg.kill_grace_s, on_line, ok_codes)
 
     async def _run_ok(self, argv: Sequence[str], timeout: float) -> proc.ProcResult:
-        """Run a short tool; a timeout or failure is an exception."""
-        res = await self._run(argv, timeout)
-        tool = Path(argv[0]).name
-        if res.timed_out:
-            raise ToolTimeout(_timeout_text(tool, timeout))
-        if not res.success:
-            raise TapeError(_failure(tool, res))
-        return res
+        return await run_tool_ok(argv, timeout, self.cfg.kill_grace_s)
 
     async def _mtx_status(self) -> MtxStatus:
         res = await self._run_ok(
@@ -218,9 +190,9 @@ class LtfsDriver(TapeDriver):
         cfg = self.cfg
         res = await self._run([cfg.mt, "-f", cfg.tape_device, "status"], cfg.status_timeout_s)
         if res.timed_out:
-            raise ToolTimeout(_timeout_text("mt", cfg.status_timeout_s))
+            raise ToolTimeout(timeout_text("mt", cfg.status_timeout_s))
         if not res.success:
-            return DriveStatus(drive_present=False, health={"error": _failure("mt", res)})
+            return DriveStatus(drive_present=False, health={"error": failure_text("mt", res)})
         mt = parse_mt_status(res.stdout)
         st = DriveStatus(drive_present=True, generation=mt.generation)
         if mt.write_protected:
@@ -297,8 +269,7 @@ class LtfsDriver(TapeDriver):
         async with self._lock:
             if not self.has_changer:
                 st = await self._status()
-                # Cartridge memory may carry only the 6-character volume serial.
-                if st.loaded in (barcode, barcode[:6], UNKNOWN_BARCODE):
+                if holds(st.loaded, barcode):
                     return
                 held = f"holds {st.loaded}" if st.loaded else "is empty"
                 raise NoCartridge(
@@ -357,11 +328,11 @@ class LtfsDriver(TapeDriver):
                 [self.cfg.sg_read_attr, "-p", "1", self.cfg.device], self.cfg.status_timeout_s
             )
             if res.timed_out:
-                raise ToolTimeout(_timeout_text("sg_read_attr", self.cfg.status_timeout_s))
+                raise ToolTimeout(timeout_text("sg_read_attr", self.cfg.status_timeout_s))
             if res.returncode == 2:  # SG_LIB_CAT_NOT_READY: no medium
                 raise NoCartridge("the drive is empty; load a cartridge first")
             if not res.success:
-                raise TapeError(f"cannot read the cartridge memory: {_failure('sg_read_attr', res)}")
+                raise TapeError(f"cannot read the cartridge memory: {failure_text('sg_read_attr', res)}")
             mam = mam_facts(parse_read_attr(res.stdout))
             if not mam.ltfs:
                 return None
@@ -391,16 +362,16 @@ class LtfsDriver(TapeDriver):
             self._refuse_if_mounted("formatting")
             res = await self._run(argv, cfg.format_timeout_s, on_line)
             if res.timed_out:
-                return _op(res, False, _timeout_text("mkltfs", cfg.format_timeout_s))
+                return op_result(res, False, timeout_text("mkltfs", cfg.format_timeout_s))
             if res.returncode == 0 and has_message(res.lines, "15024I"):
-                return _op(res, True, f"medium formatted as {label}")
+                return op_result(res, True, f"medium formatted as {label}")
             if has_message(res.lines, "15047E"):
                 raise AlreadyFormatted(
                     "the medium is already LTFS formatted; format with force to overwrite it"
                 )
             if res.returncode == 8 and await self._drive_empty():
                 raise NoCartridge("the drive is empty; load a cartridge before formatting")
-            return _op(res, False, _failure("mkltfs", res, MKLTFS_EXIT))
+            return op_result(res, False, failure_text("mkltfs", res, MKLTFS_EXIT))
 
     async def _drive_empty(self) -> bool:
         res = await self._run([self.cfg.mt, "-f", self.cfg.tape_device, "status"],
@@ -418,12 +389,12 @@ class LtfsDriver(TapeDriver):
             res = await self._run([cfg.ltfsck, "-e", cfg.backend, cfg.device],
                                   cfg.check_timeout_s, on_line, ok_codes=(0, 1))
             if res.timed_out:
-                return _op(res, False, _timeout_text("ltfsck", cfg.check_timeout_s))
+                return op_result(res, False, timeout_text("ltfsck", cfg.check_timeout_s))
             if res.success:
                 closing = next((m.text for m in ltfs_messages(res.lines) if m.id == "16022I"),
                                "Volume checked.")
-                return _op(res, True, closing)
-            return _op(res, False, _failure("ltfsck", res, LTFSCK_EXIT))
+                return op_result(res, True, closing)
+            return op_result(res, False, failure_text("ltfsck", res, LTFSCK_EXIT))
 
     # ------------------------------------------------------------ mounting ---
 
@@ -440,11 +411,11 @@ class LtfsDriver(TapeDriver):
             options += cfg.mount_options
             res = await self._run([cfg.ltfs, str(mp), "-o", ",".join(options)], cfg.mount_timeout_s)
             if res.timed_out:
-                raise ToolTimeout(_timeout_text("ltfs", cfg.mount_timeout_s))
+                raise ToolTimeout(timeout_text("ltfs", cfg.mount_timeout_s))
             if not res.success:
                 if has_message(res.lines, "17168E"):
                     raise TapeError(f"cannot mount {cfg.device}: the medium is not LTFS formatted")
-                raise TapeError(f"cannot mount {cfg.device} at {mp}: {_failure('ltfs', res)}")
+                raise TapeError(f"cannot mount {cfg.device} at {mp}: {failure_text('ltfs', res)}")
             deadline = time.monotonic() + MOUNT_SETTLE_S
             while not self._mounted():
                 if time.monotonic() > deadline:
@@ -462,9 +433,9 @@ class LtfsDriver(TapeDriver):
         if self._mounted():
             res = await self._run([cfg.umount, str(mp)], cfg.status_timeout_s)
             if res.timed_out:
-                raise ToolTimeout(_timeout_text("umount", cfg.status_timeout_s))
+                raise ToolTimeout(timeout_text("umount", cfg.status_timeout_s))
             if not res.success and self._mounted():
-                raise TapeError(f"cannot unmount {mp}: {_failure('umount', res)}")
+                raise TapeError(f"cannot unmount {mp}: {failure_text('umount', res)}")
         # umount returns before LTFS has written its index: wait for the daemon.
         deadline = time.monotonic() + cfg.unmount_timeout_s
         while ltfs_daemon_pids(str(mp), cfg.device):
@@ -480,14 +451,3 @@ class LtfsDriver(TapeDriver):
         async with self._lock:
             if self._volume is not None:
                 await self._unmount()
-
-
-def _op(res: proc.ProcResult, success: bool, message: str) -> OpResult:
-    return OpResult(
-        success=success,
-        message=message,
-        returncode=res.returncode,
-        lines=res.lines,
-        timed_out=res.timed_out,
-        duration_s=res.duration_s,
-    )
