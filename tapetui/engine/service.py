@@ -208,12 +208,11 @@ class Service:
         run_id = await self.scheduler.stop(row.id)
         return None if run_id is None else await self.runs.get(run_id)
 
-    async def backup_now(
+    async def add_once_backup(
         self, *, level: str, sources: list[str], name: str | None = None, excludes: list[str] | None = None,
         includes: list[str] | None = None, cartridge_policy: str | None = None, verify: bool | None = None,
-        wait: bool = False,
-    ) -> RunRow:
-        """A one-off backup: a `once` schedule made now and fired at once (DESIGN: the unified flow)."""
+    ) -> ScheduleRow:
+        """A one-off backup schedule (a `once` at now, so it never fires by itself)."""
         now = self.engine.clock()
         name = check_name(name or f"backup {now.astimezone():%Y-%m-%d %H:%M:%S}")
         config: dict[str, Any] = {"sources": sources, "level": level}
@@ -222,12 +221,16 @@ class Service:
             if value:
                 config[key] = value
         config = await handlers.get("backup").check(self.engine, config, None)
-        spec = Once(now)
         row = await self.schedules.create(
-            name=name, type="once", config=spec_to_dict(spec), action="backup", action_config=config,
+            name=name, type="once", config=spec_to_dict(Once(now)), action="backup", action_config=config,
             template_id=None, enabled=True, missed_policy=self._policy(None), next_run=None,
         )
         self._changed()
+        return row
+
+    async def backup_now(self, *, wait: bool = False, **settings: Any) -> RunRow:
+        """Back up now: a one-off schedule made on the spot and fired (DESIGN: the unified flow)."""
+        row = await self.add_once_backup(**settings)
         return await self.run_now(row.name, wait=wait)
 
     async def run_list(self, schedule: str | None = None, limit: int = 200) -> list[RunRow]:
