@@ -24,22 +24,18 @@ from textual.worker import Worker
 from ..engine.core import Engine
 from ..engine.errors import UserError
 from ..engine.paths import Home
+from ..engine.scheduler import Scheduler
+from ..engine.service import Service
 from ..engine.tape.base import TapeDriver
 from .commands import ScreenCommands
 from .errors import report_worker_error
 from .fmt import human_bytes
+from .keys import SCREENS
 from .live import Live
 from .widgets.progress_panel import progress_text
 
 CSS_PATH = Path(__file__).resolve().parent.parent / "tapetui.tcss"
 
-#: mode name -> (key, title); the order is the footer's order.
-SCREENS: dict[str, tuple[str, str]] = {
-    "schedules": ("1", "Schedules"),
-    "runs": ("2", "Runs"),
-    "catalog": ("3", "Catalog"),
-    "tapes": ("4", "Tapes"),
-}
 
 
 @dataclass
@@ -65,7 +61,8 @@ class TapetuiApp(App[None]):
     CSS_PATH = CSS_PATH
     COMMANDS = App.COMMANDS | {ScreenCommands}
     BINDINGS = [
-        *(Binding(key, f"show('{mode}')", title, id=f"screen.{mode}") for mode, (key, title) in SCREENS.items()),
+        *(Binding(key, f"show('{mode}')", title, id=f"screen.{mode}", show=False)
+          for mode, (key, title) in SCREENS.items()),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit", show=False),
         Binding("ctrl+p", "command_palette", "Commands", id="app.palette", show=False),
@@ -95,7 +92,8 @@ class TapetuiApp(App[None]):
         self.facts = HeaderFacts()
         self.header_changed: Signal[HeaderFacts] = Signal(self, "header")
         self.ready = asyncio.Event()
-        self.service = None
+        self.scheduler: Scheduler
+        self.service: Service
 
     # -- life cycle -------------------------------------------------------------------
     async def on_mount(self) -> None:
@@ -108,6 +106,9 @@ class TapetuiApp(App[None]):
                 self.exit(return_code=1, message=f"tapetui: error: {e}")
                 return
         self.engine.bus.subscribe(self.live.on_event)
+        self.scheduler = Scheduler(self.engine)
+        self.service = Service(self.engine, self.scheduler)
+        self.facts.scheduler = "scheduler: off"
         for mode, screen in _modes().items():
             self.add_mode(mode, screen)
         if self.start_scheduler:
@@ -117,10 +118,14 @@ class TapetuiApp(App[None]):
         self.ready.set()
 
     async def _start_scheduler(self) -> None:
-        self.facts.scheduler = "scheduler: off"
+        await self.scheduler.start()
+        self.facts.scheduler = "scheduler: on"
 
     async def on_unmount(self) -> None:
-        if self.engine is not None and self._own_engine:
+        if self.engine is None:
+            return
+        await self.scheduler.close("the console was closed")
+        if self._own_engine:
             await self.engine.close()
 
     def now(self) -> datetime:
@@ -154,7 +159,10 @@ class TapetuiApp(App[None]):
         self.header_changed.publish(self.facts)
 
     async def _refresh_next_firing(self) -> None:
-        self.facts.next_name, self.facts.next_at = "", None
+        due = [r for r in await self.service.list() if r.enabled and r.next_run is not None]
+        first = min(due, key=lambda r: r.next_run, default=None)  # type: ignore[arg-type, return-value]
+        self.facts.next_name = first.name if first else ""
+        self.facts.next_at = first.next_run if first else None
 
     # -- actions --------------------------------------------------------------------
     async def action_show(self, mode: str) -> None:

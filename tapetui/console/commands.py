@@ -7,20 +7,20 @@ from typing import Callable, Iterator
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from .keys import SCREENS
+
 
 class ScreenCommands(Provider):
     """'Go to Runs', and the current screen's own actions ('New schedule', ...)."""
 
     def _commands(self) -> Iterator[tuple[str, Callable, str]]:
-        from .app import SCREENS
-
         app = self.app
         for mode, (key, title) in SCREENS.items():
             yield f"Go to {title}", partial(app.run_action, f"show('{mode}')"), f"key {key}"
         screen = self.screen
         for binding in getattr(screen, "BINDINGS", []):
             action, description = binding.action, binding.description
-            if description:
+            if description and not action.startswith("app.show"):
                 yield description, partial(screen.run_action, action), f"key {binding.key_display or binding.key}"
 
     async def discover(self) -> Hits:

@@ -4,16 +4,25 @@ one error handler for its workers."""
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker
 
 from ..context import tapp
+from ..keys import SCREENS
 from ..errors import report_worker_error
 from ..widgets.status_line import StatusLine
 
 
 class MainScreen(Screen[None]):
+    """The screen-switch keys are repeated here so the footer shows them first."""
+
+    BINDINGS = [
+        Binding(key, f"app.show('{mode}')", title, id=f"screen.{mode}.footer")
+        for mode, (key, title) in SCREENS.items()
+    ]
+
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status-line", markup=False)
         yield from self.body()

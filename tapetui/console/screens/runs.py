@@ -1,15 +1,168 @@
-"""Runs (filled in when the scheduler service lands)."""
+"""Runs: newest first; the selected run's log below it.
+
+A running run shows a progress bar and its log streams live (batched by the
+live bridge); an old run replays its stored log. Follow mode sticks to the
+tail; scrolling up pauses it (End resumes).
+"""
 
 from __future__ import annotations
 
+from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable
 
+from ...engine import events as ev
+from ...engine.store.models import RunRow
+from ..context import tapp
+from ..fmt import human_bytes, span, when
+from ..widgets.log_view import LiveLog
+from ..widgets.progress_panel import ProgressPanel
 from .base import MainScreen
+
+RUNS_SHOWN = 500
+
+
+def log_text(level: str, text: str) -> str:
+    return text if level in ("info", "tool") else f"[{level}] {text}"
 
 
 class RunsScreen(MainScreen):
     TITLE = "Runs"
+    BINDINGS = [
+        Binding("s", "stop", "Stop", id="runs.stop"),
+        Binding("a", "all", "All runs", id="runs.all"),
+        Binding("l", "focus_log", "Log", id="runs.log"),
+        Binding("r", "refresh", "Refresh", id="runs.refresh"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, rows: list[RunRow]) -> None:
+            super().__init__()
+            self.rows = rows
+
+    class LogLoaded(Message):
+        def __init__(self, run: RunRow, lines: list[str]) -> None:
+            super().__init__()
+            self.run = run
+            self.lines = lines
 
     def body(self) -> ComposeResult:
-        yield DataTable(id="runs", cursor_type="row")
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield ProgressPanel(id="progress")
+        yield LiveLog(id="run-log", title="log")
+        self.rows: dict[int, RunRow] = {}
+        self.schedule_filter: str | None = None
+        self.shown_run: int | None = None
+
+    def on_mount(self) -> None:
+        self.query_one("#runs", DataTable).add_columns(
+            "#", "Schedule", "Trigger", "Status", "Started", "Took", "Files", "Size", "Cartridge")
+        self.query_one(ProgressPanel).display = False
+        live = tapp(self).live
+        live.runs.subscribe(self, lambda _e: self.action_refresh())
+        live.log_lines.subscribe(self, self._on_lines)
+        live.progress.subscribe(self, self._on_progress)
+        self.action_refresh()
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh()
+
+    def filter_schedule(self, name: str | None) -> None:
+        self.schedule_filter = name
+        self.sub_title = name or ""
+        self.action_refresh()
+
+    def action_all(self) -> None:
+        self.filter_schedule(None)
+
+    def action_focus_log(self) -> None:
+        self.query_one(LiveLog).focus()
+
+    # -- the table ------------------------------------------------------------------------
+    @work(exclusive=True, group="runs.load", exit_on_error=False)
+    async def action_refresh(self) -> None:
+        rows = await tapp(self).service.run_list(self.schedule_filter, limit=RUNS_SHOWN)
+        self.post_message(self.Loaded(rows))
+
+    def on_runs_screen_loaded(self, message: Loaded) -> None:
+        self.rows = {r.id: r for r in message.rows}
+        table = self.query_one("#runs", DataTable)
+        with self.app.batch_update():
+            table.clear()
+            for r in message.rows:
+                res = r.result
+                table.add_row(
+                    str(r.id), r.schedule_name, r.trigger, r.status, when(r.started_at),
+                    span(r.started_at, r.finished_at) if r.finished_at else "…",
+                    f"{res['files']:,}" if "files" in res else "-",
+                    human_bytes(res["bytes"]) if "bytes" in res else "-",
+                    " ".join(res.get("cartridges", [])) or "-", key=str(r.id),
+                )
+            if self.shown_run in self.rows:
+                table.move_cursor(row=table.get_row_index(str(self.shown_run)))
+        if self.shown_run is None and message.rows:
+            self.show_run(message.rows[0].id)
+        elif self.shown_run in self.rows:
+            self._show_progress()
+        if self.schedule_filter:
+            self.query_one("#runs", DataTable).border_title = f"runs of {self.schedule_filter} · a shows all"
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None:
+            run_id = int(event.row_key.value)
+            if run_id != self.shown_run:
+                self.show_run(run_id)
+
+    def selected(self) -> RunRow | None:
+        return self.rows.get(self.shown_run) if self.shown_run is not None else None
+
+    # -- the log --------------------------------------------------------------------------
+    def show_run(self, run_id: int) -> None:
+        self.shown_run = run_id
+        self._load_log(run_id)
+
+    @work(exclusive=True, group="runs.log", exit_on_error=False)
+    async def _load_log(self, run_id: int) -> None:
+        service = tapp(self).service
+        run = await service.runs.get(run_id)
+        lines = await service.runs.lines(run_id, limit=LiveLog.MAX)
+        self.post_message(self.LogLoaded(run, [log_text(x.level, x.line) for x in lines]))
+
+    def on_runs_screen_log_loaded(self, message: LogLoaded) -> None:
+        if message.run.id != self.shown_run:
+            return
+        run = message.run
+        self.query_one(LiveLog).replace(message.lines, title=f"run #{run.id} {run.schedule_name} · {run.status}")
+        self._show_progress()
+
+    def _show_progress(self) -> None:
+        running = self.shown_run in tapp(self).live.state.running
+        panel = self.query_one(ProgressPanel)
+        panel.show(tapp(self).live.state.progress.get(self.shown_run) if running else None)  # type: ignore[arg-type]
+
+    def _on_lines(self, batch: list[ev.LogLine]) -> None:
+        mine = [log_text(x.level, x.text) for x in batch if x.run_id == self.shown_run]
+        if mine:
+            self.query_one(LiveLog).add_lines(mine)
+
+    def _on_progress(self, p: ev.Progress) -> None:
+        if p.run_id == self.shown_run:
+            self.query_one(ProgressPanel).show(p)
+
+    # -- stop -------------------------------------------------------------------------------
+    @work(group="runs.stop", exit_on_error=False)
+    async def action_stop(self) -> None:
+        run = self.selected()
+        if run is None or run.status != "running":
+            self.notify("the selected run is not running", severity="warning")
+            return
+        from ..dialogs.confirm import ConfirmScreen
+
+        body = (f"Stop run #{run.id} of {run.schedule_name!r} ({run.action})?\n\n"
+                "Its tools are killed; a backup set it was writing stays incomplete and cannot be "
+                "restored from.")
+        if await self.app.push_screen_wait(ConfirmScreen("Stop run", body, yes="Stop")):
+            await tapp(self).service.stop(run.schedule_name)
+            self.notify(f"run #{run.id} stopped")

@@ -1,15 +1,137 @@
-"""Schedules (filled in when the scheduler service lands)."""
+"""Schedules: the table of every schedule, and new / edit / delete / enable /
+run now / stop / open its runs. All rules live in the engine's `Service`."""
 
 from __future__ import annotations
 
+from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable
 
+from ...engine.store.models import ScheduleRow
+from ..context import tapp
+from ..fmt import when
 from .base import MainScreen
+
+
+def what(row: ScheduleRow) -> str:
+    """'backup full', 'backup differential', 'cleanup'..."""
+    level = row.action_config.get("level") if row.action == "backup" else None
+    return f"{row.action} {level}" if level else row.action
 
 
 class SchedulesScreen(MainScreen):
     TITLE = "Schedules"
+    BINDINGS = [
+        Binding("n", "new", "New", id="schedules.new"),
+        Binding("e", "edit", "Edit", id="schedules.edit"),
+        Binding("d", "delete", "Delete", id="schedules.delete"),
+        Binding("space", "toggle", "On/off", key_display="space", id="schedules.toggle"),
+        Binding("r", "run_now", "Run now", id="schedules.run_now"),
+        Binding("s", "stop", "Stop", id="schedules.stop"),
+        Binding("o", "open_runs", "Its runs", id="schedules.runs"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, rows: list[ScheduleRow]) -> None:
+            super().__init__()
+            self.rows = rows
 
     def body(self) -> ComposeResult:
-        yield DataTable(id="schedules", cursor_type="row")
+        yield DataTable(id="schedules", cursor_type="row", zebra_stripes=True)
+        self.rows: dict[str, ScheduleRow] = {}
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("Name", "When", "Does", "On", "Status", "Last", "Next run")
+        live = tapp(self).live
+        live.schedules.subscribe(self, lambda _e: self.reload())
+        live.runs.subscribe(self, lambda _e: self.reload())
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    @work(exclusive=True, group="schedules.load", exit_on_error=False)
+    async def reload(self) -> None:
+        self.post_message(self.Loaded(await tapp(self).service.list()))
+
+    def on_schedules_screen_loaded(self, message: Loaded) -> None:
+        service = tapp(self).service
+        self.rows = {r.name: r for r in message.rows}
+        table = self.query_one(DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for r in message.rows:
+            table.add_row(
+                r.name, service.describe(r), what(r), "yes" if r.enabled else "no", r.status,
+                r.last_result or "-", when(r.next_run) if r.enabled else "-", key=r.name,
+            )
+        if table.row_count:
+            table.move_cursor(row=min(keep, table.row_count - 1))
+
+    def selected(self) -> ScheduleRow | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            self.notify("no schedule yet: press n to make one", severity="warning")
+            return None
+        return self.rows.get(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
+
+    # -- actions --------------------------------------------------------------------------
+    def action_new(self) -> None:
+        from ..dialogs.schedule_form import ScheduleForm
+
+        self.app.push_screen(ScheduleForm(None), lambda saved: self.reload())
+
+    def action_edit(self) -> None:
+        from ..dialogs.schedule_form import ScheduleForm
+
+        row = self.selected()
+        if row is not None:
+            self.app.push_screen(ScheduleForm(row), lambda saved: self.reload())
+
+    @work(group="schedules.delete", exit_on_error=False)
+    async def action_delete(self) -> None:
+        from ..dialogs.confirm import ConfirmScreen
+
+        row = self.selected()
+        if row is None:
+            return
+        runs = await tapp(self).service.run_list(row.name, limit=10_000)
+        body = (f"Delete schedule {row.name!r} ({tapp(self).service.describe(row)}, {what(row)})?\n\n"
+                f"It will never fire again. Its {len(runs)} run record(s) and their logs are kept; "
+                "backup sets it made stay in the catalog.")
+        if await self.app.push_screen_wait(ConfirmScreen("Delete schedule", body, yes="Delete")):
+            await tapp(self).service.delete(row.name)
+            self.notify(f"deleted schedule {row.name!r}")
+
+    @work(group="schedules.toggle", exit_on_error=False)
+    async def action_toggle(self) -> None:
+        row = self.selected()
+        if row is not None:
+            saved = await tapp(self).service.set_enabled(row.name, not row.enabled)
+            self.notify(f"{saved.name}: {'enabled' if saved.enabled else 'disabled'}")
+
+    @work(group="schedules.run", exit_on_error=False)
+    async def action_run_now(self) -> None:
+        row = self.selected()
+        if row is not None:
+            run = await tapp(self).service.run_now(row.name)
+            if run.status == "skipped":
+                self.notify(f"{row.name}: skipped — {run.message}", severity="warning")
+            else:
+                self.notify(f"{row.name}: run #{run.id} started (2 shows it)")
+
+    @work(group="schedules.stop", exit_on_error=False)
+    async def action_stop(self) -> None:
+        row = self.selected()
+        if row is not None:
+            run = await tapp(self).service.stop(row.name)
+            self.notify(f"{row.name}: not running" if run is None else f"{row.name}: run #{run.id} stopped",
+                        severity="warning" if run is None else "information")
+
+    async def action_open_runs(self) -> None:
+        row = self.selected()
+        if row is not None:
+            await tapp(self).action_show("runs")
+            tapp(self).screen.filter_schedule(row.name)  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ class LiveLog(Log):
     """
 
     BINDINGS = [("end", "follow", "Follow")]
+    MAX = MAX_LINES
 
     def __init__(self, *, title: str = "log", max_lines: int = MAX_LINES, **kwargs) -> None:
         self.base_title = title

@@ -1,0 +1,236 @@
+"""New / edit schedule: one modal form with live validation and a preview.
+
+The form parses what is typed with the engine's own schedule syntax as you
+type (so the message is the engine's), shows the next five firings, and the
+seeds' advice for tape. Saving goes through `Service.add` / `Service.edit`;
+when the engine refuses, the reason is shown and the form stays open with
+everything as typed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from ...engine import handlers
+from ...engine.errors import UserError
+from ...engine.handlers.backup import ADVICE, LEVELS
+from ...engine.schedule import ScheduleError, describe, next_run, parse_spec, validate
+from ...engine.service import Saved
+from ...engine.store.models import ScheduleRow
+from ..context import tapp
+from ..fmt import when
+
+#: The kinds the form offers, with an example of the text each takes.
+KIND_EXAMPLES = {
+    "daily": "02:30",
+    "weekly": "sun 03:00  ·  mon,thu 22:00  ·  mon-fri 22:00",
+    "monthly": "1 01:00  (day of month, time)",
+    "yearly": "12-31 23:00",
+    "every": "30m  ·  6h  ·  2d",
+    "once": "2026-12-01 10:00",
+    "cron": "0 3 * * 0",
+}
+TAPE_ADVICE = "For tape: a monthly full and a weekly differential."
+NO_TEMPLATE = "(none)"
+
+
+def when_text(row: ScheduleRow) -> tuple[str, str]:
+    """The (kind, text) a stored schedule would be typed as."""
+    c = row.config
+    match row.type:
+        case "once":
+            return "once", f"{datetime.fromisoformat(c['at']).astimezone():%Y-%m-%d %H:%M}"
+        case "interval":
+            return "every", f"{c['every']}{c['unit'][0]}"
+        case "daily":
+            return "daily", c["at"]
+        case "weekly":
+            return "weekly", f"{','.join(c['days'])} {c['at']}"
+        case "monthly":
+            return "monthly", f"{c['day']} {c['at']}"
+        case "yearly":
+            return "yearly", f"{c['month']:02d}-{c['day']:02d} {c['at']}"
+    return "cron", c["expr"]
+
+
+def split_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+class ScheduleForm(ModalScreen[Saved | None]):
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="form.save"),
+        Binding("escape", "cancel", "Cancel", id="form.cancel"),
+    ]
+
+    def __init__(self, row: ScheduleRow | None) -> None:
+        super().__init__()
+        self.row = row
+
+    def compose(self) -> ComposeResult:
+        row = self.row
+        kind, text = when_text(row) if row else ("weekly", "")
+        cfg = row.action_config if row else {}
+        with VerticalScroll(id="dialog", classes="form"):
+            yield Label(f"Edit schedule {row.name!r}" if row else "New schedule", id="dialog-title")
+            with Grid(id="form-grid"):
+                yield Label("Name")
+                yield Input(row.name if row else "", id="name", placeholder="e.g. weekly-diff", compact=True)
+                yield Label("Repeats")
+                yield Select([(k, k) for k in KIND_EXAMPLES], value=kind, id="kind", allow_blank=False,
+                             compact=True)
+                yield Label("When")
+                yield Input(text, id="when", placeholder=KIND_EXAMPLES[kind], compact=True)
+                yield Label("Action")
+                yield Select([(a, a) for a in handlers.names()], value=row.action if row else "backup",
+                             id="action", allow_blank=False, compact=True)
+                yield Label("Level", classes="backup-only")
+                yield Select([(lv, lv) for lv in LEVELS], value=cfg.get("level", "full"), id="level",
+                             allow_blank=False, compact=True, classes="backup-only")
+                yield Label("Sources", classes="backup-only")
+                yield Input(", ".join(cfg.get("sources", [])), id="sources", compact=True,
+                            placeholder="folders, comma-separated", classes="backup-only")
+                yield Label("Exclude", classes="backup-only")
+                yield Input(", ".join(cfg.get("excludes", [])), id="excludes", compact=True,
+                            placeholder="globs, e.g. *.tmp, cache/*", classes="backup-only")
+                yield Label("Template", classes="backup-only")
+                yield Select([(NO_TEMPLATE, NO_TEMPLATE)], value=NO_TEMPLATE, id="template",
+                             allow_blank=False, compact=True, classes="backup-only")
+            yield Static("", id="form-error", markup=False)
+            yield Static("", id="form-preview", markup=False)
+            yield Static(TAPE_ADVICE, id="form-advice", markup=False)
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Save (ctrl+s)", id="save", variant="primary")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.load_templates()
+        self._on_action()
+        self._on_when()
+        self.query_one("#name" if self.row is None else "#when", Input).focus()
+
+    @work(group="form.templates", exit_on_error=False)
+    async def load_templates(self) -> None:
+        names = [t.name for t in await tapp(self).service.templates()]
+        select = self.query_one("#template", Select)
+        select.set_options([(NO_TEMPLATE, NO_TEMPLATE)] + [(n, n) for n in names])
+        if self.row is not None and self.row.template_id is not None:
+            tpl = next((t for t in await tapp(self).service.templates() if t.id == self.row.template_id), None)
+            if tpl is not None:
+                select.value = tpl.name
+
+    # -- live feedback --------------------------------------------------------------------
+    @on(Select.Changed, "#kind")
+    def _on_kind(self, event: Select.Changed) -> None:
+        self.query_one("#when", Input).placeholder = KIND_EXAMPLES[str(event.value)]
+        self._on_when()
+
+    @on(Input.Changed, "#when")
+    def _on_when(self) -> None:
+        kind = str(self.query_one("#kind", Select).value)
+        text = self.query_one("#when", Input).value
+        error = self.query_one("#form-error", Static)
+        preview = self.query_one("#form-preview", Static)
+        if not text.strip():
+            error.update(f"When: {KIND_EXAMPLES[kind]}")
+            preview.update("")
+            return
+        now = tapp(self).now()
+        try:
+            spec = parse_spec(kind, text, now)
+        except ScheduleError as e:
+            error.update(f"✗ {e}")
+            error.set_class(True, "-error")
+            preview.update("")
+            return
+        error.set_class(False, "-error")
+        notes = validate(spec, now)
+        error.update("\n".join(f"! {n}" for n in notes) if notes else f"✓ {describe(spec)}")
+        times, t = [], now
+        for _ in range(5):
+            t = next_run(spec, t)
+            if t is None:
+                break
+            times.append(when(t))
+        preview.update("Next: " + ("  ".join(times) if times else "never (it is in the past)"))
+
+    @on(Select.Changed, "#action")
+    def _on_action(self) -> None:
+        backup = self.query_one("#action", Select).value == "backup"
+        for widget in self.query(".backup-only"):
+            widget.display = backup
+        self._on_level()
+
+    @on(Select.Changed, "#level")
+    def _on_level(self) -> None:
+        advice = self.query_one("#form-advice", Static)
+        warn = self.query_one("#action", Select).value == "backup" and self.query_one("#level", Select).value == "incremental"
+        advice.update(f"! {ADVICE}" if warn else TAPE_ADVICE)
+        advice.set_class(warn, "-warning")
+
+    # -- save / cancel --------------------------------------------------------------------
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.action_cancel()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def _values(self) -> dict:
+        def value(selector: str) -> str:
+            widget = self.query_one(selector)
+            return str(widget.value).strip()  # type: ignore[attr-defined]
+
+        action = value("#action")
+        settings: dict = {}
+        template = value("#template")
+        if action == "backup":
+            settings["level"] = value("#level")
+            sources = split_list(value("#sources"))
+            if sources or template == NO_TEMPLATE:
+                settings["sources"] = sources
+            excludes = split_list(value("#excludes"))
+            settings["excludes"] = excludes or None
+        return {
+            "name": value("#name"), "kind": value("#kind"), "when": value("#when"), "action": action,
+            "settings": settings, "template": None if template == NO_TEMPLATE else template,
+        }
+
+    @work(exclusive=True, group="form.save", exit_on_error=False)
+    async def action_save(self) -> None:
+        v = self._values()
+        service = tapp(self).service
+        try:
+            if self.row is None:
+                saved = await service.add(
+                    v["name"], kind=v["kind"], when=v["when"], action=v["action"],
+                    action_config={k: x for k, x in v["settings"].items() if x is not None},
+                    template=v["template"],
+                )
+            else:
+                old_kind, old_when = when_text(self.row)
+                timing = {} if (v["kind"], v["when"]) == (old_kind, old_when) else {"kind": v["kind"], "when": v["when"]}
+                saved = await service.edit(
+                    self.row.name, **timing, action=v["action"], settings=v["settings"],
+                    template=v["template"] or "", rename=v["name"] if v["name"] != self.row.name else None,
+                )
+        except UserError as e:
+            error = self.query_one("#form-error", Static)
+            error.update(f"✗ not saved: {e}")
+            error.set_class(True, "-error")
+            self.notify(str(e), title="Not saved", severity="error", timeout=8)
+            return
+        name = saved.schedule.name if saved.schedule else v["name"]
+        for note in saved.warnings:
+            self.notify(note, title=name, severity="warning", timeout=10)
+        self.notify(f"saved schedule {name!r}")
+        self.dismiss(saved)
