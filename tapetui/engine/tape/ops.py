@@ -111,12 +111,13 @@ def _name(info: LabelInfo) -> str:
 
 @contextlib.contextmanager
 def _driver_errors(doing: str | None = None) -> Iterator[None]:
-    """Turn a driver's TapeError or refused argument into a one-line UserError."""
+    """Turn a driver's TapeError, refused argument or device OSError into a
+    one-line UserError."""
     try:
         yield
     except UserError:
         raise
-    except (TapeError, InvalidArgument) as e:
+    except (TapeError, InvalidArgument, OSError) as e:
         raise TapeOpFailed(f"{doing}: {e}" if doing else str(e)) from e
 
 
