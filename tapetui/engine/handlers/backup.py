@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
 from ..notify import Notification
-from ..store.rows import dumps
 from ..store.runs import Runs
-from ..timeutil import from_db, show
+from ..timeutil import show
 from .base import Action, Firing, Outcome
 
 if TYPE_CHECKING:
@@ -87,27 +86,30 @@ async def parameters(engine: Engine, firing: Firing) -> dict[str, Any]:
     return params
 
 
-async def last_full(engine: Engine, sources: list[str]) -> datetime | None:
-    """When the newest complete full backup of exactly these sources started."""
-    return from_db(await engine.store.scalar(
-        "SELECT max(r.started_at) FROM backup_runs r JOIN backup_sets s ON s.backup_run_id = r.id "
-        "WHERE r.level = 'full' AND s.status = 'complete' AND r.sources = ?",
-        (dumps(sources),),
-    ))
+async def last_full(engine: Engine, key: str) -> datetime | None:
+    """When the newest complete full backup of this source key started."""
+    return max((s.started_at for s in await engine.sets.all(source_key=key) if s.level == "full" and s.complete),
+               default=None)
 
 
-async def _upgrade(engine: Engine, firing: Firing, level: str, sources: list[str], max_days: int) -> str:
-    if level == "full" or not max_days:
-        return level
-    last = await last_full(engine, sources)
-    if last is None:
-        firing.log.info(f"{level} upgraded to full: there is no full backup of these sources yet")
-        return "full"
-    if firing.now - last > timedelta(days=max_days):
-        firing.log.info(f"{level} upgraded to full: the last full backup ({show(last)}) is older than "
-                        f"the limit of {max_days} days")
-        return "full"
-    return level
+async def choose_level(engine: Engine, firing: Firing, params: dict[str, Any]) -> str:
+    """The level this run really takes, decided before the format (a full formats):
+    the max-full-interval upgrade, then the engine's own rule (no usable base -> full)."""
+    from ..backup.levels import normalize_sources, plan_level, source_key
+
+    requested = params["level"]
+    key = source_key(normalize_sources(params["sources"]), params.get("includes", []), params.get("excludes", []))
+    max_days = params.get("max_full_days") or 0
+    if requested != "full" and max_days:
+        last = await last_full(engine, key)
+        if last is not None and firing.now - last > timedelta(days=max_days):
+            firing.log.info(f"{requested} upgraded to full: the last full backup ({show(last)}) is older than "
+                            f"the limit of {max_days} days")
+            return "full"
+    plan = await plan_level(engine, key, requested)
+    if plan.level != requested:
+        firing.log.info(plan.note)
+    return plan.level
 
 
 async def run(engine: Engine, firing: Firing) -> Outcome:
@@ -119,7 +121,7 @@ async def run(engine: Engine, firing: Firing) -> Outcome:
     params = await parameters(engine, firing)
     sources = params["sources"]
     requested = params["level"]
-    level = await _upgrade(engine, firing, requested, sources, params.get("max_full_days") or 0)
+    level = await choose_level(engine, firing, params)
     policy = params.get("cartridge_policy", "auto")
     log.info(f"{level} backup of {', '.join(sources)} (cartridge policy {policy})")
 
@@ -144,7 +146,7 @@ async def run(engine: Engine, firing: Firing) -> Outcome:
 
     request = BackupRequest(
         sources=sources, level=level, excludes=params.get("excludes", []), includes=params.get("includes", []),
-        name=params.get("name") or name, verify=params.get("verify", engine.config.backup.verify_after),
+        name=params.get("name") or name, verify=params.get("verify"),
         cartridge_policy=policy, schedule_run_id=firing.run_id,
     )
     try:
