@@ -161,3 +161,15 @@ class Catalog:
 
     async def count(self, set_id: int) -> int:
         return int(await self.store.scalar("SELECT count(*) FROM entries WHERE set_id = ?", (set_id,)))
+
+    async def add_rows(self, set_id: int, rows: Sequence[tuple]) -> None:
+        """The backup writer's fast path: plain tuples, one transaction per batch.
+
+        Each row is (folder, name, kind, size, mtime_ns, mode, uid, gid, inode,
+        ctime_ns, checksum, link_target, cartridge_id, position, deleted)."""
+        async with self.store.transaction() as conn:
+            ids = await self.dir_ids({r[0] for r in rows})
+            await conn.executemany(
+                f"INSERT OR REPLACE INTO entries({ENTRY_COLUMNS}) VALUES ({','.join('?' * 16)})",
+                [(set_id, ids[r[0]], *r[1:]) for r in rows],
+            )

@@ -170,6 +170,11 @@ MIGRATIONS: list[str] = [
         message TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 3: where a set's files are on its cartridges (an imported set keeps the
+    # folder it was written under, whatever id it gets here)
+    """
+    ALTER TABLE backup_sets ADD COLUMN tape_dir TEXT;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

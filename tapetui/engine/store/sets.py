@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import NotFound
 from ..timeutil import now, to_db
 from .db import Store
-from .models import BackupRunRow, SetRow
+from .models import BackupRunRow, RestoreJobRow, SetRow
 from .rows import dumps, load
 
 _SET_SELECT = (
@@ -121,6 +121,58 @@ class Sets:
         await self.store.execute(
             "UPDATE backup_sets SET verified_at = ?, verify_ok = ? WHERE id = ?", (to_db(now()), int(ok), set_id)
         )
+
+    async def set_tape_dir(self, set_id: int, tape_dir: str) -> None:
+        """Where the set's files are on its cartridges (see backup/layout.py)."""
+        await self.store.execute("UPDATE backup_sets SET tape_dir = ? WHERE id = ?", (tape_dir, set_id))
+
+    async def tape_dir(self, set_id: int) -> str:
+        return await self.store.scalar(
+            "SELECT coalesce(tape_dir, 'tapetui/set-' || id) FROM backup_sets WHERE id = ?", (set_id,))
+
+    async def find_same(self, source_key: str, started_at: datetime) -> int | None:
+        """A set already catalogued for these sources and start time (imports skip it)."""
+        return await self.store.scalar(
+            "SELECT id FROM backup_sets WHERE source_key = ? AND started_at = ?", (source_key, to_db(started_at)))
+
+    async def add_imported(
+        self, *, source_key: str, name: str, level: str, status: str, started_at: datetime,
+        finished_at: datetime | None, files: int, bytes_: int, hash_algo: str, tape_dir: str,
+        base_set_id: int | None,
+    ) -> int:
+        """A set rebuilt from a cartridge's catalog copy (`tapetui catalog import`)."""
+        return await self.store.execute(
+            "INSERT INTO backup_sets(source_key, name, level, base_set_id, status, started_at, finished_at, "
+            "files, bytes, hash_algo, tape_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (source_key, name, level, base_set_id, status, to_db(started_at), to_db(finished_at), files, bytes_,
+             hash_algo, tape_dir),
+        )
+
+    # -- restore jobs --------------------------------------------------------
+    async def start_restore(
+        self, *, set_id: int | None, at_time: datetime | None, target: str, conflict: str, paths: list[str],
+        schedule_run_id: int | None = None,
+    ) -> int:
+        return await self.store.execute(
+            "INSERT INTO restore_jobs(schedule_run_id, set_id, at_time, target, conflict, paths, status, started_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'running', ?)",
+            (schedule_run_id, set_id, to_db(at_time), target, conflict, dumps(paths), to_db(now())),
+        )
+
+    async def finish_restore(
+        self, job_id: int, *, status: str, files: int, bytes_: int, errors: int, message: str
+    ) -> None:
+        await self.store.execute(
+            "UPDATE restore_jobs SET status = ?, finished_at = ?, files = ?, bytes = ?, errors = ?, message = ? "
+            "WHERE id = ?",
+            (status, to_db(now()), files, bytes_, errors, message, job_id),
+        )
+
+    async def get_restore(self, job_id: int) -> RestoreJobRow:
+        row = await self.store.fetchone("SELECT * FROM restore_jobs WHERE id = ?", (job_id,))
+        if row is None:
+            raise NotFound(f"no restore job {job_id}")
+        return load(RestoreJobRow, row)
 
     async def get(self, set_id: int) -> SetRow:
         row = await self.store.fetchone(_SET_SELECT + "WHERE s.id = ?", (set_id,))

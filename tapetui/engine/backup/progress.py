@@ -1,0 +1,43 @@
+"""Progress events at a bounded rate: a ticker on the event loop samples counters
+that worker threads update, so the copy loop never crosses threads per file."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Callable
+
+from ..runlog import RunLog
+
+#: Events per second at most (the console redraws no faster than this anyway).
+RATE_HZ = 4
+
+#: (files_done, files_total, bytes_done, bytes_total, current)
+Sample = Callable[[], tuple[int, int, int, int, str]]
+
+
+class Ticker:
+    def __init__(self, log: RunLog, phase: str, sample: Sample) -> None:
+        self.log = log
+        self.phase = phase
+        self.sample = sample
+        self._started = time.monotonic()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"progress-{phase}")
+
+    def publish(self) -> None:
+        files_done, files_total, bytes_done, bytes_total, current = self.sample()
+        elapsed = time.monotonic() - self._started
+        rate = bytes_done / elapsed if elapsed > 0 else 0.0
+        eta = (bytes_total - bytes_done) / rate if rate > 0 and bytes_total >= bytes_done else None
+        self.log.progress(phase=self.phase, files_done=files_done, files_total=files_total, bytes_done=bytes_done,
+                          bytes_total=bytes_total, current=current, rate_bps=rate, eta_s=eta)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(1 / RATE_HZ)
+            self.publish()
+
+    def stop(self) -> None:
+        """Stop ticking, with one last event showing where it ended."""
+        self._task.cancel()
+        self.publish()

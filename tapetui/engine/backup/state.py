@@ -1,0 +1,111 @@
+"""The merged state of a chain of sets, read straight from SQLite in a worker thread.
+
+A backup compares a whole tree against its base (100k to millions of paths), so
+this reads with its own read-only connection, streaming rows into a dict without
+building row objects, and keeps per path only a small int signature; the event
+loop (and so the console) never waits on it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Iterable, NamedTuple
+
+KIND_CODES = {"file": 0, "dir": 1, "symlink": 2}
+KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
+
+_PATH = "CASE WHEN d.path = '/' THEN '/' || e.name ELSE d.path || '/' || e.name END"
+
+
+def signature(kind: str, size: int, mtime_ns: int, inode: int, ctime_ns: int, link: str | None) -> int:
+    """What change detection compares: path aside, size, mtime, inode, ctime (and a link's
+    target). The kind sits in the low two bits so a deleted-marker can name it."""
+    return (hash((size, mtime_ns, inode, ctime_ns, link)) << 2) | KIND_CODES[kind]
+
+
+def connect(db_path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+def load_signatures(db_path: Path, chain: list[int]) -> dict[str, int]:
+    """path -> signature of the newest version in the chain; deleted paths dropped."""
+    state: dict[str, int] = {}
+    conn = connect(db_path)
+    try:
+        for set_id in chain:
+            cur = conn.execute(
+                f"SELECT {_PATH}, e.kind, e.size, e.mtime_ns, e.inode, e.ctime_ns, e.link_target, e.deleted "
+                "FROM entries e JOIN dirs d ON d.id = e.dir_id WHERE e.set_id = ?", (set_id,))
+            for path, kind, size, mtime, inode, ctime, link, deleted in cur:
+                if deleted:
+                    state.pop(path, None)
+                else:
+                    state[path] = signature(kind, 0 if kind == "dir" else size, mtime, inode, ctime, link)
+    finally:
+        conn.close()
+    return state
+
+
+class Version(NamedTuple):
+    """One path as a restore sees it: what to write, and where on tape it is."""
+
+    path: str
+    set_id: int
+    kind: str
+    size: int
+    mtime_ns: int
+    mode: int
+    uid: int
+    gid: int
+    inode: int
+    ctime_ns: int
+    checksum: bytes | None
+    link_target: str | None
+    cartridge: str | None
+    position: int | None
+    tape_dir: str
+    deleted: bool
+
+
+_VERSION_SQL = (
+    f"SELECT {_PATH}, e.set_id, e.kind, e.size, e.mtime_ns, e.mode, e.uid, e.gid, e.inode, e.ctime_ns, e.checksum, "
+    "e.link_target, c.barcode, e.position, coalesce(s.tape_dir, 'tapetui/set-' || s.id), e.deleted "
+    "FROM entries e JOIN dirs d ON d.id = e.dir_id JOIN backup_sets s ON s.id = e.set_id "
+    "LEFT JOIN cartridges c ON c.id = e.cartridge_id WHERE e.set_id = ?"
+)
+
+
+def _wanted(path: str, prefixes: list[str]) -> bool:
+    return not prefixes or any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
+def load_versions(db_path: Path, chain: Iterable[int], prefixes: list[str] | None = None) -> dict[str, Version]:
+    """path -> newest version in the chain (only under `prefixes` when given); deleted dropped."""
+    state: dict[str, Version] = {}
+    prefixes = prefixes or []
+    conn = connect(db_path)
+    try:
+        for set_id in chain:
+            for row in conn.execute(_VERSION_SQL, (set_id,)):
+                v = Version(*row[:15], bool(row[15]))
+                if not _wanted(v.path, prefixes):
+                    continue
+                if v.deleted:
+                    state.pop(v.path, None)
+                else:
+                    state[v.path] = v
+    finally:
+        conn.close()
+    return state
+
+
+def load_set(db_path: Path, set_id: int) -> list[Version]:
+    """Every entry of one set (deleted-markers included), as verify and the catalog copy read it."""
+    conn = connect(db_path)
+    try:
+        return [Version(*row[:15], bool(row[15])) for row in conn.execute(_VERSION_SQL, (set_id,))]
+    finally:
+        conn.close()

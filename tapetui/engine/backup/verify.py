@@ -1,0 +1,87 @@
+"""Verify: re-read every file a set wrote and check its hash (Bareos's
+VolumeToCatalog does not checksum file data; this does)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..runlog import RunLog
+from .cartridge import open_for_read
+from .errors import BackupInputError
+from .layout import file_relpath
+from .progress import Ticker
+from .state import Version, load_set
+from .tapeorder import Hasher, in_tape_order
+from .writer import Stopped
+
+if TYPE_CHECKING:
+    from ..core import Engine
+
+
+@dataclass
+class VerifyResult:
+    set_id: int
+    ok: bool
+    files: int = 0
+    bytes: int = 0
+    problems: list[str] = field(default_factory=list)  # "path: what is wrong"
+
+
+def _check(root: str, items: list[Version], hasher: Hasher, counts: list[int], problems: list[str]) -> None:
+    for v in items:
+        source = os.path.join(root, file_relpath(v.tape_dir, v.path))
+        try:
+            digest, size = hasher.run(source)
+        except FileNotFoundError:
+            problems.append(f"{v.path}: missing from cartridge {v.cartridge}")
+            continue
+        except OSError as e:
+            problems.append(f"{v.path}: cannot read it on {v.cartridge}: {e.strerror}")
+            continue
+        if size != v.size:
+            problems.append(f"{v.path}: {size} bytes on {v.cartridge}, the catalog says {v.size}")
+        elif digest != v.checksum:
+            problems.append(f"{v.path}: hash mismatch on {v.cartridge} (the copy on tape is damaged)")
+        counts[0] += 1
+
+
+async def verify_set(engine: Engine, set_id: int, log: RunLog) -> VerifyResult:
+    s = await engine.sets.get(set_id)
+    if s.status in ("overwritten", "expired", "running"):
+        raise BackupInputError(f"set {set_id} cannot be verified: it is {s.status}")
+    versions = await asyncio.to_thread(load_set, engine.home.db_path, set_id)
+    files = [v for v in versions if v.kind == "file" and not v.deleted]
+    result = VerifyResult(set_id, ok=True)
+    total = sum(v.size for v in files)
+    stop = threading.Event()
+    hasher = Hasher(s.hash_algo, stop)
+    counts = [0]
+    log.info(f"verifying set {set_id}: {len(files)} files, {total} bytes")
+    ticker = Ticker(log, "verifying", lambda: (counts[0], len(files), hasher.bytes_done, total, ""))
+    try:
+        loaded = (await engine.driver.status()).loaded
+        for barcode, items in in_tape_order(files, loaded):
+            if barcode is None:
+                result.problems += [f"{v.path}: the catalog names no cartridge for it" for v in items]
+                continue
+            volume = await open_for_read(engine, log, barcode)
+            await asyncio.to_thread(_check, str(volume.root), items, hasher, counts, result.problems)
+    except asyncio.CancelledError:
+        stop.set()
+        raise
+    except Stopped:
+        raise asyncio.CancelledError from None
+    finally:
+        ticker.stop()
+    result.files, result.bytes = counts[0], hasher.bytes_done
+    for problem in result.problems:
+        log.error(problem)
+    result.ok = not result.problems
+    await engine.sets.set_verified(set_id, result.ok)
+    log.info(f"verify of set {set_id}: " + ("every hash matches" if result.ok else
+                                             f"{len(result.problems)} problem(s)"))
+    return result

@@ -1,0 +1,343 @@
+"""The data path: parallel readers/hashers feeding exactly one tape writer.
+
+A tape drive streams only when one writer hands it one file after another, so
+reading (and hashing, the costly part) runs ahead in `readers` threads while a
+single thread writes. File i goes to reader i % n; each reader keeps its files
+in order in its own bounded queue, so the writer always knows where the next
+file comes from and memory stays bounded (no reader can run ahead on a later
+file while the file the writer needs is stuck). Large files move as chunks in a
+small pool of reused buffers; small files as one `bytes`.
+
+What is written is hashed as it is read; the writer records each file's hash,
+cartridge and start position, stores the hash on the volume as an extended
+attribute, and hands catalog rows to the event loop in batches.
+
+When a cartridge fills (ENOSPC), the file being written is abandoned there (its
+partial copy is never catalogued), the next cartridge is obtained through
+`next_target`, and the file is written again whole from the source.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import os
+import queue
+import stat
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from ..tape.base import TapeError, Volume
+from .errors import RunFailed
+from .layout import file_relpath, hash_xattr, split
+
+CHUNK = 256 * 1024  # hashing fresh, cache-warm chunks is faster than big ones
+SMALL = CHUNK  # files up to this size travel as one bytes object
+POOL = 16  # chunk buffers per reader (4 MiB)
+QUEUE_DEPTH = 32
+POLL_S = 0.2
+
+_WHOLE, _CHUNK, _END, _ERROR, _FATAL = range(5)
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
+class Stopped(Exception):
+    """The run was cancelled; threads unwind quietly."""
+
+
+class _SourceError(Exception):
+    """A source file failed while being read; its stream has ended."""
+
+
+@dataclass
+class TapeTarget:
+    volume: Volume
+    cartridge_id: int
+    barcode: str
+
+
+def _put(q: queue.Queue, item: tuple, stop: threading.Event) -> None:
+    while True:
+        try:
+            q.put(item, timeout=POLL_S)
+            return
+        except queue.Full:
+            if stop.is_set():
+                raise Stopped from None
+
+
+def _get(q: queue.Queue, stop: threading.Event) -> tuple:
+    while True:
+        try:
+            return q.get(timeout=POLL_S)
+        except queue.Empty:
+            if stop.is_set():
+                raise Stopped from None
+
+
+class Reader(threading.Thread):
+    """Reads and hashes files index, index+n, index+2n, ... in that order."""
+
+    def __init__(self, index: int, step: int, paths: list[str], algo: str, stop: threading.Event) -> None:
+        super().__init__(name=f"backup-reader-{index}", daemon=True)
+        self.index, self.step, self.paths, self.algo, self.stop = index, step, paths, algo, stop
+        self.out: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
+        self.free: queue.Queue = queue.Queue()
+        self._made = 0
+
+    def _buffer(self) -> bytearray:
+        try:
+            return self.free.get_nowait()
+        except queue.Empty:
+            if self._made < POOL:
+                self._made += 1
+                return bytearray(CHUNK)
+        return _get(self.free, self.stop)
+
+    def run(self) -> None:
+        try:
+            for i in range(self.index, len(self.paths), self.step):
+                if self.stop.is_set():
+                    return
+                self._read(self.paths[i])
+        except Stopped:
+            return
+        except BaseException as e:  # a bug here must not leave the writer waiting
+            try:
+                _put(self.out, (_FATAL, e, None, None), self.stop)
+            except Stopped:
+                pass
+
+    def _read(self, path: str) -> None:
+        try:
+            fd = os.open(path, _OPEN_FLAGS)
+        except OSError as e:
+            _put(self.out, (_ERROR, f"cannot read {path}: {e.strerror}", None, None), self.stop)
+            return
+        with io.FileIO(fd, "rb") as f:
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    _put(self.out, (_ERROR, f"{path} is no longer a regular file; skipped", None, None), self.stop)
+                    return
+                h = hashlib.new(self.algo)
+                if st.st_size <= SMALL:
+                    data = f.readall()
+                    h.update(data)
+                    _put(self.out, (_WHOLE, data, h.digest(), (st, _changed(st, fd, len(data)))), self.stop)
+                    return
+                read = 0
+                while True:
+                    buf = self._buffer()
+                    n = f.readinto(buf)
+                    if not n:
+                        self.free.put(buf)
+                        break
+                    h.update(memoryview(buf)[:n])
+                    read += n
+                    _put(self.out, (_CHUNK, buf, n, None), self.stop)
+                _put(self.out, (_END, h.digest(), read, (st, _changed(st, fd, read))), self.stop)
+            except OSError as e:
+                _put(self.out, (_ERROR, f"cannot read {path}: {e.strerror}", None, None), self.stop)
+
+
+def _changed(before: os.stat_result, fd: int, read: int) -> bool:
+    after = os.fstat(fd)
+    return read != before.st_size or after.st_mtime_ns != before.st_mtime_ns or after.st_size != before.st_size
+
+
+class Writer:
+    """Runs in one thread (`run`); the event loop reads its counters for progress."""
+
+    def __init__(
+        self,
+        *,
+        paths: list[str],
+        set_id: int,
+        tape_dir: str,
+        algo: str,
+        readers: int,
+        batch_rows: int,
+        target: TapeTarget,
+        next_target: Callable[[], TapeTarget],
+        submit_rows: Callable[[list[tuple]], None],
+        warn: Callable[[str], None],
+        stop: threading.Event,
+    ) -> None:
+        self.paths = paths
+        self.set_id = set_id
+        self.tape_dir = tape_dir
+        self.algo = algo
+        self.xattr = hash_xattr(algo)
+        self.n_readers = max(1, readers)
+        self.batch_rows = max(1, batch_rows)
+        self.target = target
+        self.next_target = next_target
+        self.submit_rows = submit_rows
+        self.warn = warn
+        self.stop = stop
+        # progress, read by the event loop
+        self.files_done = 0
+        self.bytes_done = 0
+        self.current = ""
+        # outcome
+        self.files_written = 0
+        self.bytes_written = 0
+        self.unreadable = 0
+        self.changed = 0
+        self._xattr_ok = True
+
+    def run(self) -> None:
+        readers = [Reader(i, self.n_readers, self.paths, self.algo, self.stop) for i in range(self.n_readers)]
+        for r in readers:
+            r.start()
+        rows: list[tuple] = []
+        try:
+            for i, path in enumerate(self.paths):
+                if self.stop.is_set():
+                    raise Stopped
+                self.current = path
+                row = self._one(path, readers[i % self.n_readers])
+                self.files_done += 1
+                if row is not None:
+                    rows.append(row)
+                    if len(rows) >= self.batch_rows:
+                        self.submit_rows(rows)
+                        rows = []
+            if rows:
+                self.submit_rows(rows)
+        except BaseException:
+            self.stop.set()  # release the readers
+            raise
+        finally:
+            for r in readers:
+                r.join(timeout=5)
+
+    # -- one file ---------------------------------------------------------------
+    def _one(self, path: str, reader: Reader) -> tuple | None:
+        item = _get(reader.out, self.stop)
+        tag = item[0]
+        if tag == _FATAL:
+            raise item[1]
+        if tag == _ERROR:
+            self.unreadable += 1
+            self.warn(item[1])
+            return None
+        relpath = file_relpath(self.tape_dir, path)
+        try:
+            if tag == _WHOLE:
+                _, data, digest, (st, changed) = item
+                self._write_whole(relpath, data)
+                size = len(data)
+            else:
+                digest, size, (st, changed) = self._write_stream(relpath, item, reader)
+        except _SourceError as e:
+            self.unreadable += 1
+            self.warn(str(e))
+            return None
+        except TapeError as e:  # e.g. a name the volume refuses; nothing was written
+            if tag == _CHUNK:
+                self._drain(reader)
+            self.unreadable += 1
+            self.warn(f"cannot store {path} on tape: {e}")
+            return None
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise RunFailed(f"writing {path} to {self.target.barcode} failed: {e.strerror or e}") from e
+            if tag == _CHUNK:
+                self._drain(reader)
+            digest, size, st, changed = self._rewrite(path, relpath)
+        if changed:
+            self.changed += 1
+            self.warn(f"{path} changed while it was being read; its copy may not match any one moment")
+        return self._finish(path, relpath, digest, size, st)
+
+    def _write_whole(self, relpath: str, data: bytes) -> None:
+        with self.target.volume.open_write(relpath) as out:
+            out.write(data)
+        self.bytes_done += len(data)
+
+    def _write_stream(self, relpath: str, first: tuple, reader: Reader) -> tuple[bytes, int, tuple]:
+        free, out_q, stop = reader.free, reader.out, self.stop
+        item = first
+        with self.target.volume.open_write(relpath) as out:
+            write = out.write
+            while True:
+                tag = item[0]
+                if tag == _CHUNK:
+                    buf, n = item[1], item[2]
+                    try:
+                        write(memoryview(buf)[:n] if n < CHUNK else buf)
+                    finally:
+                        free.put(buf)
+                    self.bytes_done += n
+                elif tag == _END:
+                    return item[1], item[2], item[3]
+                elif tag == _FATAL:
+                    raise item[1]
+                else:  # _ERROR mid-file: the source went bad while being read
+                    raise _SourceError(item[1])
+                item = _get(out_q, stop)
+
+    def _drain(self, reader: Reader) -> None:
+        """Skip the rest of an abandoned file's chunks, giving the buffers back."""
+        while True:
+            item = _get(reader.out, self.stop)
+            if item[0] == _CHUNK:
+                reader.free.put(item[1])
+            elif item[0] == _FATAL:
+                raise item[1]
+            else:
+                return
+
+    def _rewrite(self, path: str, relpath: str) -> tuple[bytes, int, os.stat_result, bool]:
+        """The cartridge filled during `path`: continue on the next one, writing it whole again."""
+        full = self.target.barcode
+        self.target = self.next_target()
+        try:
+            return self._copy_direct(path, relpath)
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                raise RunFailed(
+                    f"{path} did not fit on {self.target.barcode} either, after {full} filled up; "
+                    "files larger than a cartridge's free space are not supported"
+                ) from None
+            raise RunFailed(f"writing {path} to {self.target.barcode} failed: {e.strerror or e}") from e
+
+    def _copy_direct(self, path: str, relpath: str) -> tuple[bytes, int, os.stat_result, bool]:
+        h = hashlib.new(self.algo)
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        size = 0
+        fd = os.open(path, _OPEN_FLAGS)
+        with io.FileIO(fd, "rb") as f, self.target.volume.open_write(relpath) as out:
+            st = os.fstat(fd)
+            while True:
+                if self.stop.is_set():
+                    raise Stopped
+                n = f.readinto(buf)
+                if not n:
+                    break
+                chunk = view[:n]
+                h.update(chunk)
+                out.write(chunk)
+                size += n
+            changed = _changed(st, fd, size)
+        self.bytes_done += size
+        return h.digest(), size, st, changed
+
+    def _finish(self, path: str, relpath: str, digest: bytes, size: int, st: os.stat_result) -> tuple:
+        volume = self.target.volume
+        if self._xattr_ok:
+            try:
+                self._xattr_ok = volume.set_xattr(relpath, self.xattr, digest)
+            except OSError as e:
+                self._xattr_ok = False
+                self.warn(f"cannot store file hashes as extended attributes on {self.target.barcode}: {e}")
+        self.files_written += 1
+        self.bytes_written += size
+        folder, name = split(path)
+        return (folder, name, "file", size, st.st_mtime_ns, st.st_mode, st.st_uid, st.st_gid, st.st_ino,
+                st.st_ctime_ns, digest, None, self.target.cartridge_id, volume.position(relpath), 0)
