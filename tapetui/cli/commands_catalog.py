@@ -1,0 +1,180 @@
+"""`tapetui sets|ls|find|restore|verify|catalog import`: the catalog side of the CLI.
+
+Scripts and monitoring use these; the JSON keys are documented in
+docs/parts/cli-catalog.md and kept stable. Exit code 0 only on full success.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from typing import Any
+
+from ..engine.backup.catalog_copy import import_cartridge
+from ..engine.backup.errors import BackupInputError
+from ..engine.backup.levels import sources_of
+from ..engine.backup.restore import CONFLICTS, RestoreRequest, run_restore
+from ..engine.backup.verify import verify_set
+from ..engine.core import Engine
+from ..engine.events import LogLine
+from ..engine.runlog import RunLog
+from ..engine.store.models import Entry, SetRow
+from ..engine.timeutil import show, to_db
+from .output import human_bytes, print_json, print_table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sets", help="list backup sets")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_sets)
+
+    p = sub.add_parser("ls", help="list what one set holds in a folder")
+    p.add_argument("set_id", type=int, metavar="SET_ID")
+    p.add_argument("path", nargs="?", metavar="PATH", help="folder or file (default: the set's source folders)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_ls)
+
+    p = sub.add_parser("find", help="find files in every set by name or path glob")
+    p.add_argument("pattern", metavar="PATTERN", help="'*.conf' matches names; '/etc/*/x' whole paths")
+    p.add_argument("--limit", type=int, default=1000, help="at most this many results (default 1000)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_find)
+
+    p = sub.add_parser("restore", help="restore files as of a set or a time")
+    p.add_argument("--to", required=True, metavar="DIR",
+                   help="restore under DIR (each file keeps its absolute path below it); '/' = original place")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--set", type=int, dest="set_id", metavar="ID", help="as of this set (default: now)")
+    when.add_argument("--at", metavar="TIME", help="as of this time, e.g. '2026-11-02 09:30' (local)")
+    p.add_argument("--conflict", choices=CONFLICTS, default="skip", help="existing files: skip (default), "
+                   "overwrite, or rename the restored copy")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="folders or files to restore (default: all)")
+    p.set_defaults(handler=cmd_restore)
+
+    p = sub.add_parser("verify", help="re-read a set from tape and check every hash")
+    p.add_argument("set_id", type=int, metavar="SET_ID")
+    p.set_defaults(handler=cmd_verify)
+
+    c = sub.add_parser("catalog", help="catalog maintenance")
+    csub = c.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
+    i = csub.add_parser("import", help="rebuild catalog rows from the loaded cartridge alone")
+    i.set_defaults(handler=cmd_import)
+
+
+def _time(dt: datetime | None) -> str | None:
+    return None if dt is None else to_db(dt)
+
+
+def set_json(s: SetRow) -> dict[str, Any]:
+    return {
+        "id": s.id, "name": s.name, "level": s.level, "status": s.status, "complete": s.complete,
+        "started_at": _time(s.started_at), "finished_at": _time(s.finished_at), "files": s.files,
+        "bytes": s.bytes, "cartridges": s.cartridges, "base_set_id": s.base_set_id,
+        "sources": sources_of(s.source_key), "hash": s.hash_algo,
+        "verified_at": _time(s.verified_at), "verify_ok": s.verify_ok,
+    }
+
+
+def entry_json(e: Entry) -> dict[str, Any]:
+    return {
+        "path": e.path, "kind": e.kind, "size": e.size, "mtime": e.mtime_ns / 1e9, "mtime_ns": e.mtime_ns,
+        "mode": f"{e.mode & 0o7777:04o}", "set_id": e.set_id, "cartridge": e.cartridge,
+        "deleted": e.deleted, "link_target": e.link_target,
+        "checksum": e.checksum.hex() if e.checksum else None,
+    }
+
+
+async def cmd_sets(args: argparse.Namespace, engine: Engine) -> int:
+    sets = await engine.sets.all()
+    if args.json:
+        print_json({"sets": [set_json(s) for s in sets]})
+        return 0
+    print_table(
+        [(s.id, s.level, s.status, show(s.started_at), show(s.finished_at), s.files, human_bytes(s.bytes),
+          " ".join(s.cartridges) or None, s.name or None) for s in sets],
+        ["id", "level", "status", "started", "finished", "files", "size", "cartridges", "name"],
+    )
+    return 0
+
+
+def _print_entries(entries: list[Entry], as_json: bool) -> None:
+    if as_json:
+        print_json({"entries": [entry_json(e) for e in entries]})
+        return
+    print_table(
+        [(e.path + ("/" if e.kind == "dir" else ""), "deleted" if e.deleted else e.kind,
+          human_bytes(e.size) if e.kind == "file" and not e.deleted else None,
+          show(datetime.fromtimestamp(e.mtime_ns / 1e9).astimezone()) if not e.deleted else None,
+          e.set_id, e.cartridge) for e in entries],
+        ["path", "kind", "size", "modified", "set", "cartridge"],
+    )
+
+
+async def cmd_ls(args: argparse.Namespace, engine: Engine) -> int:
+    s = await engine.sets.get(args.set_id)
+    entries: list[Entry] = []
+    if args.path is None:
+        for source in sources_of(s.source_key):
+            entries += await engine.catalog.list_dir(s.id, source)
+    else:
+        path = args.path.rstrip("/") or "/"
+        if not path.startswith("/"):
+            raise BackupInputError(f"catalog paths are absolute, not {args.path!r}")
+        entries = await engine.catalog.list_dir(s.id, path)
+        if not entries and path != "/":
+            entries = [v for v in await engine.catalog.versions(path) if v.set_id == s.id]
+        if not entries:
+            raise BackupInputError(f"set {s.id} holds nothing at {path}")
+    _print_entries(entries, args.json)
+    return 0
+
+
+async def cmd_find(args: argparse.Namespace, engine: Engine) -> int:
+    _print_entries(await engine.catalog.find(args.pattern, limit=args.limit), args.json)
+    return 0
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise BackupInputError(f"{text!r} is not a time; use e.g. '2026-11-02 09:30' or '2026-11-02'") from None
+    return dt if dt.tzinfo is not None else dt.astimezone()
+
+
+def _console_log(engine: Engine) -> RunLog:
+    """Log lines go to stderr as they happen; stdout keeps the summary."""
+    def show_line(event: LogLine) -> None:
+        if event.level != "tool":
+            print(f"{event.level}: {event.text}" if event.level != "info" else event.text, file=sys.stderr)
+    engine.bus.subscribe(show_line, LogLine)
+    return RunLog(engine.store, engine.bus, None)
+
+
+async def cmd_restore(args: argparse.Namespace, engine: Engine) -> int:
+    log = _console_log(engine)
+    request = RestoreRequest(target=args.to, set_id=args.set_id, at=_parse_time(args.at) if args.at else None,
+                             paths=args.paths, conflict=args.conflict)
+    result = await run_restore(engine, request, log)
+    await engine.bus.drain()
+    print(result.message)
+    return 0 if result.status == "success" else 1
+
+
+async def cmd_verify(args: argparse.Namespace, engine: Engine) -> int:
+    log = _console_log(engine)
+    result = await verify_set(engine, args.set_id, log)
+    await engine.bus.drain()
+    print(f"set {result.set_id}: {result.files} files, {human_bytes(result.bytes)} checked; "
+          + ("OK" if result.ok else f"{len(result.problems)} problem(s)"))
+    return 0 if result.ok else 1
+
+
+async def cmd_import(args: argparse.Namespace, engine: Engine) -> int:
+    log = _console_log(engine)
+    result = await import_cartridge(engine, log)
+    await engine.bus.drain()
+    print(f"{result.barcode}: {len(result.added)} set(s) imported, {len(result.known)} already in the catalog, "
+          f"{result.entries} entries")
+    return 0 if not result.without_copy else 1
