@@ -37,9 +37,6 @@ from tapetui.engine.schedule.specs import (
 )
 from tapetui.engine.schedule.zone import local_zone, require_aware, resolve, wall_of
 
-# Going back this far on the wall clock before ``after`` is sure to start
-# before it, whatever offset change lies between (real ones are at most 2 h).
-_LOOKBACK = timedelta(hours=3)
 _EVERY_DAY = frozenset(range(7))
 
 
@@ -96,8 +93,11 @@ def _instants(spec: ScheduleSpec, after: datetime, tz: tzinfo) -> Iterator[datet
                 yield (start + k * period).astimezone(tz)
                 k += 1
         case _:
+            # Starting at the wall time ``after`` shows misses nothing: that wall
+            # time resolves to ``after`` or (second pass of a repeated hour)
+            # earlier, and resolve never maps a later wall time to an earlier instant.
             last = after
-            for wall in walls(spec, wall_of(after - _LOOKBACK, tz)):
+            for wall in walls(spec, wall_of(after, tz)):
                 instant = resolve(wall, tz).astimezone(UTC)
                 if instant > last:  # also drops the duplicates a DST gap makes
                     yield instant.astimezone(tz)
