@@ -403,7 +403,10 @@ async def cmd_log(args: argparse.Namespace, engine: Any) -> int:
             for line in batch:
                 _print_line(line)
             last = batch[-1].id
-    _print_outcome(run) if run.status != "running" else print(f"run #{run.id} is still running")
+    if run.status == "running":
+        print(f"run #{run.id} is still running")
+    else:
+        _print_outcome(run)
     return 0
 
 
