@@ -29,7 +29,6 @@ from ..engine.service import Service
 from ..engine.tape.base import TapeDriver
 from .commands import ScreenCommands
 from .errors import report_worker_error
-from .fmt import human_bytes
 from .keys import SCREENS
 from .live import Live
 from .widgets.progress_panel import progress_text
@@ -40,9 +39,9 @@ CSS_PATH = Path(__file__).resolve().parent.parent / "tapetui.tcss"
 
 @dataclass
 class HeaderFacts:
-    scheduler: str = "scheduler: starting"
+    scheduler: str = "scheduler starting"
     running: str = ""
-    drive: str = "drive: ?"
+    drive: str = "drive ?"
     next_name: str = ""
     next_at: datetime | None = None
 
@@ -108,7 +107,7 @@ class TapetuiApp(App[None]):
         self.engine.bus.subscribe(self.live.on_event)
         self.scheduler = Scheduler(self.engine)
         self.service = Service(self.engine, self.scheduler)
-        self.facts.scheduler = "scheduler: off"
+        self.facts.scheduler = "scheduler off"
         for mode, screen in _modes().items():
             self.add_mode(mode, screen)
         if self.start_scheduler:
@@ -119,7 +118,7 @@ class TapetuiApp(App[None]):
 
     async def _start_scheduler(self) -> None:
         await self.scheduler.start()
-        self.facts.scheduler = "scheduler: on"
+        self.facts.scheduler = "scheduler on"
 
     async def on_unmount(self) -> None:
         if self.engine is None:
@@ -147,13 +146,12 @@ class TapetuiApp(App[None]):
     async def refresh_header(self) -> None:
         status = await self.engine.driver.status()
         if not status.drive_present:
-            drive = "drive: absent"
+            drive = "no drive"
         elif status.loaded is None:
-            drive = "drive: empty"
+            drive = "drive empty"
         else:
-            free = f" {human_bytes(status.remaining_bytes)} free" if status.remaining_bytes is not None else ""
             mounted = " mounted" if status.mounted else ""
-            drive = f"drive: {status.loaded} {status.label or '(blank)'}{mounted}{free}"
+            drive = f"drive {status.loaded} {status.label or '(blank)'}{mounted}"
         self.facts.drive = drive
         await self._refresh_next_firing()
         self.header_changed.publish(self.facts)

@@ -23,7 +23,9 @@ capacity_bytes = 268435456
 """
 
 
-def write_config(home: Home) -> None:
+def write_config(home: Home, *, throughput_mb_s: float = 0) -> None:
+    """The demo's config; a throughput limit makes backups slow enough to watch (or stop)."""
     home.ensure()
-    home.config_file.write_text(DEMO_CONFIG, encoding="utf-8")
+    extra = f"throughput_mb_s = {throughput_mb_s}\n" if throughput_mb_s else ""
+    home.config_file.write_text(DEMO_CONFIG + extra, encoding="utf-8")
     home.config_file.chmod(0o600)

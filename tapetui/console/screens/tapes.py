@@ -6,8 +6,6 @@ A run waiting for an operator ("insert the next cartridge") shows here too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,18 +14,13 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from ...engine.events import Event, OperatorNeeded
-from ...engine.tape.base import Cartridge, DriveStatus
-from ..fmt import bar, human_bytes
+from ...engine.tape.base import DriveStatus
+from ...engine.tape.ops import CartridgeView, TapeOps
+from ..dialogs.format import FormatScreen
 from ..context import tapp
+from ..fmt import bar, human_bytes
 from ..widgets.log_view import LiveLog
 from .base import MainScreen
-
-
-@dataclass
-class LibraryRow:
-    cartridge: Cartridge
-    status: str
-    sets: list[int]
 
 
 class TapesScreen(MainScreen):
@@ -41,7 +34,7 @@ class TapesScreen(MainScreen):
     ]
 
     class Loaded(Message):
-        def __init__(self, status: DriveStatus, rows: list[LibraryRow]) -> None:
+        def __init__(self, status: DriveStatus, rows: list[CartridgeView]) -> None:
             super().__init__()
             self.status = status
             self.rows = rows
@@ -55,7 +48,7 @@ class TapesScreen(MainScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#library", DataTable)
-        table.add_columns("Slot", "Barcode", "Label", "Status", "Used", "Sets")
+        table.add_columns("Where", "Barcode", "Label", "Status", "Used", "Sets")
         live = tapp(self).live
         live.tapes.subscribe(self, lambda _e: self.action_refresh())
         live.operator.subscribe(self, self._on_operator)
@@ -69,31 +62,24 @@ class TapesScreen(MainScreen):
             box.update(f"⚠ {event.message} → {event.action}")
 
     # -- data ---------------------------------------------------------------------------
+    @property
+    def ops(self) -> TapeOps:
+        return TapeOps(self.engine)
+
     @work(exclusive=True, group="tapes.refresh", exit_on_error=False)
     async def action_refresh(self) -> None:
-        engine = self.engine
-        status = await engine.driver.status()
-        rows = []
-        for c in await engine.driver.inventory():
-            record = await engine.cartridges.by_barcode(c.barcode)
-            sets = [s.id for s in await engine.sets.on_cartridge(record.id) if s.status != "overwritten"] \
-                if record else []
-            state = record.status if record else ("formatted" if c.formatted else "blank")
-            rows.append(LibraryRow(c, state, sets))
-        rows.sort(key=lambda r: (r.cartridge.slot is not None, r.cartridge.slot or 0))
-        self.post_message(self.Loaded(status, rows))
+        ops = self.ops
+        self.post_message(self.Loaded(await ops.status(), await ops.overview()))
 
     def on_tapes_screen_loaded(self, message: Loaded) -> None:
         self.query_one("#drive", Static).update(drive_text(message.status))
         table = self.query_one("#library", DataTable)
         keep = table.cursor_row
         table.clear()
-        for r in message.rows:
-            c = r.cartridge
-            sets = " ".join(f"#{i}" for i in r.sets[:4]) + (" …" if len(r.sets) > 4 else "")
+        for c in message.rows:
             table.add_row(
-                "drive" if c.in_drive else str(c.slot), c.barcode, c.label or "-", r.status,
-                bar(c.used_bytes, c.capacity_bytes, 8), sets or "-", key=c.barcode,
+                c.location, c.barcode, c.label or "-", c.status, bar(c.used_bytes, c.capacity_bytes, 8),
+                str(c.sets) if c.sets else "-", key=c.barcode,
             )
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
@@ -108,64 +94,67 @@ class TapesScreen(MainScreen):
     @work(exclusive=True, group="tapes.move", exit_on_error=False)
     async def action_load(self) -> None:
         barcode = self.selected()
-        if barcode is None:
-            return
-        self.notify(f"loading {barcode}…")
-        await self.engine.driver.load(barcode)
-        self._changed(f"loaded {barcode}")
+        if barcode is not None:
+            self.notify(f"loading {barcode}…")
+            await self.ops.load(barcode)
+            self.notify(f"{barcode} is in the drive")
 
     @work(exclusive=True, group="tapes.move", exit_on_error=False)
     async def action_unload(self) -> None:
-        status = await self.engine.driver.status()
-        if status.loaded is None:
-            self.notify("the drive is empty", severity="warning")
-            return
-        await self.engine.driver.unload()
-        self._changed(f"unloaded {status.loaded}")
-
-    def _changed(self, what: str) -> None:
-        from ...engine.events import TapeChanged
-
-        self.notify(what)
-        self.engine.bus.publish(TapeChanged(reason=what))
-
-    def action_format(self) -> None:
-        barcode = self.selected()
-        if barcode is not None:
-            self._ask_format(barcode)
+        barcode = await self.ops.unload()
+        self.notify(f"{barcode} is back in its slot" if barcode else "the drive is empty",
+                    severity="information" if barcode else "warning")
 
     @work(exclusive=True, group="tapes.format", exit_on_error=False)
-    async def _ask_format(self, barcode: str) -> None:
-        from ..dialogs.format import FormatRequest, FormatScreen
-        from ...engine.tape.ops import TapeOps
-
-        ops = TapeOps(self.engine)
-        lost = await ops.would_lose(barcode)
-        request: FormatRequest | None = await self.app.push_screen_wait(FormatScreen(barcode, lost, self.app.now()))
+    async def action_format(self) -> None:
+        ops = self.ops
+        status = await ops.status()
+        if status.loaded is None:
+            self.notify("the drive is empty: select a cartridge and press l to load it first", severity="warning")
+            return
+        lost = await ops.would_lose(status.loaded)
+        request = await self.app.push_screen_wait(FormatScreen(status.loaded, status.label, lost))
         if request is None:
             return
         out = self.query_one("#tape-output", LiveLog)
-        out.replace([], title=f"format {barcode}")
-        result = await ops.format_flow(barcode, label=request.label, on_line=lambda line: out.add_lines([line]))
-        self._report(f"format {barcode}", result)
+        out.replace([], title=f"format {status.loaded}")
+        outcome = await ops.format_flow(scheduled=False, now=tapp(self).now(), log=LogSink(out),
+                                        label=request.label or None, force=True)
+        if outcome.ok:
+            gone = f"; sets {', '.join(f'#{i}' for i in outcome.overwritten_sets)} overwritten" \
+                if outcome.overwritten_sets else ""
+            self.notify(f"formatted {status.loaded} as {outcome.new_label}{gone}")
+        else:
+            self.notify(f"format of {status.loaded} failed: {'; '.join(outcome.warnings)}", severity="error",
+                        timeout=10)
 
     @work(exclusive=True, group="tapes.check", exit_on_error=False)
     async def action_check(self) -> None:
-        status = await self.engine.driver.status()
+        ops = self.ops
+        status = await ops.status()
         if status.loaded is None:
             self.notify("load a cartridge to check it", severity="warning")
             return
         out = self.query_one("#tape-output", LiveLog)
         out.replace([], title=f"check {status.loaded}")
-        result = await self.engine.driver.check(on_line=lambda line: out.add_lines([line]))
-        self._report(f"check {status.loaded}", result)
+        result = await ops.check(on_line=lambda line: out.add_lines([line]))
+        self.notify(f"check {status.loaded}: {result.message}", severity="information" if result.success else "error")
 
-    def _report(self, what: str, result) -> None:
-        if result.success:
-            self._changed(f"{what}: {result.message}")
-        else:
-            self.notify(f"{what} failed: {result.message}", severity="error", timeout=10)
-            self.action_refresh()
+
+class LogSink:
+    """The `OpLog` a format writes to: straight into the screen's output log."""
+
+    def __init__(self, out: LiveLog) -> None:
+        self.out = out
+
+    def info(self, text: str) -> None:
+        self.out.add_lines(text.splitlines())
+
+    def warning(self, text: str) -> None:
+        self.out.add_lines(f"[warning] {line}" for line in text.splitlines())
+
+    def tool(self, text: str) -> None:
+        self.out.add_lines(text.splitlines())
 
 
 def drive_text(s: DriveStatus) -> str:

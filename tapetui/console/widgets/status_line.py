@@ -38,5 +38,5 @@ class StatusLine(Static):
             parts.append(facts.running)
         parts.append(facts.drive)
         if facts.next_name:
-            parts.append(f"next: {facts.next_name} {when(facts.next_at)}")
+            parts.append(f"next {facts.next_name} {when(facts.next_at)}")
         self.update(" │ ".join(parts))

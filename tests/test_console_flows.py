@@ -1,0 +1,222 @@
+"""Keyboard flows through the console, driven by Pilot at 80x24 on a real engine
+(sim library, real files, real SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Select
+
+from tapetui.console.app import TapetuiApp, make_app
+from tapetui.console.dialogs.confirm import ConfirmScreen
+from tapetui.console.dialogs.schedule_form import ScheduleForm
+from tapetui.console.widgets.log_view import LiveLog
+from tapetui.engine.demo import write_config
+from tapetui.engine.paths import Home
+
+SIZE = (80, 24)
+KINDS = ["daily", "weekly", "monthly", "yearly", "every", "once", "cron"]  # the form's order
+
+
+def source_tree(root: Path, files: int = 12, size: int = 2000) -> Path:
+    for i in range(files):
+        folder = root / ("docs" if i % 2 else "photos")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"file{i:02d}.txt").write_bytes(bytes([65 + i % 26]) * size)
+    return root
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    return source_tree(tmp_path / "src")
+
+
+def new_app(tmp_path: Path, **config) -> TapetuiApp:
+    home = Home.single(tmp_path / "home")
+    write_config(home, **config)
+    return make_app(home)
+
+
+async def until(pilot: Pilot, cond: Callable[[], object], timeout: float = 15) -> None:
+    """Let the app run until `cond()` holds (bounded)."""
+    async def poll() -> None:
+        while not cond():
+            await pilot.pause(0.05)
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def settle(pilot: Pilot) -> None:
+    await asyncio.wait_for(pilot.app.workers.wait_for_complete(), 15)
+    await pilot.pause()
+
+
+async def started(pilot: Pilot) -> TapetuiApp:
+    app = pilot.app
+    assert isinstance(app, TapetuiApp)
+    await asyncio.wait_for(app.ready.wait(), 15)
+    await settle(pilot)
+    return app
+
+
+async def fill_form(pilot: Pilot, *, name: str, kind: str, when: str, action: str = "backup",
+                    sources: str = "") -> ScheduleForm:
+    """Type into the open schedule form the way an operator does."""
+    form = pilot.app.screen
+    assert isinstance(form, ScheduleForm)
+    await pilot.press(*name)
+    await pilot.press("tab", "enter")  # open the "Repeats" list
+    steps = KINDS.index(kind) - KINDS.index(str(form.query_one("#kind", Select).value))
+    await pilot.press(*(["down"] * steps if steps > 0 else ["up"] * -steps), "enter")
+    await pilot.press("tab", *when)
+    if action != "backup":
+        actions = ["backup", "cleanup", "health_check"]
+        await pilot.press("tab", "enter", *(["down"] * actions.index(action)), "enter")
+    elif sources:
+        await pilot.press("tab", "tab", "tab", *sources)
+    await pilot.pause()
+    return form
+
+
+async def test_create_a_schedule_of_each_type(tmp_path: Path, src: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # so the form can take the short relative "src"
+    cases = {
+        "daily": ("d1", "02:30", "cleanup"),
+        "weekly": ("w1", "sun 03:00", "backup"),
+        "monthly": ("m1", "1 01:00", "backup"),
+        "yearly": ("y1", "12-31 23:00", "health_check"),
+        "every": ("e1", "6h", "health_check"),
+        "once": ("o1", "2099-12-01 10:00", "health_check"),
+        "cron": ("c1", "0 3 * * 0", "cleanup"),
+    }
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        for kind, (name, when, action) in cases.items():
+            await pilot.press("n")
+            await settle(pilot)
+            await fill_form(pilot, name=name, kind=kind, when=when, action=action, sources="src")
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert not isinstance(app.screen, ScheduleForm), f"{kind} form was not accepted"
+        rows = {r.name: r for r in await app.service.list()}
+        assert {n: rows[n].type for n, *_ in cases.values()} == {
+            name: ("interval" if kind == "every" else kind) for kind, (name, *_) in cases.items()}
+        assert rows["w1"].action_config["sources"] == [str(src)]
+        assert rows["m1"].action_config["level"] == "full"
+        assert rows["d1"].action == "cleanup"
+        table = app.screen.query_one("#schedules")
+        assert table.row_count == 7
+        assert "every Sunday 03:00" in str(table.get_row("w1"))
+
+
+async def test_a_rejected_form_keeps_what_was_typed(tmp_path: Path) -> None:
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        form = await fill_form(pilot, name="bad-cron", kind="cron", when="61 3 * * *", action="health_check")
+        assert "✗" in str(form.query_one("#form-error").render())  # live validation, before saving
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is form
+        assert form.query_one("#name", Input).value == "bad-cron"
+        assert form.query_one("#when", Input).value == "61 3 * * *"
+        assert form.query_one("#kind", Select).value == "cron"
+        assert "not saved" in str(form.query_one("#form-error").render())
+        assert await app.service.list() == []
+        # fixing the one wrong field is enough
+        await pilot.press("shift+tab", *["backspace"] * 10, *"1 3 * * *", "ctrl+s")
+        await settle(pilot)
+        assert [r.name for r in await app.service.list()] == ["bad-cron"]
+
+
+async def test_enable_disable_and_delete_with_confirm(tmp_path: Path) -> None:
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        await app.service.add("checks", kind="daily", when="04:00", action="health_check")
+        await settle(pilot)
+        await pilot.press("space")
+        await settle(pilot)
+        assert (await app.service.get("checks")).enabled is False
+        await pilot.press("space")
+        await settle(pilot)
+        row = await app.service.get("checks")
+        assert row.enabled is True and row.next_run is not None
+
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "'checks'" in str(app.screen.query_one("#confirm-body").render())
+        await pilot.press("n")
+        await settle(pilot)
+        assert [r.name for r in await app.service.list()] == ["checks"]
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await settle(pilot)
+        assert await app.service.list() == []
+
+
+async def test_run_now_and_watch_it_finish(tmp_path: Path, src: Path) -> None:
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        await app.service.add("full", kind="monthly", when="1 01:00", action="backup",
+                              action_config={"sources": [str(src)], "level": "full"})
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        await until(pilot, lambda: not app.live.state.running and app.scheduler.running == {})
+        [run] = await app.service.run_list()
+        assert run.status == "success", run.message
+        await pilot.press("2")
+        await settle(pilot)
+        await until(pilot, lambda: "success" in (app.screen.query_one(LiveLog).border_title or ""))
+        log = app.screen.query_one(LiveLog)
+        text = "\n".join(log.lines)
+        assert "LTFS15000I" in text  # the format's tool output, replayed from the stored log
+        assert "full backup" in text and "12 files" in text
+
+
+async def test_stop_a_running_backup(tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    source_tree(big, files=8, size=2_000_000)  # 16 MB at 2 MB/s: long enough to stop
+    async with new_app(tmp_path, throughput_mb_s=2).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        await app.service.add("slow", kind="daily", when="01:00", action="backup",
+                              action_config={"sources": [str(big)], "level": "full"})
+        await settle(pilot)
+        await pilot.press("r")
+        await until(pilot, lambda: app.live.state.progress)  # bytes are moving
+        await pilot.press("2")
+        await until(pilot, lambda: app.screen.query_one("#runs").row_count == 1)
+        await settle(pilot)
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: not app.live.state.running)
+        [run] = await app.service.run_list()
+        assert run.status == "cancelled"
+        [backup_set] = await app.engine.sets.all()
+        assert backup_set.status == "incomplete"
+
+
+async def test_format_a_cartridge_and_see_its_output(tmp_path: Path) -> None:
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("l")  # the first slot's cartridge
+        await settle(pilot)
+        await until(pilot, lambda: app.screen.query_one("#library").get_row_at(0)[0] == "drive")
+        await pilot.press("f")
+        await until(pilot, lambda: app.screen.query("#label"))
+        assert "TPA001L8" in str(app.screen.query_one("#confirm-body").render())
+        await pilot.press(*"TP20990101", "enter")
+        await settle(pilot)
+        out = app.screen.query_one("#tape-output", LiveLog)
+        await until(pilot, lambda: any("format succeeded" in line for line in out.lines))
+        assert any(line.startswith("LTFS15000I Starting mkltfs") for line in out.lines)
+        status = await app.engine.driver.status()
+        assert (status.loaded, status.label) == ("TPA001L8", "TP20990101")
