@@ -100,7 +100,6 @@ def parse_spec(kind: str, text: str, now: datetime, tz: tzinfo | None = None) ->
         raise ScheduleError(f"{kind}: {e}") from None
 
 
-
 def _time(text: str) -> time:
     m = _TIME.fullmatch(text)
     if not m:
@@ -120,11 +119,14 @@ def _number(text: str, what: str) -> int:
 
 
 def _once(text: str, now: datetime, tz: tzinfo) -> Once:
-    day, _, at = text.replace("T", " ").partition(" ")
+    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})[ T](\S+)", text)
+    if not m:
+        raise _Malformed(f"{text!r} is not a date and time")
     try:
-        when = datetime.combine(date.fromisoformat(day), _time(at))
+        day = date.fromisoformat(m[1])
     except ValueError as e:
-        raise _Malformed(f"{text!r} is not a date and time ({e})") from None
+        raise _Malformed(f"{m[1]!r} is not a date ({e})") from None
+    when = datetime.combine(day, _time(m[2]))
     instant = resolve(when, tz)
     if instant.astimezone(UTC) <= now.astimezone(UTC):
         raise ScheduleError(f"the time {when:%Y-%m-%d %H:%M} is in the past")
