@@ -230,6 +230,17 @@ async def test_mount_write_read_facts_and_unmount(world, tmp_path):
     assert (world / "volumes" / BLANK / "set1" / "a.txt").read_bytes() == b"hello"
 
 
+async def test_a_new_driver_adopts_a_volume_left_mounted(world, tmp_path):
+    """tapetui restarted while the ltfs daemon kept the volume mounted."""
+    init_state(world, {BLANK: formatted()}, loaded=BLANK)
+    await driver(tmp_path).mount()
+    again = driver(tmp_path)  # running ltfs again would fail: the device is busy
+    vol = await again.mount()
+    assert vol.root == tmp_path / "mnt" and (await again.status()).mounted
+    await again.unmount()
+    assert read_state(world)["drive"]["mounted_at"] is None
+
+
 async def test_volume_refuses_paths_outside_it(world, tmp_path):
     init_state(world, {BLANK: formatted()}, loaded=BLANK)
     d = driver(tmp_path)

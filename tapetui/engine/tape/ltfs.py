@@ -177,6 +177,7 @@ class LtfsDriver(TapeDriver):
         return parse_mtx_status(res.stdout)
 
     def _mounted(self) -> bool:
+        """The mount point, not our memory, is the truth (tapetui may have restarted)."""
         mp = self._mount_point
         return os.path.ismount(mp) or is_ltfs_root(mp)
 
@@ -207,7 +208,7 @@ class LtfsDriver(TapeDriver):
         if not mt.online:
             st.loaded = tag or None
             return st
-        if self._volume is not None and self._mounted():
+        if self._mounted():
             root = self._mount_point
             st.mounted, st.mount_point = True, str(root)
             st.label = root_text(root, "ltfs.volumeName")
@@ -315,7 +316,7 @@ class LtfsDriver(TapeDriver):
 
     async def read_label(self) -> LabelInfo | None:
         async with self._lock:
-            if self._volume is not None and self._mounted():
+            if self._mounted():
                 root = self._mount_point
                 if root_text(root, "ltfs.volumeName") is not None:
                     return LabelInfo(
@@ -379,7 +380,7 @@ class LtfsDriver(TapeDriver):
         return res.success and not parse_mt_status(res.stdout).online
 
     def _refuse_if_mounted(self, what: str) -> None:
-        if self._volume is not None and self._mounted():
+        if self._mounted():
             raise TapeError(f"the volume is mounted at {self._mount_point}; unmount it before {what}")
 
     async def check(self, on_line: LineSink | None = None) -> OpResult:
@@ -401,7 +402,8 @@ class LtfsDriver(TapeDriver):
     async def mount(self) -> LtfsVolume:
         cfg = self.cfg
         async with self._lock:
-            if self._volume is not None and self._mounted():
+            if self._mounted():  # ours, or left mounted by an earlier run: adopt it
+                self._volume = self._volume or LtfsVolume(self._mount_point)
                 return self._volume
             mp = self._mount_point
             mp.mkdir(parents=True, exist_ok=True)
@@ -449,5 +451,5 @@ class LtfsDriver(TapeDriver):
 
     async def close(self) -> None:
         async with self._lock:
-            if self._volume is not None:
+            if self._volume is not None:  # only what this process mounted
                 await self._unmount()
