@@ -1,11 +1,17 @@
 """A throwaway demo home: sample files, a few schedules, a history of backups.
 
 `tapetui --demo` and the console's tests and screenshots start from it, so a
-newcomer (or a snapshot) sees every screen with something on it.
+newcomer (or a snapshot) sees every screen with something on it. The history is
+made by the real engine -- schedules fired through the scheduler, real backups
+to the simulated library -- with the engine clock set to each firing's time:
+a May full and differential on one cartridge, a June full, differentials and
+incrementals on a second one, with files added, changed and deleted between.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .paths import Home
@@ -22,6 +28,11 @@ generation = "LTO-8"
 capacity_bytes = 268435456
 """
 
+#: "Now" for tests and screenshots: a fixed moment after the demo's history.
+DEMO_NOW = datetime(2025, 6, 20, 9, 30, tzinfo=timezone.utc)
+#: A folder big enough to need paging in the catalog tree.
+BIG_FOLDER_FILES = 1200
+
 
 def write_config(home: Home, *, throughput_mb_s: float = 0) -> None:
     """The demo's config; a throughput limit makes backups slow enough to watch (or stop)."""
@@ -29,3 +40,112 @@ def write_config(home: Home, *, throughput_mb_s: float = 0) -> None:
     extra = f"throughput_mb_s = {throughput_mb_s}\n" if throughput_mb_s else ""
     home.config_file.write_text(DEMO_CONFIG + extra, encoding="utf-8")
     home.config_file.chmod(0o600)
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def make_source_tree(root: Path) -> Path:
+    """A small office share: projects, photos, a mail archive with many files."""
+    for p in ("atlas", "borealis"):
+        for i in range(6):
+            _write(root / "projects" / p / f"notes-{i:02d}.md", f"# {p} notes {i}\n" + "lorem ipsum\n" * (40 * i + 5))
+        _write(root / "projects" / p / "budget.csv", "item,amount\n" + "".join(f"line{i},{i * 7}\n" for i in range(200)))
+    for i in range(8):
+        (root / "photos" / "2025").mkdir(parents=True, exist_ok=True)
+        (root / "photos" / "2025" / f"IMG_{1000 + i}.jpg").write_bytes(bytes([i]) * (50_000 + 9_000 * i))
+    for i in range(BIG_FOLDER_FILES):
+        _write(root / "mail" / "archive" / f"msg-{i:05d}.eml", f"Subject: message {i}\n\nbody {i}\n")
+    return root
+
+
+def _change(root: Path, step: int) -> None:
+    """What happens to the share between two backups."""
+    _write(root / "projects" / "atlas" / f"notes-{step:02d}.md", f"# atlas notes {step}, revised\n" * (step + 3))
+    _write(root / "projects" / "cassini" / f"plan-{step}.txt", f"plan {step}\n" * 50)
+    old = root / "projects" / "borealis" / f"notes-{step:02d}.md"
+    if old.exists():
+        old.unlink()
+
+
+@dataclass
+class _Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+#: (when, schedule fired); the share changes between firings.
+HISTORY = [
+    (_utc(2025, 5, 1, 1, 0), "monthly-full"),  # May's full, on the first cartridge
+    (_utc(2025, 5, 4, 3, 0), "weekly-diff"),
+    (_utc(2025, 6, 1, 1, 0), "monthly-full"),  # June's full, on a blank cartridge
+    (_utc(2025, 6, 8, 3, 0), "weekly-diff"),
+    (_utc(2025, 6, 16, 22, 0), "nightly-incr"),
+    (_utc(2025, 6, 17, 22, 0), "nightly-incr"),
+    (_utc(2025, 6, 20, 6, 0), "drive-check"),
+]
+
+
+async def seed_demo(home: Home, data: Path, *, now: datetime = DEMO_NOW) -> None:
+    """Build the demo home under `home` with its sample share under `data`."""
+    from .core import Engine
+    from .scheduler import Scheduler
+    from .service import Service
+
+    write_config(home)
+    source = str(make_source_tree(data / "share"))
+    clock = _Clock(HISTORY[0][0] - timedelta(days=1))
+    engine = await Engine.open(home, clock=clock)
+    scheduler = Scheduler(engine)  # not started: the history is fired by hand, in order
+    service = Service(engine, scheduler)
+    try:
+        backup = {"sources": [source]}
+        await service.add("monthly-full", kind="monthly", when="1 01:00", action="backup",
+                          action_config={**backup, "level": "full"})
+        await service.add("weekly-diff", kind="weekly", when="sun 03:00", action="backup",
+                          action_config={**backup, "level": "differential"})
+        await service.add("nightly-incr", kind="daily", when="22:00", action="backup",
+                          action_config={**backup, "level": "incremental"})
+        await service.add("cleanup", kind="monthly", when="2 04:00", action="cleanup")
+        await service.add("drive-check", kind="every", when="6h", action="health_check")
+        for step, (at, name) in enumerate(HISTORY):
+            if step:
+                _change(data / "share", step)
+            clock.now = at
+            run = await service.run_now(name, wait=True)
+            if run.status not in ("success", "warning"):
+                raise RuntimeError(f"demo run of {name} failed: {run.message}")
+        clock.now = now  # the history is over: every schedule's next firing is after "now"
+        for row in await service.list():
+            await service.set_enabled(row.name, row.name != "nightly-incr")
+        await _stamp_history(engine)
+    finally:
+        await scheduler.close()
+        await engine.close()
+
+
+async def _stamp_history(engine) -> None:  # noqa: ANN001
+    """Give each backup run and set the time of the firing that made it.
+
+    The store stamps backup runs and sets with the wall clock, the scheduler
+    stamps firings with the engine clock; the demo's history is in the past, so
+    the former follow the latter (each run lasting a plausible few seconds)."""
+    async with engine.store.transaction() as conn:
+        await conn.execute(
+            "UPDATE schedule_runs SET finished_at = strftime('%Y-%m-%dT%H:%M:%f000+00:00', started_at, "
+            "'+' || (7 + id * 3) || ' seconds') WHERE finished_at IS NOT NULL")
+        for table, key in (("backup_runs", "r.id"), ("backup_sets", "t.backup_run_id")):
+            await conn.execute(
+                f"UPDATE {table} AS t SET started_at = r.started_at, finished_at = r.finished_at "
+                f"FROM (SELECT b.id AS bid, s.started_at, s.finished_at FROM backup_runs b "
+                f"JOIN schedule_runs s ON s.id = b.schedule_run_id) AS r WHERE {key.replace('r.id', 't.id')} = r.bid"
+            )
+        await conn.execute("UPDATE backup_sets SET verified_at = finished_at WHERE verified_at IS NOT NULL")
