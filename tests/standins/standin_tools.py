@@ -29,7 +29,6 @@ DENSITY = {"LTO-5": 0x58, "LTO-6": 0x5A, "LTO-7": 0x5C, "LTO-7 M8": 0x5D, "LTO-8
 #: The ltfs "daemon" left behind by a mount writes its index this long after unmount.
 UNMOUNT_FLUSH_S = 0.3
 DAEMON_MAX_LIFE_S = 120
-Out = Callable[[str], None]
 
 
 def err(line: str = "") -> None:

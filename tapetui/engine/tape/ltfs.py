@@ -55,6 +55,7 @@ from .ltfs_parse import (
 )
 from .ltfs_run import (
     UNKNOWN_BARCODE,
+    cartridge_in_drive,
     failure_text,
     holds,
     op_result,
@@ -229,11 +230,15 @@ class LtfsDriver(TapeDriver):
         st.capacity_bytes = st.capacity_bytes or generation_capacity(st.generation)
         return st
 
-    async def _read_mam(self) -> MamFacts | None:
-        """Cartridge memory of the data partition; None when unreadable."""
-        res = await self._run(
+    async def _sg_read_attr(self) -> proc.ProcResult:
+        """Cartridge memory (MAM) as seen from the data partition."""
+        return await self._run(
             [self.cfg.sg_read_attr, "-p", "1", self.cfg.device], self.cfg.status_timeout_s
         )
+
+    async def _read_mam(self) -> MamFacts | None:
+        """Cartridge memory facts; None when unreadable."""
+        res = await self._sg_read_attr()
         if not res.success:
             return None
         return mam_facts(parse_read_attr(res.stdout))
@@ -250,17 +255,7 @@ class LtfsDriver(TapeDriver):
                     if tag
                 ]
             if st.loaded:
-                used = (
-                    st.capacity_bytes - st.remaining_bytes
-                    if st.capacity_bytes is not None and st.remaining_bytes is not None
-                    else None
-                )
-                found.append(Cartridge(
-                    barcode=st.loaded, slot=None, in_drive=True, label=st.label,
-                    serial=st.serial, generation=st.generation,
-                    capacity_bytes=st.capacity_bytes, used_bytes=used,
-                    formatted=st.serial is not None,
-                ))
+                found.append(cartridge_in_drive(st))
             return found
 
     # ---------------------------------------------------------- cartridges ---
@@ -325,9 +320,7 @@ class LtfsDriver(TapeDriver):
                         barcode=root_text(root, "ltfs.mamBarcode"),
                         formatted_at=parse_ltfs_time(root_text(root, "ltfs.volumeFormatTime")),
                     )
-            res = await self._run(
-                [self.cfg.sg_read_attr, "-p", "1", self.cfg.device], self.cfg.status_timeout_s
-            )
+            res = await self._sg_read_attr()
             if res.timed_out:
                 raise ToolTimeout(timeout_text("sg_read_attr", self.cfg.status_timeout_s))
             if res.returncode == 2:  # SG_LIB_CAT_NOT_READY: no medium

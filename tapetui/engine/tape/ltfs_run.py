@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import proc
-from .base import LineSink, OpResult, TapeError, ToolTimeout
+from .base import Cartridge, DriveStatus, LineSink, OpResult, TapeError, ToolTimeout
 from .ltfs_parse import first_error
 
 #: The barcode reported when a cartridge is present but says nothing about itself.
@@ -49,6 +49,17 @@ def holds(loaded: str | None, barcode: str) -> bool:
     """Whether the drive's cartridge is `barcode`; its memory may carry only the
     6-character volume serial, or nothing."""
     return loaded in (barcode, barcode[:6], UNKNOWN_BARCODE)
+
+
+def cartridge_in_drive(st: DriveStatus) -> Cartridge:
+    """The loaded cartridge as an inventory entry, from a status that has one."""
+    assert st.loaded is not None
+    used = (st.capacity_bytes - st.remaining_bytes
+            if st.capacity_bytes is not None and st.remaining_bytes is not None else None)
+    return Cartridge(barcode=st.loaded, slot=None, in_drive=True, label=st.label,
+                     serial=st.serial, generation=st.generation,
+                     capacity_bytes=st.capacity_bytes, used_bytes=used,
+                     formatted=st.serial is not None)
 
 
 def exit_text(rc: int | None, meanings: dict[int, str]) -> str:

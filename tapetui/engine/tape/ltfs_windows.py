@@ -39,6 +39,7 @@ from .base import (
 from .ltfs_parse import WinDrive, parse_ltfscmd_drives
 from .ltfs_run import (
     UNKNOWN_BARCODE,
+    cartridge_in_drive,
     failure_text,
     holds,
     op_result,
@@ -159,11 +160,7 @@ class LtfsWindowsDriver(TapeDriver):
             st = await self._status()
         if not st.loaded:
             return []
-        used = (st.capacity_bytes - st.remaining_bytes
-                if st.capacity_bytes is not None and st.remaining_bytes is not None else None)
-        return [Cartridge(barcode=st.loaded, slot=None, in_drive=True, label=st.label,
-                          serial=st.serial, capacity_bytes=st.capacity_bytes,
-                          used_bytes=used, formatted=st.serial is not None)]
+        return [cartridge_in_drive(st)]
 
     # ---------------------------------------------------------- cartridges ---
 
