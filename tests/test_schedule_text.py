@@ -176,6 +176,16 @@ def test_plain_schedules_have_nothing_to_warn_about() -> None:
     assert validate(Once(NOW + timedelta(days=1)), NOW, BERLIN) == []
 
 
+def test_whole_day_intervals_in_a_dst_zone_are_warned_about() -> None:
+    assert validate(Interval(2, "days", NOW), NOW, BERLIN) == [
+        "every 2 days counts real hours: after a clock change in Europe/Berlin it fires an hour "
+        "earlier or later on the clock (a daily schedule keeps the time)"
+    ]
+    assert len(validate(Interval(48, "hours", NOW), NOW, NEW_YORK)) == 1
+    assert validate(Interval(2, "days", NOW), NOW, UTC) == []
+    assert validate(Interval(36, "hours", NOW), NOW, BERLIN) == []
+
+
 def test_a_once_in_the_past_is_warned_about() -> None:
     assert validate(Once(datetime(2026, 1, 1, 10, tzinfo=BERLIN)), NOW, BERLIN) == [
         "the time 2026-01-01 10:00 is in the past; it will not fire"

@@ -7,16 +7,26 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import takewhile
 
 from tapetui.engine.schedule.rules import walls
-from tapetui.engine.schedule.specs import Monthly, Once, ScheduleSpec, WallSpec, Yearly
-from tapetui.engine.schedule.zone import exists, is_ambiguous, local_zone, require_aware, resolve
+from tapetui.engine.schedule.describe import describe
+from tapetui.engine.schedule.specs import Interval, Monthly, Once, ScheduleSpec, WallSpec, Yearly
+from tapetui.engine.schedule.zone import (
+    exists,
+    is_ambiguous,
+    local_zone,
+    require_aware,
+    resolve,
+    wall_of,
+)
 
 _LISTED = 3  # times named in one DST warning before "..."
+_HOUR = timedelta(hours=1)
 
 
 def validate(spec: ScheduleSpec, now: datetime, tz: tzinfo | None = None) -> list[str]:
     """Warnings for ``spec`` as of ``now``: a ``once`` in the past, a day some
-    months (or years) lack, and firings the next year's DST changes move or
-    merge in ``tz`` (default: the local zone). Empty when there is nothing to say."""
+    months (or years) lack, firings the next year's DST changes move or merge
+    in ``tz`` (default: the local zone), and whole-day intervals that drift on
+    the clock across them. Empty when there is nothing to say."""
     tz = tz or local_zone()
     require_aware(now, "now")
     match spec:
@@ -32,6 +42,13 @@ def validate(spec: ScheduleSpec, now: datetime, tz: tzinfo | None = None) -> lis
             ]
         case Yearly(month=2, day=29):
             notes = ["February 29 is only in leap years: in other years it fires on February 28"]
+        case Interval() if spec.period % timedelta(days=1) == timedelta(0):
+            if any(_changes(now, tz, days=366)):
+                return [
+                    f"{describe(spec)} counts real hours: after a clock change in {tz} it "
+                    "fires an hour earlier or later on the clock (a daily schedule keeps the time)"
+                ]
+            return []
         case _:
             notes = []
     if isinstance(spec, WallSpec):
@@ -64,15 +81,14 @@ def _dst_notes(spec: WallSpec, now: datetime, tz: tzinfo) -> list[str]:
 
 def _changes(now: datetime, tz: tzinfo, days: int) -> Iterable[tuple[datetime, datetime]]:
     """Naive wall-clock windows around each UTC-offset change in the next ``days`` days."""
-    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     for _ in range(days):
-        following = day + timedelta(days=1)
-        if day.astimezone(tz).utcoffset() != following.astimezone(tz).utcoffset():
-            yield (
-                (day - timedelta(days=1)).astimezone(tz).replace(tzinfo=None),
-                (following + timedelta(days=1)).astimezone(tz).replace(tzinfo=None),
-            )
-        day = following
+        following = hour + timedelta(days=1)
+        if hour.astimezone(tz).utcoffset() != following.astimezone(tz).utcoffset():
+            while hour.astimezone(tz).utcoffset() == (hour + _HOUR).astimezone(tz).utcoffset():
+                hour += _HOUR
+            yield wall_of(hour - 3 * _HOUR, tz), wall_of(hour + 4 * _HOUR, tz)
+        hour = following
 
 
 def _times(times: list[datetime]) -> str:
