@@ -13,7 +13,9 @@ from textual.widgets import Input, Select
 
 from tapetui.console.app import TapetuiApp, make_app
 from tapetui.console.dialogs.confirm import ConfirmScreen
+from tapetui.console.dialogs.restore import RestoreScreen
 from tapetui.console.dialogs.schedule_form import ScheduleForm
+from tapetui.console.widgets.catalog_tree import CatalogTree
 from tapetui.console.widgets.log_view import LiveLog
 from tapetui.engine.demo import write_config
 from tapetui.engine.paths import Home
@@ -220,3 +222,31 @@ async def test_format_a_cartridge_and_see_its_output(tmp_path: Path) -> None:
         assert any(line.startswith("LTFS15000I Starting mkltfs") for line in out.lines)
         status = await app.engine.driver.status()
         assert (status.loaded, status.label) == ("TPA001L8", "TP20990101")
+
+
+async def test_browse_a_set_and_restore_a_folder_elsewhere(tmp_path: Path, src: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the restore folder is typed as the short relative "out"
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        run = await app.service.backup_now(level="full", sources=[str(src)], name="first", wait=True)
+        assert run.status == "success", run.message
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("enter")  # open the newest set
+        await settle(pilot)
+        tree = app.screen.query_one(CatalogTree)
+        await until(pilot, lambda: len(tree.root.children) == 1 and len(tree.root.children[0].children) == 2)
+        await pilot.press("down", "down", "space")  # the source folder, then docs/
+        assert tree.marked == {f"{src}/docs"}
+        await pilot.press("R")
+        await until(pilot, lambda: isinstance(app.screen, RestoreScreen))
+        summary = str(app.screen.query_one("#restore-summary").render())
+        assert "6 files" in summary and "TPA001L8" in summary
+        await pilot.press(*"out", "enter")
+        await settle(pilot)
+        restored = tmp_path / "out" / str(src / "docs").lstrip("/")
+        await until(pilot, lambda: restored.is_dir() and len(list(restored.iterdir())) == 6)
+        for original in (src / "docs").iterdir():
+            assert (restored / original.name).read_bytes() == original.read_bytes()
+        assert not (tmp_path / "out" / str(src / "photos").lstrip("/")).exists()

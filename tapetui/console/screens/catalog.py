@@ -13,7 +13,13 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Input, Label
 
+from ...engine.backup.restore import RestoreRequest, run_restore
+from ...engine.events import LogLine
+from ...engine.runlog import RunLog
 from ...engine.store.models import Entry, SetRow
+from ..dialogs.restore import RestoreScreen
+from ..widgets.log_view import LiveLog
+from ..catalog_view import PointInTime
 from ..context import tapp
 from ..fmt import human_bytes, when
 from ..widgets.catalog_tree import CatalogTree
@@ -50,14 +56,19 @@ class CatalogScreen(MainScreen):
             with Vertical(id="search-view"):
                 yield Input(placeholder="name or glob, e.g. *.pdf or /data/src/*.c", id="search-input")
                 yield DataTable(id="found", cursor_type="row", zebra_stripes=True)
+        yield LiveLog(id="restore-log", title="restore")
         self.sets: dict[int, SetRow] = {}
         self.open_set: SetRow | None = None
+        self.pit: PointInTime | None = None
+        self.restoring = False
 
     def on_mount(self) -> None:
         self.query_one("#sets", DataTable).add_columns(
             "Set", "Level", "Finished", "Files", "Size", "Cartridges", "State", "Verified")
         self.query_one("#found", DataTable).add_columns("Path", "Set", "Size", "Cartridge")
         tapp(self).live.runs.subscribe(self, lambda _e: self.action_refresh())
+        tapp(self).live.log_lines.subscribe(self, self._on_lines)
+        self.query_one("#restore-log").display = False
         self.action_refresh()
 
     @property
@@ -110,8 +121,10 @@ class CatalogScreen(MainScreen):
     async def open_tree(self, s: SetRow) -> None:
         view = self.query_one("#tree-view", Vertical)
         await view.remove_children()
-        roots, lister = await set_view(self.engine, s)
-        tree = CatalogTree(f"set #{s.id} {s.level} {when(s.finished_at or s.started_at)}", roots, lister, id="tree")
+        self.pit = await PointInTime.of(self.engine, s)
+        tree = CatalogTree(f"set #{s.id} {s.level} {when(s.finished_at or s.started_at)} "
+                           f"(as of then: sets {', '.join(f'#{i}' for i in self.pit.chain)})",
+                           self.pit.sources, self.pit.page, id="tree")
         self.open_set = s
         await view.mount(tree)
         await view.mount(Label("Space marks · R restores the marked (or the whole set) · Esc back",
@@ -159,16 +172,27 @@ class CatalogScreen(MainScreen):
 
     @work(exclusive=True, group="catalog.restore", exit_on_error=False)
     async def _restore(self, s: SetRow, paths: list[str]) -> None:
-        from ..dialogs.restore import RestoreScreen
+        engine = self.engine
+        pit = self.pit if self.pit is not None and self.pit.set.id == s.id else await PointInTime.of(engine, s)
+        summary = await pit.summary(paths)
+        choice = await self.app.push_screen_wait(RestoreScreen(s, paths, summary))
+        if choice is None:
+            return
+        out = self.query_one("#restore-log", LiveLog)
+        out.display = True
+        out.replace([], title=f"restore of set #{s.id}")
+        self.restoring = True
+        try:
+            request = RestoreRequest(target=choice.target, set_id=s.id, paths=paths, conflict=choice.conflict)
+            result = await run_restore(engine, request, RunLog(None, engine.bus, None))
+        finally:
+            self.restoring = False
+        self.notify(result.message, title=f"restore {result.status}",
+                    severity="information" if result.status == "success" else "error", timeout=10)
 
-        await self.app.push_screen_wait(RestoreScreen(s, paths))
+    def _on_lines(self, batch: list[LogLine]) -> None:
+        if self.restoring:
+            lines = [x.text for x in batch if x.run_id is None]
+            if lines:
+                self.query_one("#restore-log", LiveLog).add_lines(lines)
 
-
-async def set_view(engine, s: SetRow):
-    """The folders a set starts from, and how to list one of its folders."""
-    sources = (await engine.sets.get_run(s.backup_run_id)).sources if s.backup_run_id else ["/"]
-
-    async def lister(folder: str, after: str, limit: int) -> list[Entry]:
-        return await engine.catalog.list_dir(s.id, folder, after=after, limit=limit)
-
-    return sources, lister

@@ -21,13 +21,14 @@ from textual.widgets.tree import TreeNode
 from textual.worker import Worker
 
 from ...engine.store.models import Entry
+from ..catalog_view import Page
 from ..errors import report_worker_error
 from ..fmt import human_bytes
 
 PAGE = 500
 
-#: (folder, after-name, limit) -> entries directly inside folder, by name.
-Lister = Callable[[str, str, int], Awaitable[list[Entry]]]
+#: (folder, after-name, limit) -> one page of the entries directly inside folder, by name.
+Lister = Callable[[str, str, int], Awaitable[Page]]
 
 
 @dataclass
@@ -43,11 +44,12 @@ class CatalogTree(Tree[Item]):
     BINDINGS = [Binding("space", "mark", "Mark", id="catalog.mark")]
 
     class PageLoaded(Message):
-        def __init__(self, node: TreeNode[Item], entries: list[Entry], more: bool) -> None:
+        def __init__(self, node: TreeNode[Item], entries: list[Entry], more: bool, last: str) -> None:
             super().__init__()
             self.node = node
             self.entries = entries
             self.more = more
+            self.last = last
 
     class MarksChanged(Message):
         def __init__(self, count: int) -> None:
@@ -88,8 +90,8 @@ class CatalogTree(Tree[Item]):
 
     @work(group="catalog.tree", exit_on_error=False)
     async def _load(self, node: TreeNode[Item], folder: str, after: str) -> None:
-        entries = await self.lister(folder, after, PAGE + 1)
-        self.post_message(self.PageLoaded(node, entries[:PAGE], len(entries) > PAGE))
+        page = await self.lister(folder, after, PAGE)
+        self.post_message(self.PageLoaded(node, page.entries, page.more, page.last))
 
     def on_catalog_tree_page_loaded(self, message: PageLoaded) -> None:
         node = message.node
@@ -104,8 +106,7 @@ class CatalogTree(Tree[Item]):
             else:
                 node.add_leaf(self._label(item), item)
         if message.more:
-            last = message.entries[-1].path.rsplit("/", 1)[-1]
-            node.add_leaf("more… (Enter loads the next page)", Item("", "more", after=last))
+            node.add_leaf("more… (Enter loads the next page)", Item("", "more", after=message.last))
         if not message.entries and not node.children:
             node.add_leaf("(empty)", Item("", "placeholder"))
 

@@ -1,0 +1,93 @@
+"""Restore: where to (original place or another folder), what to do with files
+that exist, and a summary (files, bytes, cartridges needed in order) before it starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
+
+from ...engine.store.models import SetRow
+from ..catalog_view import RestoreSummary
+from ..fmt import human_bytes, when
+
+ORIGINAL = "/"
+
+
+@dataclass
+class RestoreChoice:
+    target: str  # "/" = the original place
+    conflict: str  # skip | overwrite | rename
+
+
+def summary_text(s: SetRow, paths: list[str], summary: RestoreSummary) -> str:
+    what = "the whole set" if not paths else (paths[0] if len(paths) == 1 else f"{len(paths)} marked items")
+    carts = " → ".join(summary.cartridges) or "none"
+    return (f"Restore {what} as of set #{s.id} ({s.level}, {when(s.finished_at or s.started_at)}):\n"
+            f"{summary.files:,} files, {human_bytes(summary.bytes)}; cartridges in order: {carts}")
+
+
+class RestoreScreen(ModalScreen[RestoreChoice | None]):
+    BINDINGS = [
+        Binding("ctrl+s", "start", "Start", id="restore.start"),
+        Binding("escape", "cancel", "Cancel", id="restore.cancel"),
+    ]
+
+    def __init__(self, s: SetRow, paths: list[str], summary: RestoreSummary) -> None:
+        super().__init__()
+        self.set = s
+        self.paths = paths
+        self.summary = summary
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="restore"):
+            yield Label("Restore", id="dialog-title")
+            yield Static(summary_text(self.set, self.paths, self.summary), id="restore-summary", markup=False)
+            with Horizontal(classes="choices"):
+                with RadioSet(id="where", compact=True):
+                    yield RadioButton("to another folder", value=True, id="other")
+                    yield RadioButton("to the original place", id="original")
+                with RadioSet(id="conflict", compact=True):
+                    yield RadioButton("existing: skip", value=True, id="skip")
+                    yield RadioButton("existing: rename copy", id="rename")
+                    yield RadioButton("existing: overwrite", id="overwrite")
+            yield Input(id="target", placeholder="folder; each file keeps its full path under it", compact=True)
+            yield Static("", id="form-error", markup=False)
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Start (ctrl+s)", id="start", variant="primary")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#target", Input).focus()
+
+    @on(RadioSet.Changed, "#where")
+    def _where(self, event: RadioSet.Changed) -> None:
+        self.query_one("#target", Input).display = event.pressed.id == "other"
+
+    def on_input_submitted(self) -> None:
+        self.action_start()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "start":
+            self.action_start()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_start(self) -> None:
+        original = self.query_one("#where", RadioSet).pressed_button.id == "original"  # type: ignore[union-attr]
+        target = ORIGINAL if original else self.query_one("#target", Input).value.strip()
+        if not target:
+            error = self.query_one("#form-error", Static)
+            error.update("✗ type the folder to restore into (or choose the original place)")
+            error.set_class(True, "-error")
+            return
+        conflict = self.query_one("#conflict", RadioSet).pressed_button.id  # type: ignore[union-attr]
+        self.dismiss(RestoreChoice(target, str(conflict)))
