@@ -113,9 +113,8 @@ async def import_cartridge(engine: Engine, log: RunLog) -> ImportResult:
         parsed.sort(key=lambda p: p[0]["started_at"])  # bases before the sets built on them
         for header, entries in parsed:
             await _import_set(engine, log, header, entries, result)
-        covered = {h["tape_dir"].rsplit("/", 1)[-1] for h, _ in parsed}
         for folder in folders:
-            if folder not in covered:
+            if not await engine.sets.holds(f"{layout.ROOT}/{folder}", status.loaded):
                 result.without_copy.append(folder)
                 log.warning(f"{layout.ROOT}/{folder} on {status.loaded} has no catalog copy here: its set "
                             "continued on another cartridge (import that one) or its backup did not finish")
@@ -133,17 +132,15 @@ async def _import_set(engine: Engine, log: RunLog, h: dict, entries: list[dict],
     if known is not None:
         result.known.append(known)
         return
-    base_id = None
-    if h.get("base"):
-        base_id = await engine.sets.find_same(h["base"]["source_key"], from_db(h["base"]["started_at"]))  # type: ignore[arg-type]
-        if base_id is None:
-            log.warning(f"set {h['id']}'s base set is not in the catalog: import its cartridge too")
+    base = h.get("base")
     set_id = await engine.sets.add_imported(
         source_key=h["source_key"], name=h.get("name", ""), level=h["level"], status=h.get("status", "complete"),
         started_at=started, finished_at=from_db(h.get("finished_at")), files=h.get("files", 0),
         bytes_=h.get("bytes", 0), hash_algo=h.get("hash_algo", "sha256"), tape_dir=h["tape_dir"],
-        base_set_id=base_id,
+        base=(base["source_key"], from_db(base["started_at"])) if base else None,
     )
+    if base and (await engine.sets.get(set_id)).base_set_id is None:
+        log.warning(f"set {h['id']}'s base set is not in the catalog yet: import its cartridge too")
     ids: dict[str, int] = {}
     for barcode in h.get("cartridges", []):
         ids[barcode] = (await engine.cartridges.upsert(barcode)).id

@@ -171,9 +171,12 @@ MIGRATIONS: list[str] = [
     );
     """,
     # 3: where a set's files are on its cartridges (an imported set keeps the
-    # folder it was written under, whatever id it gets here)
+    # folder it was written under, whatever id it gets here), and for an imported
+    # set whose base is not catalogued yet, who that base is (JSON: source_key,
+    # started_at), so importing the base's cartridge later links the two
     """
     ALTER TABLE backup_sets ADD COLUMN tape_dir TEXT;
+    ALTER TABLE backup_sets ADD COLUMN base_ref TEXT;
     """,
 ]
 

@@ -138,15 +138,37 @@ class Sets:
     async def add_imported(
         self, *, source_key: str, name: str, level: str, status: str, started_at: datetime,
         finished_at: datetime | None, files: int, bytes_: int, hash_algo: str, tape_dir: str,
-        base_set_id: int | None,
+        base: tuple[str, datetime | None] | None,
     ) -> int:
-        """A set rebuilt from a cartridge's catalog copy (`tapetui catalog import`)."""
-        return await self.store.execute(
-            "INSERT INTO backup_sets(source_key, name, level, base_set_id, status, started_at, finished_at, "
-            "files, bytes, hash_algo, tape_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (source_key, name, level, base_set_id, status, to_db(started_at), to_db(finished_at), files, bytes_,
-             hash_algo, tape_dir),
+        """A set rebuilt from a cartridge's catalog copy (`tapetui catalog import`).
+
+        `base` names the base set by (source_key, started_at); it is linked now if
+        catalogued, or by `link_imported` once its cartridge is imported too."""
+        base_ref = dumps({"source_key": base[0], "started_at": to_db(base[1])}) if base else None
+        set_id = await self.store.execute(
+            "INSERT INTO backup_sets(source_key, name, level, status, started_at, finished_at, "
+            "files, bytes, hash_algo, tape_dir, base_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (source_key, name, level, status, to_db(started_at), to_db(finished_at), files, bytes_,
+             hash_algo, tape_dir, base_ref),
         )
+        await self.link_imported()
+        return set_id
+
+    async def link_imported(self) -> None:
+        """Give imported sets their base, for every base now in the catalog."""
+        await self.store.execute(
+            "UPDATE backup_sets SET base_set_id = (SELECT b.id FROM backup_sets b "
+            "WHERE b.source_key = json_extract(backup_sets.base_ref, '$.source_key') "
+            "AND b.started_at = json_extract(backup_sets.base_ref, '$.started_at')) "
+            "WHERE base_set_id IS NULL AND base_ref IS NOT NULL"
+        )
+
+    async def holds(self, tape_dir: str, barcode: str) -> bool:
+        """Whether a catalogued set was written under `tape_dir` on cartridge `barcode`."""
+        return bool(await self.store.scalar(
+            "SELECT 1 FROM backup_sets s JOIN set_cartridges sc ON sc.set_id = s.id "
+            "JOIN cartridges c ON c.id = sc.cartridge_id "
+            "WHERE coalesce(s.tape_dir, 'tapetui/set-' || s.id) = ? AND c.barcode = ?", (tape_dir, barcode)))
 
     # -- restore jobs --------------------------------------------------------
     async def start_restore(
