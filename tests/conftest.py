@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,11 @@ except ImportError:  # pragma: no cover - the plugin is a test dependency
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may touch the real platform dirs."""
     monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
+
+
+# The stand-in tools start with `#!/usr/bin/env python3`: let that find this
+# interpreter first (it skips slow shims and has the same packages).
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
 @pytest.fixture

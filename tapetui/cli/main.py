@@ -71,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"tapetui: error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `tapetui runs | head`: the reader left; nothing to report
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("tapetui: interrupted", file=sys.stderr)
         return 130
