@@ -85,10 +85,10 @@ async def _load(engine: Engine, log: RunLog, barcode: str, why: str) -> None:
 async def _record(engine: Engine, status: DriveStatus, state: str = "active") -> int:
     used = None if status.capacity_bytes is None or status.remaining_bytes is None else (
         status.capacity_bytes - status.remaining_bytes)
-    row = await engine.cartridges.upsert(
+    row = await asyncio.shield(engine.cartridges.upsert(
         status.loaded or "", label=status.label, serial=status.serial, generation=status.generation,
         capacity_bytes=status.capacity_bytes, used_bytes=used, status=state,
-    )
+    ))
     return row.id
 
 
@@ -125,7 +125,7 @@ async def open_for_write(engine: Engine, log: RunLog, *, exclude: set[str], cont
             raise RunFailed(f"formatting the blank cartridge {status.loaded} failed: {result.message}")
         engine.bus.publish(TapeChanged(reason=f"formatted {status.loaded}"))
         status = await driver.status()
-        await engine.cartridges.upsert(status.loaded or "", formatted_at=engine.clock())
+        await asyncio.shield(engine.cartridges.upsert(status.loaded or "", formatted_at=engine.clock()))
     volume = await driver.mount()
     status = await driver.status()
     cartridge_id = await _record(engine, status)

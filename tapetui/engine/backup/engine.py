@@ -4,7 +4,8 @@ and the set's status -- complete only after its last file and row are committed.
 The caller (the scheduler's backup handler) has already done its month check and,
 for a full backup, its format; this module never formats a cartridge that holds
 data. A cancelled run (its task is cancelled) stops its threads, marks the set
-incomplete and re-raises; a run that fails is returned with status "failed".
+incomplete and re-raises (catalog writes are shielded, so a cancellation never
+lands inside a half-begun transaction); a run that fails is returned with status "failed".
 Either way the set stays incomplete and earlier sets are untouched.
 """
 
@@ -156,7 +157,7 @@ class _Run:
     async def _use(self, target: TapeTarget) -> None:
         self.target = target
         self.barcodes.append(target.barcode)
-        await self.engine.sets.add_cartridge(self.set_id, target.cartridge_id)
+        await asyncio.shield(self.engine.sets.add_cartridge(self.set_id, target.cartridge_id))
         self.log.info(f"writing set {self.set_id} to {target.barcode} "
                       f"({human(target.volume.free_bytes())} free)")
 
@@ -185,7 +186,7 @@ class _Run:
         )
         batch = self.engine.config.backup.batch_rows
         for i in range(0, len(s.rows), batch):
-            await self.engine.catalog.add_rows(self.set_id, s.rows[i : i + batch])
+            await asyncio.shield(self.engine.catalog.add_rows(self.set_id, s.rows[i : i + batch]))
         if s.paths or s.rows:
             await self._write()
 

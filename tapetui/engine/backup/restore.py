@@ -304,10 +304,10 @@ async def run_restore(engine: Engine, request: RestoreRequest, log: RunLog) -> R
     except OSError as e:
         raise BackupInputError(f"cannot use {target} as the restore folder: {e.strerror}") from None
     root = os.path.realpath(target)
-    job_id = await engine.sets.start_restore(
+    job_id = await asyncio.shield(engine.sets.start_restore(
         set_id=request.set_id, at_time=request.at, target=root, conflict=request.conflict, paths=selection,
         schedule_run_id=request.schedule_run_id,
-    )
+    ))
     result = RestoreResult(job_id, "running", "", sets=[i for c in chains for i in c])
     versions = list(state.values())
     files = [v for v in versions if v.kind == "file"]

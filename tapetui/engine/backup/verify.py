@@ -81,7 +81,7 @@ async def verify_set(engine: Engine, set_id: int, log: RunLog) -> VerifyResult:
     for problem in result.problems:
         log.error(problem)
     result.ok = not result.problems
-    await engine.sets.set_verified(set_id, result.ok)
+    await asyncio.shield(engine.sets.set_verified(set_id, result.ok))
     log.info(f"verify of set {set_id}: " + ("every hash matches" if result.ok else
                                              f"{len(result.problems)} problem(s)"))
     return result
