@@ -1,0 +1,147 @@
+"""The operations that change state, run in this process: the `Service` plus the drive and restores.
+
+The daemon serves exactly these over its socket (`REMOTE_OPS`), and
+`client.RemoteControl` offers the same methods by calling the daemon, so the
+CLI and the console hold one kind of object and need not care where the
+scheduler runs. Reads (lists, the catalog) stay `Service` methods that go
+straight to SQLite either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..backup.restore import RestoreRequest, RestoreResult, run_restore
+from ..errors import UserError
+from ..events import SchedulesChanged
+from ..runlog import RunLog
+from ..scheduler import Scheduler
+from ..service import Service
+from ..store.models import RunRow
+from ..store.runs import pid_alive
+from ..tape.args import InvalidArgument, validate_volume_name
+from ..tape.base import OpResult
+from ..tape.ops import FormatOutcome, TapeOps
+from ..timeutil import show
+from .protocol import VERSION
+
+#: Methods a `RemoteControl` forwards to the daemon; everything else runs locally.
+REMOTE_OPS = (
+    "add", "edit", "set_enabled", "delete", "run_now", "stop", "add_once_backup", "backup_now", "wait",
+    "load", "unload", "format", "check", "restore", "reload", "status",
+)
+#: How often `wait` looks at a run that another process executes.
+WAIT_POLL_S = 0.5
+
+
+@dataclass
+class ControlStatus:
+    pid: int
+    home: str
+    protocol: int
+    started_at: datetime
+    running: dict[str, int] = field(default_factory=dict)  # schedule name -> run id, firings of this process
+    clients: int = 0
+    on_sigterm: str = "cancel"
+
+
+class DriveBusy(UserError):
+    """A backup or restore is using the drive."""
+
+
+class LocalControl(Service):
+    """`Service` with the drive operations, restores and the daemon's status."""
+
+    remote = False
+
+    def __init__(self, engine, scheduler: Scheduler | None = None) -> None:  # noqa: ANN001 - Engine
+        super().__init__(engine, scheduler)
+        self.tape = TapeOps(engine)
+        self.started_at = engine.clock()
+        self.clients = 0  # the server keeps this up to date
+        self._drive_users = 0  # restores running here
+
+    async def wait(self, run_id: int) -> RunRow:
+        """Until the run has been recorded; a run of another process is watched in the catalog."""
+        await self.scheduler.wait(run_id)
+        while (run := await self.runs.get(run_id)).status == "running":
+            await asyncio.sleep(WAIT_POLL_S)
+        return run
+
+    async def close(self) -> None:
+        """Cancel the firings this process runs (recorded as cancelled)."""
+        await self.scheduler.close()
+
+    # -- the drive -----------------------------------------------------------------
+    async def _drive_free(self) -> None:
+        """Refuse to move or rewrite the tape under a running backup or restore."""
+        busy = [r for r in await self.runs.running() if r.action == "backup" and pid_alive(r.pid)]
+        if busy:
+            r = busy[0]
+            raise DriveBusy(f"the drive is in use by run #{r.id} ({r.schedule_name!r}, started "
+                            f"{show(r.started_at)}); wait for it or stop it (tapetui schedule stop {r.schedule_name!r})")
+        if self._drive_users:
+            raise DriveBusy("the drive is in use by a restore; wait for it to finish")
+
+    async def load(self, barcode: str) -> None:
+        await self._drive_free()
+        await self.tape.load(barcode)
+
+    async def unload(self) -> str | None:
+        """Return the loaded cartridge to its slot; its barcode (None if the drive was empty)."""
+        await self._drive_free()
+        return await self.tape.unload()
+
+    async def format(self, label: str | None = None, force: bool = False) -> FormatOutcome:
+        """Format the loaded cartridge (a manual format); its output goes on the bus as
+        log lines without a run id. Refused if it would destroy catalogued sets, unless forced."""
+        if label is not None:
+            try:
+                validate_volume_name(label)
+            except InvalidArgument as e:
+                raise UserError(str(e)) from e
+        await self._drive_free()
+        status = await self.tape.status()
+        if status.loaded is None:
+            raise UserError("the drive is empty; load a cartridge first (tapetui tape load BARCODE)")
+        lost = await self.tape.would_lose(status.loaded)
+        if lost and not force:
+            listed = ", ".join(f"set {s.id} {s.name!r} ({s.level}, {show(s.started_at)})" for s in lost)
+            raise UserError(
+                f"{status.loaded} holds catalogued backups that formatting would destroy: {listed}; "
+                "add --force to format it anyway"
+            )
+        log = RunLog(None, self.engine.bus, None)
+        return await self.tape.format_flow(scheduled=False, now=self.engine.clock(), log=log, label=label,
+                                           force=force)
+
+    async def check(self) -> OpResult:
+        """Consistency check of the loaded cartridge; the tool's lines go on the bus."""
+        await self._drive_free()
+        log = RunLog(None, self.engine.bus, None)
+        return await self.tape.check(on_line=log.tool)
+
+    async def restore(self, request: RestoreRequest) -> RestoreResult:
+        """Restore files; the log goes on the bus as lines without a run id."""
+        await self._drive_free()
+        self._drive_users += 1
+        try:
+            return await run_restore(self.engine, request, RunLog(self.engine.store, self.engine.bus, None))
+        finally:
+            self._drive_users -= 1
+
+    # -- the daemon ----------------------------------------------------------------
+    async def reload(self) -> None:
+        """Re-read the schedules now (after an edit made straight in the database)."""
+        self.engine.bus.publish(SchedulesChanged())
+
+    async def status(self) -> ControlStatus:
+        names = {s.id: s.name for s in await self.schedules.all()}
+        return ControlStatus(
+            pid=os.getpid(), home=str(self.engine.home.data_dir), protocol=VERSION, started_at=self.started_at,
+            running={names.get(sid, str(sid)): rid for sid, rid in self.scheduler.running.items()},
+            clients=self.clients, on_sigterm=self.engine.config.daemon.on_sigterm,
+        )
