@@ -17,10 +17,10 @@ from typing import Sequence
 from .. import __version__
 from ..engine.errors import UserError
 from ..engine.paths import Home
-from . import commands_catalog, commands_config, commands_schedule, commands_tape
+from . import commands_catalog, commands_config, commands_daemon, commands_schedule, commands_tape
 
 #: Command modules, in the order their subcommands appear in --help.
-MODULES = [commands_config, commands_tape, commands_schedule, commands_catalog]
+MODULES = [commands_config, commands_tape, commands_schedule, commands_catalog, commands_daemon]
 
 
 class Parser(argparse.ArgumentParser):
