@@ -164,3 +164,23 @@ async def test_catalog_lookups(tmp_path):
         assert [e.path for e in await cat.find("/data/sub/*")] == ["/data/sub/c.txt"]
     finally:
         await store.close()
+
+
+async def test_cancel_while_waiting_for_begin_leaves_no_open_transaction(tmp_path):
+    import asyncio
+
+    store = await open_store(tmp_path / "c.db")
+    try:
+        async def write():
+            async with store.transaction() as conn:
+                await conn.execute("INSERT INTO dirs(path) VALUES ('/x')")
+
+        for delay in (0, 0.0001, 0.001):
+            task = asyncio.create_task(write())
+            await asyncio.sleep(delay)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await store.execute("DELETE FROM dirs")  # would fail inside a leftover transaction
+            assert not store.conn.in_transaction
+    finally:
+        await store.close()

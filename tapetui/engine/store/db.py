@@ -75,11 +75,18 @@ class Store:
         async with self._tx_lock:
             self._tx_owner = task
             try:
-                await self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    await self.conn.execute("BEGIN IMMEDIATE")
+                except BaseException:
+                    # Cancelled while BEGIN was queued: the connection's thread
+                    # still runs it. Its queue is first-in first-out, so a
+                    # rollback queued now runs after it (and is a no-op if not).
+                    await asyncio.shield(self.conn.rollback())
+                    raise
                 try:
                     yield self.conn
                 except BaseException:
-                    await self.conn.rollback()
+                    await asyncio.shield(self.conn.rollback())
                     raise
                 else:
                     await self.conn.commit()
