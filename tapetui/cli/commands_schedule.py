@@ -1,9 +1,11 @@
 """`tapetui schedule ...`, `runs`, `log`, `template ...` and `backup`.
 
 Every rule lives in the engine's `Service`; this module only turns arguments
-into calls and results into tables or JSON. `schedule run --wait` and `backup
---wait` run the firing in this process and stream its log; without `--wait`
-the firing runs in a detached `tapetui` process so this command can return.
+into calls and results into tables or JSON. Commands that change state go
+through the daemon when one runs (`route.control`). Without a daemon, `schedule
+run --wait` and `backup --wait` run the firing in this process and stream its
+log, and without `--wait` the firing runs in a detached `tapetui` process so
+this command can return.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import subprocess
 import sys
 from typing import Any
 
+from ..engine.daemon.control import LocalControl
 from ..engine.errors import UserError
 from ..engine.service import Service
 from ..engine.store.models import LogLine, RunRow, ScheduleRow
 from ..engine.timeutil import local, show
+from . import route
 from .output import human_bytes, print_json, print_table
 
 WHEN_FLAGS = {
@@ -204,9 +208,10 @@ def _print_line(line: LogLine) -> None:
 # -- commands ------------------------------------------------------------------------
 async def cmd_add(args: argparse.Namespace, engine: Any) -> int:
     kind, when = _when(args)
-    service = Service(engine)
-    saved = await service.add(args.name, kind=kind, when=when, action=args.action, action_config=_settings(args),
-                              template=args.template, enabled=not args.disabled, missed_policy=args.missed)
+    async with route.control(engine) as service:
+        saved = await service.add(args.name, kind=kind, when=when, action=args.action,
+                                  action_config=_settings(args), template=args.template,
+                                  enabled=not args.disabled, missed_policy=args.missed)
     row = saved.schedule
     print(f"added {row.name!r}: {args.action}, {Service.describe(row)}; next run {show(row.next_run)}")
     _print_warnings(saved.warnings)
@@ -217,10 +222,10 @@ async def cmd_edit(args: argparse.Namespace, engine: Any) -> int:
     kind, when = _when(args)
     if args.no_template and args.template:
         raise UserError("give --template or --no-template, not both")
-    service = Service(engine)
-    saved = await service.edit(args.name, kind=kind, when=when, action=args.action, settings=_settings(args),
-                               template="" if args.no_template else args.template, missed_policy=args.missed,
-                               rename=args.rename)
+    async with route.control(engine) as service:
+        saved = await service.edit(args.name, kind=kind, when=when, action=args.action, settings=_settings(args),
+                                   template="" if args.no_template else args.template,
+                                   missed_policy=args.missed, rename=args.rename)
     row = saved.schedule
     print(f"changed {row.name!r}: {row.action}, {Service.describe(row)}; next run {show(row.next_run)}")
     _print_warnings(saved.warnings)
@@ -263,25 +268,29 @@ async def cmd_show(args: argparse.Namespace, engine: Any) -> int:
 
 
 async def cmd_enable(args: argparse.Namespace, engine: Any) -> int:
-    row = await Service(engine).set_enabled(args.name, True)
+    async with route.control(engine) as service:
+        row = await service.set_enabled(args.name, True)
     print(f"enabled {row.name!r}; next run {show(row.next_run)}")
     return 0
 
 
 async def cmd_disable(args: argparse.Namespace, engine: Any) -> int:
-    row = await Service(engine).set_enabled(args.name, False)
+    async with route.control(engine) as service:
+        row = await service.set_enabled(args.name, False)
     print(f"disabled {row.name!r}")
     return 0
 
 
 async def cmd_delete(args: argparse.Namespace, engine: Any) -> int:
-    await Service(engine).delete(args.name)
+    async with route.control(engine) as service:
+        await service.delete(args.name)
     print(f"deleted {args.name!r}")
     return 0
 
 
 async def cmd_stop(args: argparse.Namespace, engine: Any) -> int:
-    run = await Service(engine).stop(args.name)
+    async with route.control(engine) as service:
+        run = await service.stop(args.name)
     if run is None:
         print(f"{args.name!r} is not running")
         return 0
@@ -293,8 +302,8 @@ async def cmd_stop(args: argparse.Namespace, engine: Any) -> int:
     return 0
 
 
-async def _wait_and_stream(service: Service, run: RunRow, quiet: bool) -> int:
-    """Print the run's log while it runs here; Ctrl-C or SIGTERM stops it cleanly."""
+async def _wait_and_stream(service: LocalControl, run: RunRow, quiet: bool) -> int:
+    """Print the run's log while it runs (here or in the daemon); Ctrl-C or SIGTERM stops it cleanly."""
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     try:
@@ -308,13 +317,17 @@ async def _wait_and_stream(service: Service, run: RunRow, quiet: bool) -> int:
                 _print_line(line)
         follower = asyncio.ensure_future(follow())
     try:
-        await service.scheduler.wait(run.id)
+        await service.wait(run.id)
         if follower is not None:
             await asyncio.wait_for(follower, 10)
+    except asyncio.CancelledError:
+        if service.remote:  # closing only detaches from the daemon: ask it to stop the run
+            await service.stop(run.schedule_name)
+        raise
     finally:
         if follower is not None:
             follower.cancel()
-        await service.scheduler.close()
+        await service.close()
     done = await service.runs.get(run.id)
     _print_outcome(done)
     return EXIT.get(done.status, 1)
@@ -335,16 +348,25 @@ def _detach(args: argparse.Namespace, name: str) -> None:
                      start_new_session=True, close_fds=True, env=os.environ.copy())
 
 
+def _started(service: LocalControl, run: RunRow) -> str:
+    where = f" in the daemon (pid {service.daemon_pid})" if service.remote else ""
+    return f"run #{run.id} of {run.schedule_name!r} started{where}"
+
+
 async def cmd_run(args: argparse.Namespace, engine: Any) -> int:
+    async with route.control(engine) as service:
+        if args.wait or service.remote:
+            run = await service.run_now(args.name)
+            if run.status != "running":  # a check said no
+                _print_outcome(run)
+                return EXIT.get(run.status, 1)
+            if not args.wait:
+                print(f"{_started(service, run)} (follow: tapetui log {run.id} --follow)")
+                return 0
+            if not args.quiet:
+                print(f"{_started(service, run)} (Ctrl-C stops it)", flush=True)
+            return await _wait_and_stream(service, run, args.quiet)
     service = Service(engine)
-    if args.wait:
-        run = await service.run_now(args.name)
-        if run.status != "running":  # a check said no
-            _print_outcome(run)
-            return EXIT.get(run.status, 1)
-        if not args.quiet:
-            print(f"run #{run.id} started (Ctrl-C stops it)", flush=True)
-        return await _wait_and_stream(service, run, args.quiet)
     row = await service.get(args.name)
     before = await service.runs.latest(row.id)
     _detach(args, row.name)
@@ -448,23 +470,24 @@ async def cmd_template_delete(args: argparse.Namespace, engine: Any) -> int:
 
 
 async def cmd_backup(args: argparse.Namespace, engine: Any) -> int:
-    service = Service(engine)
     if not args.wait:
-        # The firing must outlive this command: record the schedule, fire it detached.
-        saved = await service.add_once_backup(
-            level=args.level, sources=args.source, name=args.name, excludes=args.exclude, includes=args.include,
-            cartridge_policy=args.cartridge_policy, verify=args.verify or None)
+        # The firing must outlive this command: record the schedule, fire it detached (or in the daemon).
+        async with route.control(engine) as service:
+            saved = await service.add_once_backup(
+                level=args.level, sources=args.source, name=args.name, excludes=args.exclude,
+                includes=args.include, cartridge_policy=args.cartridge_policy, verify=args.verify or None)
         args.name = saved.name
         return await cmd_run(argparse.Namespace(**{**vars(args), "wait": False}), engine)
-    run = await service.backup_now(level=args.level, sources=args.source, name=args.name, excludes=args.exclude,
-                                   includes=args.include, cartridge_policy=args.cartridge_policy,
-                                   verify=args.verify or None)
-    if run.status != "running":
-        _print_outcome(run)
-        return EXIT.get(run.status, 1)
-    if not args.quiet:
-        print(f"run #{run.id} of {run.schedule_name!r} started (Ctrl-C stops it)", flush=True)
-    code = await _wait_and_stream(service, run, args.quiet)
+    async with route.control(engine) as service:
+        run = await service.backup_now(level=args.level, sources=args.source, name=args.name,
+                                       excludes=args.exclude, includes=args.include,
+                                       cartridge_policy=args.cartridge_policy, verify=args.verify or None)
+        if run.status != "running":
+            _print_outcome(run)
+            return EXIT.get(run.status, 1)
+        if not args.quiet:
+            print(f"{_started(service, run)} (Ctrl-C stops it)", flush=True)
+        code = await _wait_and_stream(service, run, args.quiet)
     result = (await service.runs.get(run.id)).result
     if not args.quiet and "files" in result:
         print(f"  {result['files']} files, {human_bytes(result.get('bytes'))}")

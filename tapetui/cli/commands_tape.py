@@ -2,6 +2,7 @@
 
 Each command is a thin wrapper over `TapeOps`, so it follows the same rules as a
 scheduled run (catalog kept in step, sets marked overwritten, events published).
+Load, unload, format and check go through the daemon when one runs (`route`).
 JSON output keys are documented in docs/cli.md; scripts rely on them.
 """
 
@@ -13,12 +14,10 @@ import sys
 from typing import Any
 
 from ..engine.core import Engine
-from ..engine.errors import UserError
 from ..engine.events import LogLine
-from ..engine.runlog import RunLog
-from ..engine.tape.args import InvalidArgument, validate_volume_name
 from ..engine.tape.ops import CartridgeView, TapeOps
 from ..engine.timeutil import show
+from . import route
 from .output import human_bytes, print_json, print_table
 
 
@@ -84,18 +83,22 @@ async def cmd_status(args: argparse.Namespace, engine: Engine) -> int:
 
 
 async def cmd_load(args: argparse.Namespace, engine: Engine) -> int:
-    await TapeOps(engine).load(args.barcode)
+    async with route.control(engine) as control:
+        await control.load(args.barcode)
     print(f"loaded {args.barcode}")
     return 0
 
 
 async def cmd_unload(args: argparse.Namespace, engine: Engine) -> int:
-    barcode = await TapeOps(engine).unload()
+    async with route.control(engine) as control:
+        barcode = await control.unload()
     print(f"unloaded {barcode}" if barcode else "the drive is already empty")
     return 0
 
 
 def _print_line(event: LogLine) -> None:
+    if event.run_id is not None:  # a run's line (the daemon's events include its runs)
+        return
     if event.level in ("warning", "error"):
         print(f"{event.level}: {event.text}", file=sys.stderr, flush=True)
     else:
@@ -103,40 +106,29 @@ def _print_line(event: LogLine) -> None:
 
 
 async def cmd_format(args: argparse.Namespace, engine: Engine) -> int:
-    ops = TapeOps(engine)
-    if args.label is not None:
-        try:
-            validate_volume_name(args.label)
-        except InvalidArgument as e:
-            raise UserError(str(e)) from e
-    status = await ops.status()
-    if status.loaded is None:
-        raise UserError("the drive is empty; load a cartridge first (tapetui tape load BARCODE)")
-    lost = await ops.would_lose(status.loaded)
-    if lost and not args.force:
-        listed = ", ".join(f"set {s.id} {s.name!r} ({s.level}, {show(s.started_at)})" for s in lost)
-        raise UserError(
-            f"{status.loaded} holds catalogued backups that formatting would destroy: {listed}; "
-            "add --force to format it anyway"
-        )
-    log = RunLog(None, engine.bus, None)
     printer = engine.bus.subscribe(_print_line, LogLine)
     try:
-        outcome = await ops.format_flow(
-            scheduled=False, now=engine.clock(), log=log, label=args.label, force=args.force
-        )
+        async with route.control(engine) as control:
+            done = await control.format(label=args.label, force=args.force)
         await engine.bus.drain()
     finally:
         printer.close()
+    outcome = done.outcome
     if not outcome.ok:
         return 1
-    print(f"formatted {status.loaded} as {outcome.new_label}")
+    print(f"formatted {done.barcode} as {outcome.new_label}")
     if outcome.overwritten_sets:
         print("marked overwritten: " + ", ".join(f"set {i}" for i in outcome.overwritten_sets))
     return 0
 
 
 async def cmd_check(args: argparse.Namespace, engine: Engine) -> int:
-    result = await TapeOps(engine).check(on_line=lambda line: print(line, flush=True))
+    printer = engine.bus.subscribe(_print_line, LogLine)
+    try:
+        async with route.control(engine) as control:
+            result = await control.check()
+        await engine.bus.drain()
+    finally:
+        printer.close()
     print(result.message)
     return 0 if result.success else 1

@@ -8,11 +8,20 @@ daemon's log lines as if it ran them itself.
 
 from __future__ import annotations
 
+import contextlib
+from typing import AsyncIterator
+
 from ..engine.core import Engine
 from ..engine.daemon.client import attach
 from ..engine.daemon.control import LocalControl
 
 
-async def control(engine: Engine) -> LocalControl:
-    """A `RemoteControl` on the daemon if one listens, else a `LocalControl` in this process."""
-    return await attach(engine) or LocalControl(engine)
+@contextlib.asynccontextmanager
+async def control(engine: Engine) -> AsyncIterator[LocalControl]:
+    """A `RemoteControl` on the daemon if one listens, else a `LocalControl` in this
+    process; closed on the way out (a remote one detaches, a local one cancels its firings)."""
+    ctl = await attach(engine) or LocalControl(engine)
+    try:
+        yield ctl
+    finally:
+        await ctl.close()

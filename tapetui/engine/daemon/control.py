@@ -48,6 +48,12 @@ class ControlStatus:
     on_sigterm: str = "cancel"
 
 
+@dataclass
+class Formatted:
+    barcode: str  # the cartridge that was in the drive
+    outcome: FormatOutcome
+
+
 class DriveBusy(UserError):
     """A backup or restore is using the drive."""
 
@@ -95,7 +101,7 @@ class LocalControl(Service):
         await self._drive_free()
         return await self.tape.unload()
 
-    async def format(self, label: str | None = None, force: bool = False) -> FormatOutcome:
+    async def format(self, label: str | None = None, force: bool = False) -> Formatted:
         """Format the loaded cartridge (a manual format); its output goes on the bus as
         log lines without a run id. Refused if it would destroy catalogued sets, unless forced."""
         if label is not None:
@@ -115,8 +121,9 @@ class LocalControl(Service):
                 "add --force to format it anyway"
             )
         log = RunLog(None, self.engine.bus, None)
-        return await self.tape.format_flow(scheduled=False, now=self.engine.clock(), log=log, label=label,
-                                           force=force)
+        outcome = await self.tape.format_flow(scheduled=False, now=self.engine.clock(), log=log, label=label,
+                                              force=force)
+        return Formatted(status.loaded, outcome)
 
     async def check(self) -> OpResult:
         """Consistency check of the loaded cartridge; the tool's lines go on the bus."""
