@@ -1,6 +1,7 @@
 """The catalog store: migrations, corruption handling, and the repositories."""
 
 import sqlite3
+import subprocess
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -99,6 +100,10 @@ async def test_sets_lifecycle_and_overwrite(tmp_path):
         await sets.add_cartridge(sid, c1.id)
         await sets.add_cartridge(sid, c2.id)
         assert (await sets.get(sid)).status == "running"
+        assert await sets.mark_interrupted_runs() == []  # its process (this one) is alive
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        await store.execute("UPDATE backup_runs SET pid = ? WHERE id = ?", (dead.pid, run))
         assert await sets.mark_interrupted_runs() == [sid]
         got = await sets.get(sid)
         assert got.status == "incomplete" and not got.complete

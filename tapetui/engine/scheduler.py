@@ -89,7 +89,11 @@ class Scheduler:
         """Close what a dead process left open: its runs are 'interrupted', its schedules idle."""
         now = self.engine.clock()
         stale = await self.runs.mark_interrupted(now)
+        incomplete = await self.engine.sets.mark_interrupted_runs()
         freed = await self.schedules.release_orphans()
+        if incomplete:
+            log.warning("backup set(s) %s were left unfinished by a process that ended; marked incomplete",
+                        ", ".join(map(str, incomplete)))
         if stale:
             log.warning("marked run(s) %s interrupted (their process ended)", ", ".join(map(str, stale)))
         if freed:

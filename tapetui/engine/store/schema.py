@@ -178,6 +178,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE backup_sets ADD COLUMN tape_dir TEXT;
     ALTER TABLE backup_sets ADD COLUMN base_ref TEXT;
     """,
+    # 4: which process runs a backup, so a restart marks only the sets of
+    # processes that died (another process may be backing up right now)
+    """
+    ALTER TABLE backup_runs ADD COLUMN pid INTEGER;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

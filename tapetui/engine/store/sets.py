@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from ..timeutil import now, to_db
 from .db import Store
 from .models import BackupRunRow, RestoreJobRow, SetRow
 from .rows import dumps, load
+from .runs import pid_alive
 
 _SET_SELECT = (
     "SELECT s.*, (SELECT group_concat(c.barcode, ' ') FROM "
@@ -32,9 +34,9 @@ class Sets:
         schedule_run_id: int | None = None,
     ) -> int:
         return await self.store.execute(
-            "INSERT INTO backup_runs(schedule_run_id, requested_level, level, sources, options, status, started_at) "
-            "VALUES (?, ?, ?, ?, ?, 'running', ?)",
-            (schedule_run_id, requested_level, level, dumps(sources), dumps(options), to_db(now())),
+            "INSERT INTO backup_runs(schedule_run_id, requested_level, level, sources, options, status, started_at, pid) "
+            "VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+            (schedule_run_id, requested_level, level, dumps(sources), dumps(options), to_db(now()), os.getpid()),
         )
 
     async def finish_run(
@@ -87,19 +89,27 @@ class Sets:
         )
 
     async def mark_interrupted_runs(self) -> list[int]:
-        """After a crash: every set still 'running' becomes 'incomplete'."""
-        rows = await self.store.fetchall("SELECT id FROM backup_sets WHERE status = 'running'")
-        ids = [r[0] for r in rows]
-        if ids:
-            async with self.store.transaction() as conn:
+        """After a crash: the sets of backup runs whose process is gone become 'incomplete'.
+
+        Runs of live processes (a backup another process is making right now)
+        are left alone. Returns the ids of the sets marked."""
+        runs = await self.store.fetchall("SELECT id, pid FROM backup_runs WHERE status = 'running'")
+        dead = [r["id"] for r in runs if not pid_alive(r["pid"])]
+        orphans = await self.store.fetchall(
+            "SELECT id FROM backup_sets WHERE status = 'running' AND (backup_run_id IS NULL OR backup_run_id IN "
+            f"(SELECT value FROM json_each(?)))", (dumps(dead),)
+        )
+        ids = [r[0] for r in orphans]
+        stamp = to_db(now())
+        async with self.store.transaction() as conn:
+            for sid in ids:
                 await conn.execute(
                     "UPDATE backup_sets SET status = 'incomplete', finished_at = coalesce(finished_at, ?) "
-                    "WHERE status = 'running'", (to_db(now()),)
-                )
+                    "WHERE id = ?", (stamp, sid))
+            for rid in dead:
                 await conn.execute(
                     "UPDATE backup_runs SET status = 'interrupted', finished_at = coalesce(finished_at, ?) "
-                    "WHERE status = 'running'", (to_db(now()),)
-                )
+                    "WHERE id = ?", (stamp, rid))
         return ids
 
     async def mark_overwritten(self, cartridge_id: int) -> list[int]:
