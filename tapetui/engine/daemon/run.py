@@ -21,7 +21,6 @@ from ..errors import UserError
 from ..logsetup import FORMAT
 from ..paths import Home
 from ..scheduler import Scheduler
-from ..store.runs import pid_alive
 from .control import LocalControl
 from .lock import SchedulerLock
 from .server import DaemonServer
@@ -38,21 +37,6 @@ def already_message(lock: SchedulerLock, home: Home) -> str:
     who = holder.role if holder and holder.role in ("daemon", "console") else "process"
     pid = f" (pid {holder.pid})" if holder and holder.pid else ""
     return f"a tapetui {who} already schedules for {home.data_dir}{pid}"
-
-
-async def recover(engine: Engine, scheduler: Scheduler) -> None:
-    """Close what a killed process left: its runs interrupted, its schedules idle, and
-    -- when no firing of a live process remains -- its backup sets incomplete."""
-    await scheduler.recover()
-    alive = [r for r in await scheduler.runs.running() if pid_alive(r.pid)]
-    if alive:
-        log.info("run(s) %s of live processes still going; sets left as they are",
-                 ", ".join(str(r.id) for r in alive))
-        return
-    sets = await engine.sets.mark_interrupted_runs()
-    if sets:
-        log.warning("backup set(s) %s were left running by a process that ended; now incomplete",
-                    ", ".join(map(str, sets)))
 
 
 async def _finish_running(scheduler: Scheduler, again: asyncio.Event) -> None:
@@ -107,7 +91,7 @@ async def _serve(engine: Engine, home: Home, ready: Callable[[str], None] | None
     control = LocalControl(engine, scheduler)
     server = DaemonServer(control, home.socket_path)
     try:
-        await recover(engine, scheduler)
+        await scheduler.recover()  # before clients come: runs of a killed daemon interrupted, sets incomplete
         await server.start()
         await scheduler.start()
         message = (f"tapetui daemon (pid {os.getpid()}) schedules for {home.data_dir}; "
