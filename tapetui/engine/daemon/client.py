@@ -226,12 +226,7 @@ def _remote(name: str) -> Callable[..., Any]:
 
     async def call(self: RemoteControl, *args: Any, **kwargs: Any) -> Any:
         bound = sig.bind(self, *args, **kwargs)
-        wire: dict[str, Any] = {}
-        for param, value in list(bound.arguments.items())[1:]:
-            if sig.parameters[param].kind is inspect.Parameter.VAR_KEYWORD:
-                wire.update(value)
-            else:
-                wire[param] = value
+        wire = dict(list(bound.arguments.items())[1:])  # every parameter is named (no **kwargs)
         result = await self.client.call(name, **wire)
         return protocol.from_wire(returns, result, f"{name} result")
 

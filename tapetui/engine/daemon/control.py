@@ -28,9 +28,10 @@ from ..tape.ops import FormatOutcome, TapeOps
 from ..timeutil import show
 from .protocol import VERSION
 
-#: Methods a `RemoteControl` forwards to the daemon; everything else runs locally.
+#: Methods a `RemoteControl` forwards to the daemon; everything else runs locally
+#: (`backup_now` too: it is `add_once_backup` then `run_now`, both forwarded).
 REMOTE_OPS = (
-    "add", "edit", "set_enabled", "delete", "run_now", "stop", "add_once_backup", "backup_now", "wait",
+    "add", "edit", "set_enabled", "delete", "run_now", "stop", "add_once_backup", "wait",
     "load", "unload", "format", "check", "restore", "reload", "status",
 )
 #: How often `wait` looks at a run that another process executes.

@@ -300,16 +300,11 @@ def bind(method: Any, op: str, args: dict[str, Any]) -> dict[str, Any]:
     """The request's arguments, typed from the method's hints; ProtocolError if they do not fit."""
     sig = inspect.signature(method)
     types_ = protocol.hints(method.__func__)
-    params = sig.parameters
-    extra = any(p.kind is p.VAR_KEYWORD for p in params.values())
     kwargs = {}
     for name, value in args.items():
-        p = params.get(name)
+        p = sig.parameters.get(name)
         if p is None or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
-            if not extra:
-                raise ProtocolError(f"{op} takes no argument {name!r}")
-            kwargs[name] = value
-            continue
+            raise ProtocolError(f"{op} takes no argument {name!r}")
         kwargs[name] = protocol.from_wire(types_.get(name, Any), value, f"{op}.{name}")
     try:
         sig.bind(**kwargs)
