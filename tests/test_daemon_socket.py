@@ -25,6 +25,7 @@ from tapetui.engine.daemon.client import DaemonClient, DaemonError, RemoteContro
 from tapetui.engine.daemon.control import REMOTE_OPS, ControlStatus, LocalControl
 from tapetui.engine.daemon.lock import SchedulerLock
 from tapetui.engine.daemon.server import DaemonServer, bind
+from tapetui.engine.daemon.session import open_session, take_over
 from tapetui.engine.errors import UserError
 from tapetui.engine.paths import Home
 from tapetui.engine.scheduler import Scheduler
@@ -240,6 +241,40 @@ async def test_the_console_sees_the_daemon_go_away(served) -> None:
     with pytest.raises(UserError, match="went away"):
         await remote.status()
     await remote.close()
+
+
+async def test_a_console_attaches_or_schedules_and_takes_over_when_the_daemon_goes(tmp_path: Path) -> None:
+    home = Home.single(tmp_path / "home")
+    one, two = await Engine.open(home), await Engine.open(home)
+    try:
+        first = await open_session(one)
+        assert first.mode == "scheduling" and first.lock is not None and first.lock.held
+        second = await open_session(two)
+        assert second.mode == "unscheduled" and (second.holder.pid, second.holder.role) == (os.getpid(), "console")
+        await second.close()
+        await first.close()  # frees the lock
+
+        daemon_lock = SchedulerLock(home.lock_path)
+        assert daemon_lock.try_acquire("daemon")
+        control = LocalControl(one, Scheduler(one))
+        server = DaemonServer(control, home.socket_path)
+        await server.start()
+        attached = await open_session(two)
+        assert attached.mode == "attached" and attached.control.remote
+        gone = asyncio.Event()
+        attached.control.client.on_close(gone.set)
+        await server.close()
+        await control.close()
+        daemon_lock.release()
+        await asyncio.wait_for(gone.wait(), WAIT)
+        await attached.close()
+        took = await take_over(two)
+        assert took.mode == "scheduling" and took.control.scheduler.running == {}
+        await took.close()
+        assert SchedulerLock(home.lock_path).holder() is None
+    finally:
+        await two.close()
+        await one.close()
 
 
 # -- the wire format -------------------------------------------------------------------
