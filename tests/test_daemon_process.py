@@ -91,6 +91,15 @@ async def test_one_daemon_two_clients_live_events_and_cli_through_it(daemon: Dae
     rows = db_rows(home, "SELECT status, pid FROM schedule_runs WHERE status != 'skipped' ORDER BY id")
     assert rows == [("success", daemon.pid), ("success", daemon.pid)]
 
+    # Tape commands too: the daemon refuses, checks, and the CLI prints what it says.
+    fmt = await atapetui(home, "tape", "format", "--label", "OTHER")
+    assert fmt.returncode == 1 and len(fmt.stderr.splitlines()) == 1, fmt.stderr
+    assert "holds catalogued backups that formatting would destroy: set 1" in fmt.stderr
+    check = await atapetui(home, "tape", "check")
+    assert check.returncode == 0 and check.stdout.splitlines()[-1].endswith("is consistent"), check.stdout
+    log = (home / "logs" / "tapetui.log").read_text()
+    assert ": format label='OTHER', force=False" in log and ": check" in log
+
 
 @pytest.mark.parametrize("policy,expected", [("cancel", "cancelled"), ("finish", "success")])
 async def test_sigterm_mid_backup_leaves_a_clean_state(tmp_path: Path, policy: str, expected: str) -> None:
