@@ -21,6 +21,7 @@ from ..engine.events import LogLine
 from ..engine.runlog import RunLog
 from ..engine.store.models import Entry, SetRow
 from ..engine.timeutil import show, to_db
+from .argtypes import count, row_id
 from .output import human_bytes, print_json, print_table
 
 
@@ -30,14 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_sets)
 
     p = sub.add_parser("ls", help="list what one set holds in a folder")
-    p.add_argument("set_id", type=int, metavar="SET_ID")
+    p.add_argument("set_id", type=row_id, metavar="SET_ID")
     p.add_argument("path", nargs="?", metavar="PATH", help="folder or file (default: the set's source folders)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_ls)
 
     p = sub.add_parser("find", help="find files in every set by name or path glob")
     p.add_argument("pattern", metavar="PATTERN", help="'*.conf' matches names; '/etc/*/x' whole paths")
-    p.add_argument("--limit", type=int, default=1000, help="at most this many results (default 1000)")
+    p.add_argument("--limit", type=count, default=1000, help="at most this many results (default 1000)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_find)
 
@@ -45,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", required=True, metavar="DIR",
                    help="restore under DIR (each file keeps its absolute path below it); '/' = original place")
     when = p.add_mutually_exclusive_group()
-    when.add_argument("--set", type=int, dest="set_id", metavar="ID", help="as of this set (default: now)")
+    when.add_argument("--set", type=row_id, dest="set_id", metavar="ID", help="as of this set (default: now)")
     when.add_argument("--at", metavar="TIME", help="as of this time, e.g. '2026-11-02 09:30' (local)")
     p.add_argument("--conflict", choices=CONFLICTS, default="skip", help="existing files: skip (default), "
                    "overwrite, or rename the restored copy")
@@ -53,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_restore)
 
     p = sub.add_parser("verify", help="re-read a set from tape and check every hash")
-    p.add_argument("set_id", type=int, metavar="SET_ID")
+    p.add_argument("set_id", type=row_id, metavar="SET_ID")
     p.set_defaults(handler=cmd_verify)
 
     c = sub.add_parser("catalog", help="catalog maintenance")

@@ -24,6 +24,7 @@ from ..engine.service import Service
 from ..engine.store.models import LogLine, RunRow, ScheduleRow
 from ..engine.timeutil import local, show
 from . import route
+from .argtypes import count, row_id
 from .output import human_bytes, print_json, print_table
 
 WHEN_FLAGS = {
@@ -116,12 +117,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("runs", help="the run log: every firing and its outcome")
     p.add_argument("--schedule", metavar="NAME", help="only this schedule's runs")
-    p.add_argument("--limit", type=int, default=50, help="how many, newest first (default 50)")
+    p.add_argument("--limit", type=count, default=50, help="how many, newest first (default 50)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_runs)
 
     p = sub.add_parser("log", help="the log lines of one run")
-    p.add_argument("run_id", type=int, metavar="RUN_ID")
+    p.add_argument("run_id", type=row_id, metavar="RUN_ID")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until the run ends")
     p.set_defaults(handler=cmd_log)
 

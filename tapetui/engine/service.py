@@ -31,6 +31,8 @@ MISSED_POLICIES = ("run_once", "skip")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._@+-]{0,63}")
 #: Firings listed per schedule in a preview (an every-minute schedule has 20160 in 14 days).
 PREVIEW_CAP = 500
+#: The longest preview window (ten years); beyond it dates overflow.
+PREVIEW_MAX_DAYS = 3660
 
 
 @dataclass
@@ -181,8 +183,8 @@ class Service:
 
     async def preview(self, days: float = 14, now: datetime | None = None) -> list[PreviewItem]:
         """Every firing of every enabled schedule in the next `days` days, in time order."""
-        if days <= 0:
-            raise UserError("the preview window must be more than 0 days")
+        if not 0 < days <= PREVIEW_MAX_DAYS:  # also refuses nan
+            raise UserError(f"the preview window must be more than 0 and at most {PREVIEW_MAX_DAYS} days")
         now = now or self.engine.clock()
         items = []
         for row in await self.schedules.all():

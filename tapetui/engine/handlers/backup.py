@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 LEVELS = ("full", "incremental", "differential")
 POLICIES = ("auto", "loaded")
+#: The longest max-full interval (a century); larger values overflow date arithmetic at run time.
+MAX_FULL_DAYS_LIMIT = 36500
 KEYS = {"sources", "level", "excludes", "includes", "cartridge_policy", "verify", "max_full_days", "name"}
 ADVICE = ("for tape, a monthly full and a weekly differential is advised: an incremental chain "
           "needs every cartridge since the last differential to restore")
@@ -63,8 +65,10 @@ async def check(engine: Engine, config: dict[str, Any], template: dict[str, Any]
     if "verify" in out and not isinstance(out["verify"], bool):
         raise UserError("backup: verify must be true or false")
     days = out.get("max_full_days")
-    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 0):
-        raise UserError(f"backup: max_full_days must be a whole number of days (0 = no limit), got {days!r}")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int)
+                             or not 0 <= days <= MAX_FULL_DAYS_LIMIT):
+        raise UserError(f"backup: max_full_days must be a whole number of days from 0 (no limit) "
+                        f"to {MAX_FULL_DAYS_LIMIT}, got {days!r}")
     if "name" in out and not isinstance(out["name"], str):
         raise UserError("backup: name must be a text")
     merged = {**(template or {}), **out}
