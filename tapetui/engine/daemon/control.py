@@ -72,8 +72,9 @@ class LocalControl(Service):
         self._drive_users = 0  # restores running here
 
     async def wait(self, run_id: int) -> RunRow:
-        """Until the run has been recorded; a run of another process is watched in the catalog."""
-        await self.scheduler.wait(run_id)
+        """Until the run has been recorded; a run of another process is watched in the catalog.
+        Cancelling the wait leaves the run alone (`stop` stops it)."""
+        await asyncio.shield(self.scheduler.wait(run_id))
         while (run := await self.runs.get(run_id)).status == "running":
             await asyncio.sleep(WAIT_POLL_S)
         return run

@@ -42,7 +42,8 @@ def already_message(lock: SchedulerLock, home: Home) -> str:
 async def _finish_running(scheduler: Scheduler, again: asyncio.Event) -> None:
     """Wait for this process's firings to end, or for a second signal."""
     while scheduler.running and not again.is_set():
-        waits = [asyncio.ensure_future(scheduler.wait(r)) for r in scheduler.running.values()]
+        # shielded: cancelling a wait must not cancel the firing it waits on
+        waits = [asyncio.ensure_future(asyncio.shield(scheduler.wait(r))) for r in scheduler.running.values()]
         signalled = asyncio.ensure_future(again.wait())
         try:
             await asyncio.wait([*waits, signalled], return_when=asyncio.FIRST_COMPLETED)

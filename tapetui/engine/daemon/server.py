@@ -110,6 +110,7 @@ class DaemonServer:
         self.max_in_flight = max_in_flight
         self._server: asyncio.AbstractServer | None = None
         self._clients: set[_Client] = set()
+        self._requests: set[asyncio.Task[None]] = set()  # of every client, gone ones too
         self._sub = None
 
     @property
@@ -223,6 +224,8 @@ class DaemonServer:
                                                               name=f"daemon-op-{op}")
                 client.requests.add(task)
                 task.add_done_callback(client.requests.discard)
+                self._requests.add(task)
+                task.add_done_callback(self._requests.discard)
 
     async def _handle(self, client: _Client, rid: int | str, op: str, args: dict[str, Any]) -> None:
         method = getattr(self.control, op)
@@ -289,8 +292,8 @@ class DaemonServer:
             await asyncio.gather(client.writer_task, return_exceptions=True)
 
     async def cancel_requests(self) -> None:
-        """At shutdown: stop the operations clients are waiting on (restores, waits)."""
-        tasks = [t for c in list(self._clients) for t in c.requests]
+        """At shutdown: stop the operations clients asked for (restores, waits), attached or not."""
+        tasks = list(self._requests)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
