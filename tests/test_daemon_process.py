@@ -177,6 +177,7 @@ async def test_sigkill_mid_backup_then_restart_marks_it_interrupted(tmp_path: Pa
         back = tmp_path / "out" / str(src).lstrip("/")
         assert sorted(p.name for p in back.rglob("small*.txt")) == sorted(p.name for p in src.rglob("small*.txt"))
         assert not list(back.glob("big*.bin"))
+        assert ": restore request=" in (home / "logs" / "tapetui.log").read_text()  # the daemon restored it
     finally:
         again.stop()
     assert again.wait() == 0 and not os.path.exists(home / "daemon.sock")

@@ -7,6 +7,7 @@ docs/parts/cli-catalog.md and kept stable. Exit code 0 only on full success.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime
 from typing import Any
@@ -14,13 +15,14 @@ from typing import Any
 from ..engine.backup.catalog_copy import import_cartridge
 from ..engine.backup.errors import BackupInputError
 from ..engine.backup.levels import sources_of
-from ..engine.backup.restore import CONFLICTS, RestoreRequest, run_restore
+from ..engine.backup.restore import CONFLICTS, RestoreRequest
 from ..engine.backup.verify import verify_set
 from ..engine.core import Engine
 from ..engine.events import LogLine
 from ..engine.runlog import RunLog
 from ..engine.store.models import Entry, SetRow
 from ..engine.timeutil import show, to_db
+from . import route
 from .argtypes import count, row_id
 from .output import human_bytes, print_json, print_table
 
@@ -154,10 +156,12 @@ def _console_log(engine: Engine) -> RunLog:
 
 
 async def cmd_restore(args: argparse.Namespace, engine: Engine) -> int:
-    log = _console_log(engine)
-    request = RestoreRequest(target=args.to, set_id=args.set_id, at=_parse_time(args.at) if args.at else None,
-                             paths=args.paths, conflict=args.conflict)
-    result = await run_restore(engine, request, log)
+    _console_log(engine)  # prints the restore's lines, also when the daemon restores (route.control)
+    request = RestoreRequest(target=os.path.abspath(args.to), set_id=args.set_id,
+                             at=_parse_time(args.at) if args.at else None, paths=args.paths,
+                             conflict=args.conflict)
+    async with route.control(engine) as control:
+        result = await control.restore(request)
     await engine.bus.drain()
     print(result.message)
     return 0 if result.status == "success" else 1
