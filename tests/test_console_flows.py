@@ -111,7 +111,7 @@ async def test_create_a_schedule_of_each_type(tmp_path: Path, src: Path, monkeyp
         assert rows["d1"].action == "cleanup"
         table = app.screen.query_one("#schedules")
         assert table.row_count == 7
-        assert "every Sunday 03:00" in str(table.get_row("w1"))
+        assert "every Sunday 03:00" in table.get_row("w1")
 
 
 async def test_a_rejected_form_keeps_what_was_typed(tmp_path: Path) -> None:

@@ -90,7 +90,6 @@ HISTORY = [
     (_utc(2025, 6, 8, 3, 0), "weekly-diff"),
     (_utc(2025, 6, 16, 22, 0), "nightly-incr"),
     (_utc(2025, 6, 17, 22, 0), "nightly-incr"),
-    (_utc(2025, 6, 20, 6, 0), "drive-check"),
 ]
 
 

@@ -34,7 +34,8 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Key", "Does")
+        table.add_column("Key", width=10)
+        table.add_column("Does", width=50)
         screen_keys = key_rows([b for b in self.under.BINDINGS if isinstance(b, Binding)])
         for key, what in screen_keys:
             table.add_row(key, what)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer
 from textual.worker import Worker
 
 from ..context import tapp
@@ -37,3 +37,25 @@ class MainScreen(Screen[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_error(self, event)
+
+
+def add_columns(table: DataTable, **widths: int) -> None:
+    """Fixed widths ('Next_run' is shown 'Next run'): tables do not jump as rows
+    arrive, and screenshots do not depend on when the widths were measured."""
+    for label, width in widths.items():
+        table.add_column(label.replace("_", " "), width=width)
+
+
+def fill_table(table: DataTable, cells: list[tuple[str, ...]], keys: list[str]) -> None:
+    """Show these rows, keeping the cursor; unchanged data is not redrawn
+    (several events often ask for the same reload)."""
+    shown = (cells, keys)
+    if getattr(table, "_tapetui_shown", None) == shown:
+        return
+    table._tapetui_shown = shown  # type: ignore[attr-defined]
+    keep = table.cursor_row
+    table.clear()
+    for row, key in zip(cells, keys):
+        table.add_row(*row, key=key)
+    if table.row_count:
+        table.move_cursor(row=min(keep, table.row_count - 1))

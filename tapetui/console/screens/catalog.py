@@ -23,7 +23,7 @@ from ..catalog_view import PointInTime
 from ..context import tapp
 from ..fmt import human_bytes, when
 from ..widgets.catalog_tree import CatalogTree
-from .base import MainScreen
+from .base import MainScreen, add_columns, fill_table
 
 
 class CatalogScreen(MainScreen):
@@ -63,9 +63,9 @@ class CatalogScreen(MainScreen):
         self.restoring = False
 
     def on_mount(self) -> None:
-        self.query_one("#sets", DataTable).add_columns(
-            "Set", "Level", "Finished", "Files", "Size", "Cartridges", "State", "Verified")
-        self.query_one("#found", DataTable).add_columns("Path", "Set", "Size", "Cartridge")
+        add_columns(self.query_one("#sets", DataTable), Set=4, Level=12, Finished=16, Files=7, Size=9,
+                    Cartridges=18, State=11, Verified=8)
+        add_columns(self.query_one("#found", DataTable), Path=60, Set=5, Size=9, Cartridge=10)
         tapp(self).live.runs.subscribe(self, lambda _e: self.action_refresh())
         tapp(self).live.log_lines.subscribe(self, self._on_lines)
         self.query_one("#restore-log").display = False
@@ -89,17 +89,13 @@ class CatalogScreen(MainScreen):
 
     def on_catalog_screen_sets_loaded(self, message: SetsLoaded) -> None:
         self.sets = {s.id: s for s in message.sets}
-        table = self.query_one("#sets", DataTable)
-        keep = table.cursor_row
-        table.clear()
-        for s in message.sets:
-            verified = "-" if s.verify_ok is None else ("ok" if s.verify_ok else "FAILED")
-            table.add_row(
-                f"#{s.id}", s.level, when(s.finished_at or s.started_at), f"{s.files:,}", human_bytes(s.bytes),
-                " ".join(s.cartridges) or "-", s.status, verified, key=str(s.id),
-            )
-        if table.row_count:
-            table.move_cursor(row=min(keep, table.row_count - 1))
+        cells = [
+            (f"#{s.id}", s.level, when(s.finished_at or s.started_at), f"{s.files:,}", human_bytes(s.bytes),
+             " ".join(s.cartridges) or "-", s.status,
+             "-" if s.verify_ok is None else ("ok" if s.verify_ok else "FAILED"))
+            for s in message.sets
+        ]
+        fill_table(self.query_one("#sets", DataTable), cells, [str(s.id) for s in message.sets])
 
     def selected_set(self) -> SetRow | None:
         table = self.query_one("#sets", DataTable)

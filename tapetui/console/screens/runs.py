@@ -19,7 +19,7 @@ from ..context import tapp
 from ..fmt import human_bytes, span, when
 from ..widgets.log_view import LiveLog
 from ..widgets.progress_panel import ProgressPanel
-from .base import MainScreen
+from .base import MainScreen, add_columns
 
 RUNS_SHOWN = 500
 
@@ -57,8 +57,8 @@ class RunsScreen(MainScreen):
         self.shown_run: int | None = None
 
     def on_mount(self) -> None:
-        self.query_one("#runs", DataTable).add_columns(
-            "#", "Schedule", "Trigger", "Status", "Started", "Took", "Files", "Size", "Cartridge")
+        add_columns(self.query_one("#runs", DataTable), **{"#": 4}, Schedule=14, Trigger=7, Status=9,
+                    Started=16, Took=6, Files=7, Size=9, Cartridge=18)
         self.query_one(ProgressPanel).display = False
         live = tapp(self).live
         live.runs.subscribe(self, lambda _e: self.action_refresh())

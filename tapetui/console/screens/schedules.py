@@ -12,7 +12,7 @@ from textual.widgets import DataTable
 from ...engine.store.models import ScheduleRow
 from ..context import tapp
 from ..fmt import when
-from .base import MainScreen
+from .base import MainScreen, add_columns, fill_table
 
 
 def what(row: ScheduleRow) -> str:
@@ -27,10 +27,10 @@ class SchedulesScreen(MainScreen):
         Binding("n", "new", "New", id="schedules.new"),
         Binding("e", "edit", "Edit", id="schedules.edit"),
         Binding("d", "delete", "Delete", id="schedules.delete"),
-        Binding("space", "toggle", "On/off", key_display="space", id="schedules.toggle"),
+        Binding("space", "toggle", "On/off", key_display="␣", id="schedules.toggle"),
         Binding("r", "run_now", "Run now", id="schedules.run_now"),
-        Binding("s", "stop", "Stop", id="schedules.stop"),
-        Binding("o", "open_runs", "Its runs", id="schedules.runs"),
+        Binding("s", "stop", "Stop", id="schedules.stop", show=False),
+        Binding("o", "open_runs", "Its runs", id="schedules.runs", show=False),
     ]
 
     class Loaded(Message):
@@ -43,7 +43,7 @@ class SchedulesScreen(MainScreen):
         self.rows: dict[str, ScheduleRow] = {}
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("Name", "When", "Does", "On", "Status", "Last", "Next run")
+        add_columns(self.query_one(DataTable), Name=14, Next_run=16, State=7, Last=7, Does=19, When=40)
         live = tapp(self).live
         live.schedules.subscribe(self, lambda _e: self.reload())
         live.runs.subscribe(self, lambda _e: self.reload())
@@ -59,16 +59,13 @@ class SchedulesScreen(MainScreen):
     def on_schedules_screen_loaded(self, message: Loaded) -> None:
         service = tapp(self).service
         self.rows = {r.name: r for r in message.rows}
-        table = self.query_one(DataTable)
-        keep = table.cursor_row
-        table.clear()
-        for r in message.rows:
-            table.add_row(
-                r.name, service.describe(r), what(r), "yes" if r.enabled else "no", r.status,
-                r.last_result or "-", when(r.next_run) if r.enabled else "-", key=r.name,
-            )
-        if table.row_count:
-            table.move_cursor(row=min(keep, table.row_count - 1))
+        cells = [
+            (r.name, when(r.next_run) if r.enabled else "-",
+             "running" if r.status == "running" else ("on" if r.enabled else "off"),
+             r.last_result or "-", what(r), service.describe(r))
+            for r in message.rows
+        ]
+        fill_table(self.query_one(DataTable), cells, [r.name for r in message.rows])
 
     def selected(self) -> ScheduleRow | None:
         table = self.query_one(DataTable)

@@ -20,7 +20,7 @@ from ..dialogs.format import FormatScreen
 from ..context import tapp
 from ..fmt import bar, human_bytes
 from ..widgets.log_view import LiveLog
-from .base import MainScreen
+from .base import MainScreen, add_columns, fill_table
 
 
 class TapesScreen(MainScreen):
@@ -48,7 +48,7 @@ class TapesScreen(MainScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#library", DataTable)
-        table.add_columns("Where", "Barcode", "Label", "Status", "Used", "Sets")
+        add_columns(table, Where=6, Barcode=9, Label=11, Status=8, Used=14, Sets=4)
         live = tapp(self).live
         live.tapes.subscribe(self, lambda _e: self.action_refresh())
         live.operator.subscribe(self, self._on_operator)
@@ -73,16 +73,9 @@ class TapesScreen(MainScreen):
 
     def on_tapes_screen_loaded(self, message: Loaded) -> None:
         self.query_one("#drive", Static).update(drive_text(message.status))
-        table = self.query_one("#library", DataTable)
-        keep = table.cursor_row
-        table.clear()
-        for c in message.rows:
-            table.add_row(
-                c.location, c.barcode, c.label or "-", c.status, bar(c.used_bytes, c.capacity_bytes, 8),
-                str(c.sets) if c.sets else "-", key=c.barcode,
-            )
-        if table.row_count:
-            table.move_cursor(row=min(keep, table.row_count - 1))
+        cells = [(c.location, c.barcode, c.label or "-", c.status, bar(c.used_bytes, c.capacity_bytes, 8),
+                  str(c.sets) if c.sets else "-") for c in message.rows]
+        fill_table(self.query_one("#library", DataTable), cells, [c.barcode for c in message.rows])
 
     def selected(self) -> str | None:
         table = self.query_one("#library", DataTable)

@@ -1,0 +1,112 @@
+"""Snapshot tests of every screen and dialog at 80x24 and 120x36.
+
+Deterministic: the demo home is seeded once per session by the real engine at a
+fixed path with a fixed clock (`DEMO_NOW`), TZ is UTC, and every app runs on
+its own copy of that home. Accept changes with `--snapshot-update`, then LOOK
+at the SVGs in `snapshots/test_snapshots/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from textual.pilot import Pilot
+
+from tapetui.console.app import TapetuiApp, make_app
+from tapetui.engine.demo import DEMO_NOW, seed_demo
+from tapetui.engine.paths import Home
+
+SIZES = {"80x24": (80, 24), "120x36": (120, 36)}
+#: Fixed, so the source paths shown in the catalog tree are the same on every run.
+SEED_ROOT = Path(tempfile.gettempdir()) / "tapetui-snapshot-seed"
+
+try:  # tests/conftest.py imports the extension from `pytest_textual_snapshot.plugin`, which does not exist
+    from pytest_textual_snapshot import SVGImageExtension
+
+    _ROOT = Path(__file__).resolve().parent.parent / "snapshots"
+    SVGImageExtension.dirname = classmethod(  # type: ignore[method-assign]
+        lambda cls, *, test_location: str(_ROOT / Path(test_location.filepath).stem))
+except ImportError:  # pragma: no cover
+    pass
+
+
+def _utc() -> None:
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+
+
+@pytest.fixture(scope="session")
+def seeded_home() -> Path:
+    _utc()
+    shutil.rmtree(SEED_ROOT, ignore_errors=True)
+    asyncio.run(seed_demo(Home.single(SEED_ROOT / "home"), SEED_ROOT / "data"))
+    return SEED_ROOT / "home"
+
+
+@pytest.fixture
+def demo_app(seeded_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], TapetuiApp]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+    def build(first_screen: str = "schedules") -> TapetuiApp:
+        home = tmp_path / "home"
+        shutil.copytree(seeded_home, home, ignore=shutil.ignore_patterns("*.sock", "*.lock"))
+        return make_app(Home.single(home), clock=lambda: DEMO_NOW, first_screen=first_screen)
+
+    return build
+
+
+def steps(*keys: str, wait_for: str | None = None) -> Callable[[Pilot], object]:
+    """Wait for the app and its loads, press keys, wait again."""
+    async def run(pilot: Pilot) -> None:
+        app = pilot.app
+        assert isinstance(app, TapetuiApp)
+        await asyncio.wait_for(app.ready.wait(), 15)
+        for _ in range(2):  # the first loads can trigger a second (signals, screen resume)
+            await asyncio.wait_for(app.workers.wait_for_complete(), 15)
+            await pilot.pause(0.2)
+        for key in keys:
+            await pilot.press(key)
+            if wait_for is None:  # a dialog's worker waits for its answer: do not wait for it
+                await asyncio.wait_for(app.workers.wait_for_complete(), 15)
+            await pilot.pause()
+        if wait_for is not None:
+            async def poll() -> None:
+                while not app.screen.query(wait_for):
+                    await pilot.pause(0.05)
+            await asyncio.wait_for(poll(), 15)
+        else:
+            await asyncio.wait_for(app.workers.wait_for_complete(), 15)
+        for _ in range(3):  # batched log writes, then tables sizing their columns when idle
+            await pilot.pause(0.2)
+            await pilot.wait_for_scheduled_animations()
+    return run
+
+
+CASES: dict[str, tuple[str, tuple[str, ...], str | None]] = {
+    "schedules": ("schedules", (), None),
+    "runs": ("runs", (), None),
+    "catalog_sets": ("catalog", (), None),
+    "catalog_tree": ("catalog", ("enter", "down", "down", "enter", "down", "enter"), None),
+    "tapes": ("tapes", (), None),
+    "help": ("schedules", ("question_mark",), "#help-keys"),
+    "schedule_form_new": ("schedules", ("n",), "#form-grid"),
+    "schedule_form_edit": ("schedules", ("down", "e"), "#form-grid"),
+    "confirm_delete": ("schedules", ("d",), "#confirm-body"),
+    "format_dialog": ("tapes", ("f",), "#label"),
+    "restore_dialog": ("catalog", ("R",), "#restore-summary"),
+}
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("case", CASES)
+def test_snapshot(case: str, size: str, snap_compare, demo_app) -> None:  # noqa: ANN001
+    screen, keys, wait_for = CASES[case]
+    assert snap_compare(demo_app(screen), terminal_size=SIZES[size], run_before=steps(*keys, wait_for=wait_for))
