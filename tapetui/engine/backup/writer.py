@@ -5,8 +5,10 @@ reading (and hashing, the costly part) runs ahead in `readers` threads while a
 single thread writes. File i goes to reader i % n; each reader keeps its files
 in order in its own bounded queue, so the writer always knows where the next
 file comes from and memory stays bounded (no reader can run ahead on a later
-file while the file the writer needs is stuck). Large files move as chunks in a
-small pool of reused buffers; small files as one `bytes`.
+file while the file the writer needs is stuck). Small files travel as one
+`bytes` each, up to `BATCH` files per queue item (a hand-off between threads
+costs more than writing a small file); large files move as chunks in a small
+pool of reused buffers, after the reader's pending small files.
 
 What is written is hashed as it is read; the writer records each file's hash,
 cartridge and start position, stores the hash on the volume as an extended
@@ -19,6 +21,7 @@ partial copy is never catalogued), the next cartridge is obtained through
 
 from __future__ import annotations
 
+import collections
 import errno
 import hashlib
 import io
@@ -37,9 +40,11 @@ CHUNK = 256 * 1024  # hashing fresh, cache-warm chunks is faster than big ones
 SMALL = CHUNK  # files up to this size travel as one bytes object
 POOL = 16  # chunk buffers per reader (4 MiB)
 QUEUE_DEPTH = 32
+BATCH = 32  # small files per queue item at most
+BATCH_BYTES = CHUNK  # and their data (bounds memory as one chunk does)
 POLL_S = 0.2
 
-_WHOLE, _CHUNK, _END, _ERROR, _FATAL = range(5)
+_WHOLE, _CHUNK, _END, _ERROR, _FATAL, _BATCH = range(6)
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
 
@@ -86,6 +91,19 @@ class Reader(threading.Thread):
         self.out: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
         self.free: queue.Queue = queue.Queue()
         self._made = 0
+        self._ready: list[tuple] = []  # small files' items not yet handed over
+        self._ready_bytes = 0
+        self._taken: collections.deque = collections.deque()  # the writer's side of a _BATCH
+
+    def take(self) -> tuple:
+        """Writer thread: the next file's first item."""
+        if self._taken:
+            return self._taken.popleft()
+        item = _get(self.out, self.stop)
+        if item[0] == _BATCH:
+            self._taken.extend(item[1])
+            return self._taken.popleft()
+        return item
 
     def _buffer(self) -> bytearray:
         try:
@@ -96,16 +114,30 @@ class Reader(threading.Thread):
                 return bytearray(CHUNK)
         return _get(self.free, self.stop)
 
+    def _hand_over(self) -> None:
+        if self._ready:
+            _put(self.out, (_BATCH, self._ready), self.stop)
+            self._ready, self._ready_bytes = [], 0
+
+    def _add(self, item: tuple, size: int = 0) -> None:
+        self._ready.append(item)
+        self._ready_bytes += size
+        if self._ready_bytes >= BATCH_BYTES or len(self._ready) >= BATCH:
+            self._hand_over()
+
     def run(self) -> None:
+        paths, stop = self.paths, self.stop
         try:
-            for i in range(self.index, len(self.paths), self.step):
-                if self.stop.is_set():
+            for i in range(self.index, len(paths), self.step):
+                if stop.is_set():
                     return
-                self._read(self.paths[i])
+                self._read(paths[i])
+            self._hand_over()
         except Stopped:
             return
         except BaseException as e:  # a bug here must not leave the writer waiting
             try:
+                self._hand_over()
                 _put(self.out, (_FATAL, e, None, None), self.stop)
             except Stopped:
                 pass
@@ -114,20 +146,29 @@ class Reader(threading.Thread):
         try:
             fd = os.open(path, _OPEN_FLAGS)
         except OSError as e:
-            _put(self.out, (_ERROR, f"cannot read {path}: {e.strerror}", None, None), self.stop)
+            self._add((_ERROR, f"cannot read {path}: {e.strerror}", None, None))
             return
-        with io.FileIO(fd, "rb") as f:
-            try:
-                st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode):
-                    _put(self.out, (_ERROR, f"{path} is no longer a regular file; skipped", None, None), self.stop)
-                    return
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                self._add((_ERROR, f"{path} is no longer a regular file; skipped", None, None))
+            elif st.st_size <= SMALL:
+                data = _read_all(fd, st.st_size)
+                self._add((_WHOLE, data, hashlib.new(self.algo, data).digest(),
+                           (st, _changed(st, fd, len(data)))), len(data))
+            else:
+                self._stream(path, fd, st)
+        except OSError as e:
+            self._add((_ERROR, f"cannot read {path}: {e.strerror}", None, None))
+        finally:
+            os.close(fd)
+
+    def _stream(self, path: str, fd: int, st: os.stat_result) -> None:
+        """A large file: the files before it go first, then its chunks and its end."""
+        self._hand_over()
+        try:
+            with io.FileIO(fd, "rb", closefd=False) as f:
                 h = hashlib.new(self.algo)
-                if st.st_size <= SMALL:
-                    data = f.readall()
-                    h.update(data)
-                    _put(self.out, (_WHOLE, data, h.digest(), (st, _changed(st, fd, len(data)))), self.stop)
-                    return
                 read = 0
                 while True:
                     buf = self._buffer()
@@ -139,8 +180,21 @@ class Reader(threading.Thread):
                     read += n
                     _put(self.out, (_CHUNK, buf, n, None), self.stop)
                 _put(self.out, (_END, h.digest(), read, (st, _changed(st, fd, read))), self.stop)
-            except OSError as e:
-                _put(self.out, (_ERROR, f"cannot read {path}: {e.strerror}", None, None), self.stop)
+        except OSError as e:
+            _put(self.out, (_ERROR, f"cannot read {path}: {e.strerror}", None, None), self.stop)
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """The whole file; one read when it still has the size fstat gave (the usual case)."""
+    data = os.read(fd, size + 1)
+    if len(data) == size:
+        return data
+    parts = [data]
+    while True:  # it shrank (a short read) or grew: read on to the end, as readall does
+        more = os.read(fd, CHUNK)
+        if not more:
+            return b"".join(parts)
+        parts.append(more)
 
 
 def _changed(before: os.stat_result, fd: int, read: int) -> bool:
@@ -217,7 +271,7 @@ class Writer:
 
     # -- one file ---------------------------------------------------------------
     def _one(self, path: str, reader: Reader) -> tuple | None:
-        item = _get(reader.out, self.stop)
+        item = reader.take()
         tag = item[0]
         if tag == _FATAL:
             raise item[1]

@@ -106,15 +106,23 @@ class MediaIndex:
     """A cartridge's index.sqlite. Thread-safe: one connection behind a lock.
 
     Like LTFS, which writes its index every few minutes (sync_type=time@5), changes
-    are committed at most once per `sync_interval_s` and on `sync()`/`close()`: a
-    commit per file would cost more than writing a small file. A crash loses the last
-    moments of index; `SimDriver.check()` rebuilds what the files on disk show.
+    are written at most once per `sync_interval_s` (or every `FLUSH_ROWS` files) and
+    on `sync()`/`close()`. Until then they wait in memory, so a file costs two dict
+    stores instead of SQLite statements: one `executemany` per flush writes them all,
+    in one transaction. A crash loses the last moments of index, as before;
+    `SimDriver.check()` rebuilds what the files on disk show.
     """
+
+    #: Pending files that force a flush before the interval is up (bounds memory).
+    FLUSH_ROWS = 20_000
 
     def __init__(self, path: Path, sync_interval_s: float = 1.0) -> None:
         self._lock = threading.Lock()
         self._interval = sync_interval_s
         self._synced = time.monotonic()
+        self._files: dict[str, tuple[int, int]] = {}  # path -> (block, size), not yet written
+        self._xattrs: dict[tuple[str, str], bytes] = {}
+        self._counters: tuple[int, int] | None = None
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -122,75 +130,96 @@ class MediaIndex:
 
     def close(self) -> None:
         with self._lock:
-            if self._db.in_transaction:
-                self._db.commit()
+            self._flush()
             self._db.close()
 
     def sync(self) -> None:
         with self._lock:
-            if self._db.in_transaction:
-                self._db.commit()
-            self._synced = time.monotonic()
+            self._flush()
 
-    def _changing(self) -> None:
-        """Open a transaction for a change, committing the previous one when due.
+    def _flush(self) -> None:
+        """Write what is pending in one transaction. Call with the lock held."""
+        self._synced = time.monotonic()
+        if not (self._files or self._xattrs or self._counters):
+            return
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            if self._files:
+                db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?)",
+                               [(p, b, s) for p, (b, s) in self._files.items()])
+            if self._xattrs:
+                db.executemany("INSERT OR REPLACE INTO xattrs VALUES (?, ?, ?)",
+                               [(p, n, v) for (p, n), v in self._xattrs.items()])
+            if self._counters is not None:
+                used, next_block = self._counters
+                db.executemany("INSERT OR REPLACE INTO counters VALUES (?, ?)",
+                               (("used", used), ("next_block", next_block)))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._files.clear()
+        self._xattrs.clear()
+        self._counters = None
 
-        Call with the lock held."""
-        if self._db.in_transaction:
-            now = time.monotonic()
-            if now - self._synced < self._interval:
-                return
-            self._db.commit()
-            self._synced = now
-        self._db.execute("BEGIN")
+    def _changed(self) -> None:
+        """After a pending change: flush when due. Call with the lock held."""
+        if len(self._files) >= self.FLUSH_ROWS or time.monotonic() - self._synced >= self._interval:
+            self._flush()
 
     def counters(self) -> tuple[int, int]:
         """(used bytes, next block)."""
         with self._lock:
+            if self._counters is not None:
+                return self._counters
             rows = dict(self._db.execute("SELECT name, value FROM counters"))
         return rows.get("used", 0), rows.get("next_block", 0)
 
     def record_file(self, path: str, block: int, size: int, used: int, next_block: int) -> None:
         """Store a written file's start block and size with the tape's new counters."""
         with self._lock:
-            self._changing()
-            self._db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", (path, block, size))
-            self._set_counters(used, next_block)
+            self._files[path] = (block, size)
+            self._counters = (used, next_block)
+            self._changed()
 
     def set_counters(self, used: int, next_block: int) -> None:
         with self._lock:
-            self._changing()
-            self._set_counters(used, next_block)
-
-    def _set_counters(self, used: int, next_block: int) -> None:
-        self._db.executemany(
-            "INSERT OR REPLACE INTO counters VALUES (?, ?)",
-            (("used", used), ("next_block", next_block)),
-        )
+            self._counters = (used, next_block)
+            self._changed()
 
     def block_of(self, path: str) -> int | None:
         with self._lock:
+            pending = self._files.get(path)
+            if pending is not None:
+                return pending[0]
             row = self._db.execute("SELECT block FROM files WHERE path = ?", (path,)).fetchone()
         return row[0] if row else None
 
     def files(self) -> dict[str, int]:
         """Every recorded file and its size."""
         with self._lock:
+            self._flush()
             return dict(self._db.execute("SELECT path, size FROM files"))
 
     def forget_files(self, paths: list[str]) -> None:
         with self._lock:
-            self._changing()
+            self._flush()
+            self._db.execute("BEGIN")
             self._db.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in paths))
             self._db.executemany("DELETE FROM xattrs WHERE path = ?", ((p,) for p in paths))
+            self._db.execute("COMMIT")
 
     def set_xattr(self, path: str, name: str, value: bytes) -> None:
         with self._lock:
-            self._changing()
-            self._db.execute("INSERT OR REPLACE INTO xattrs VALUES (?, ?, ?)", (path, name, value))
+            self._xattrs[(path, name)] = value
+            self._changed()
 
     def get_xattr(self, path: str, name: str) -> bytes | None:
         with self._lock:
+            pending = self._xattrs.get((path, name))
+            if pending is not None:
+                return pending
             row = self._db.execute(
                 "SELECT value FROM xattrs WHERE path = ? AND name = ?", (path, name)
             ).fetchone()

@@ -21,6 +21,8 @@ from .sim_media import INDEX_FILE, VOLUME_DIR, CartridgeMeta, MediaIndex
 #: LTFS's default block size (mkltfs -b); file start blocks count in these.
 BLOCK_SIZE = 524288
 
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
 
 class TapeInputError(TapeError, ValueError):
     """Bad input to the simulated library: a volume path or a setting."""
@@ -126,7 +128,9 @@ class TapeFile(io.RawIOBase):
 
     A write that would pass the end of the medium writes what still fits, then raises
     OSError(ENOSPC). What was written stays on the volume, as on a real tape; the
-    caller decides what to do with the partial file.
+    caller decides what to do with the partial file. Plain `os.write` on a file
+    descriptor: a buffered file object costs more system calls per small file
+    (fstat, ioctl) and a copy into its buffer.
     """
 
     def __init__(self, medium: Medium, key: str, path: str) -> None:
@@ -134,41 +138,50 @@ class TapeFile(io.RawIOBase):
         self._medium = medium
         self._key = key
         self.name = path
-        self._file = open(path, "wb")
+        self._fd = os.open(path, _CREATE_FLAGS, 0o666)
         self._block = medium.start_file()
         self._size = 0
 
     def writable(self) -> bool:
         return True
 
+    def fileno(self) -> int:
+        return self._fd
+
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(data).cast("B")
         n = len(view)
         fits = self._medium.reserve(n)
         if fits:
-            self._file.write(view if fits == n else view[:fits])
+            _write_all(self._fd, view if fits == n else view[:fits])
             self._size += fits
             self._medium.pace(fits)
         if fits < n:
             raise OSError(errno.ENOSPC, "No space left on device", self.name)
         return n
 
-    def flush(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
-
     def close(self) -> None:
         if self.closed:
             return
         try:
-            self._file.close()
+            os.close(self._fd)
         finally:
             self._medium.finish_file(self._key, self._block, self._size)
             super().close()
 
 
+def _write_all(fd: int, view: memoryview) -> None:
+    done = os.write(fd, view)
+    while done < len(view):  # a short write (a signal, a full pipe): finish it
+        done += os.write(fd, view[done:])
+
+
 class SimVolume(Volume):
-    """The mounted LTFS file system of the cartridge in the simulated drive."""
+    """The mounted LTFS file system of the cartridge in the simulated drive.
+
+    The backup writer calls open_write, set_xattr and position once each per file
+    with the same path, so the last path's key is remembered, and set_xattr on the
+    file just opened skips the existence check (it was created by open_write)."""
 
     def __init__(self, medium: Medium) -> None:
         self._medium = medium
@@ -176,6 +189,16 @@ class SimVolume(Volume):
         self.mounted = True
         self._root = str(self.root)
         self._made_dirs: set[str] = set()  # skip a mkdir per file in a known folder
+        self._last: tuple[str | None, str] = (None, "")  # (relpath, key) of the last path seen
+        self._opened = ""  # key of the file open_write created last
+
+    def _key(self, relpath: str) -> str:
+        last_rel, last_key = self._last
+        if relpath == last_rel:
+            return last_key
+        key = volume_key(relpath)
+        self._last = (relpath, key)
+        return key
 
     def _index(self) -> MediaIndex:
         if not self.mounted or self._medium.index is None:
@@ -183,14 +206,17 @@ class SimVolume(Volume):
         return self._medium.index
 
     def open_write(self, relpath: str) -> TapeFile:
-        key = volume_key(relpath)
+        key = self._key(relpath)
         self._index()
-        path = os.path.join(self._root, key)
-        parent = os.path.dirname(path)
-        if parent not in self._made_dirs:
-            os.makedirs(parent, exist_ok=True)
-            self._made_dirs.add(parent)
-        return TapeFile(self._medium, key, path)
+        folder = key.rpartition("/")[0]
+        if folder not in self._made_dirs:
+            os.makedirs(os.path.join(self._root, folder), exist_ok=True)
+            self._made_dirs.add(folder)
+        path = f"{self._root}/{key}"  # Windows takes "/" too
+        self._opened = ""
+        out = TapeFile(self._medium, key, path)
+        self._opened = key
+        return out
 
     def free_bytes(self) -> int:
         return self._medium.free()
@@ -200,14 +226,14 @@ class SimVolume(Volume):
 
         Names are stored without a leading `user.`, so `user.ltfs.hash.sha256` and
         `ltfs.hash.sha256` are the same attribute, as on a mounted LTFS volume."""
-        key = volume_key(relpath)
-        if not os.path.exists(os.path.join(self._root, key)):
+        key = self._key(relpath)
+        if key != self._opened and not os.path.exists(os.path.join(self._root, key)):
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", relpath)
         self._index().set_xattr(key, name.removeprefix("user."), bytes(value))
         return True
 
     def get_xattr(self, relpath: str, name: str) -> bytes | None:
-        return self._index().get_xattr(volume_key(relpath), name.removeprefix("user."))
+        return self._index().get_xattr(self._key(relpath), name.removeprefix("user."))
 
     def position(self, relpath: str) -> int | None:
-        return self._index().block_of(volume_key(relpath))
+        return self._index().block_of(self._key(relpath))
