@@ -12,16 +12,16 @@ from tapetui.engine.paths import HOME_ENV, Home
 
 SNAPSHOT_DIR = Path(__file__).resolve().parent.parent / "snapshots"
 
-try:  # keep accepted SVGs in the top-level snapshots/ folder (STYLE.md)
-    from pytest_textual_snapshot.plugin import SVGImageExtension
+# Keep accepted SVGs in the top-level snapshots/ folder (STYLE.md): the plugin
+# stores them next to the tests unless its extension's dirname is overridden.
+from pytest_textual_snapshot import SVGImageExtension  # noqa: E402
 
-    @classmethod  # type: ignore[misc]
-    def _dirname(cls, *, test_location):  # noqa: ANN001
-        return str(SNAPSHOT_DIR / Path(test_location.filepath).stem)
 
-    SVGImageExtension.dirname = _dirname
-except ImportError:  # pragma: no cover - the plugin is a test dependency
-    pass
+def _dirname(cls, *, test_location) -> str:  # noqa: ANN001
+    return str(SNAPSHOT_DIR / Path(test_location.filepath).stem)
+
+
+SVGImageExtension.dirname = classmethod(_dirname)  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)

@@ -27,16 +27,6 @@ SIZES = {"80x24": (80, 24), "120x36": (120, 36)}
 #: Fixed, so the source paths shown in the catalog tree are the same on every run.
 SEED_ROOT = Path(tempfile.gettempdir()) / "tapetui-snapshot-seed"
 
-try:  # tests/conftest.py imports the extension from `pytest_textual_snapshot.plugin`, which does not exist
-    from pytest_textual_snapshot import SVGImageExtension
-
-    _ROOT = Path(__file__).resolve().parent.parent / "snapshots"
-    SVGImageExtension.dirname = classmethod(  # type: ignore[method-assign]
-        lambda cls, *, test_location: str(_ROOT / Path(test_location.filepath).stem))
-except ImportError:  # pragma: no cover
-    pass
-
-
 def _utc() -> None:
     os.environ["TZ"] = "UTC"
     time.tzset()
