@@ -1,4 +1,5 @@
 import os
+import re
 import stat
 
 import pytest
@@ -79,3 +80,15 @@ def test_initial_file_is_private_and_loads_to_defaults(tmp_path):
 @pytest.mark.parametrize("text, value", [("4096", 4096), ("64MiB", 67108864), ("1.5TB", 1_500_000_000_000), ("2 GiB", 2 << 30)])
 def test_parse_size(text, value):
     assert config.parse_size(text) == value
+
+
+def test_rendered_defaults_carry_the_documentation_and_parse_back(tmp_path):
+    text = config.render_defaults()
+    assert "# Which driver talks to the drive" in text
+    assert "# Capacity of new cartridges" in text
+    # uncommenting every key gives a valid config equal to the defaults
+    live = re.sub(r"^# (\w+ = )", r"\1", text, flags=re.M)
+    p = write(tmp_path / "c.toml", live)
+    cfg = config.load(p)
+    assert cfg.sim == config.Config.defaults().sim
+    assert cfg.notify.retries == 3

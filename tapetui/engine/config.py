@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import os
 import re
 import stat
@@ -261,14 +262,46 @@ def _toml_value(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_FIELD = re.compile(r"^\s+(\w+)\s*:[^=]*=(?P<rest>.*)$")
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Each field's comment in the source: `#:` lines above it, or a trailing `# ...`.
+
+    The comments next to the defaults are the documentation; this keeps the
+    generated config file and `docs/config.md` in step with them."""
+    try:
+        lines = inspect.getsource(cls).splitlines()
+    except (OSError, TypeError):
+        return {}
+    docs: dict[str, str] = {}
+    pending: list[str] = []
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("#:"):
+            pending.append(stripped[2:].strip())
+            continue
+        m = _FIELD.match(line)
+        if m and not stripped.startswith(("def ", "return", "@")):
+            trailing = m.group("rest").split("  # ", 1)
+            text = " ".join(pending) or (trailing[1].strip() if len(trailing) == 2 else "")
+            if text:
+                docs[m.group(1)] = text
+        pending = []
+    return docs
+
+
 def render_defaults() -> str:
     """The documented default config, every key commented out."""
     out = ["# tapetui configuration. Every key is optional; shown are the defaults.", ""]
     for name in SECTIONS:
         cls = section_class(name)
+        docs = field_docs(cls)
         out.append(f"[{name}]")
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            if f.name in docs:
+                out.append(f"# {docs[f.name]}")
             out.append(f"# {f.name} = {_toml_value(default)}")
         out.append("")
     return "\n".join(out)

@@ -71,12 +71,19 @@ class NotifyConfig:
     no switch: they go wherever a channel is configured.
     """
 
+    #: DingTalk robot webhook URL (with its access_token); empty = off. A secret: the file must be mode 0600.
     dingtalk_webhook: str = ""
+    #: DingTalk signing secret (SEC...), if the robot uses signing.
     dingtalk_secret: str = ""
+    #: Generic JSON webhook URL; empty = off.
     webhook_url: str = ""
+    #: Seconds per attempt.
     timeout_s: float = 10
+    #: Attempts per channel (at least 1), with doubling pauses of backoff_s.
     retries: int = 3
+    #: First pause between attempts, in seconds.
     backoff_s: float = 1.0
+    #: Which events are sent: success, failure, operator needed.
     on_success: bool = True
     on_failure: bool = True
     on_operator: bool = True

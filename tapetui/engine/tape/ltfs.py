@@ -84,6 +84,7 @@ POLL_S = 0.05
 
 @dataclass
 class LtfsConfig:
+    #: Paths (or names on PATH) of the LTFS and tape tools.
     mkltfs: str = "mkltfs"
     ltfs: str = "ltfs"
     ltfsck: str = "ltfsck"
@@ -91,14 +92,23 @@ class LtfsConfig:
     mtx: str = "mtx"
     sg_read_attr: str = "sg_read_attr"
     umount: str = "umount"
-    device: str = "/dev/sg0"  # mkltfs -d, ltfs devname=, ltfsck, sg_read_attr
-    tape_device: str = "/dev/nst0"  # mt -f
-    changer: str = ""  # mtx -f; empty: a standalone drive
-    drive_index: int = 0  # the drive's number inside the changer
+    #: The drive for mkltfs -d, ltfs devname=, ltfsck and sg_read_attr (/dev/sgN or a drive serial).
+    device: str = "/dev/sg0"
+    #: The tape device for mt -f (status).
+    tape_device: str = "/dev/nst0"
+    #: The changer for mtx -f; empty = a standalone drive (an operator loads tapes).
+    changer: str = ""
+    #: The drive's number inside the changer.
+    drive_index: int = 0
+    #: LTFS tape backend: sg, lin_tape, or file (LTFS's own emulation in a folder).
     backend: str = "sg"
+    #: Where the LTFS volume is mounted.
     mount_point: str = "/mnt/ltfs"
+    #: Extra ltfs -o options, e.g. ["sync_type=time@5"].
     mount_options: list[str] = field(default_factory=list)
+    #: ltfs work_directory= (empty: the tool's default).
     work_directory: str = ""
+    #: Timeouts of each tool call: on expiry the tool is killed and the call fails.
     format_timeout_s: float = 7200.0
     mount_timeout_s: float = 600.0
     check_timeout_s: float = 7200.0

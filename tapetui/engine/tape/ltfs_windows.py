@@ -55,14 +55,17 @@ READABLE = {"LTFS_MEDIA", "WRITE_PROTECTED", "LTFS_INCONSISTENT"}
 
 @dataclass
 class LtfsWindowsConfig:
+    #: Paths of the LtfsCmd tools.
     format_cmd: str = "LtfsCmdFormat.exe"
     drives_cmd: str = "LtfsCmdDrives.exe"
     check_cmd: str = "LtfsCmdCheck.exe"
     load_cmd: str = "LtfsCmdLoad.exe"
     eject_cmd: str = "LtfsCmdEject.exe"
+    #: The drive letter LTFS assigned to the tape drive.
     drive_letter: str = "O"
     #: Where the volume appears; empty means `<letter>:\\` (tests use a folder).
     mount_root: str = ""
+    #: Timeouts of each tool call: on expiry the tool is killed and the call fails.
     format_timeout_s: float = 7200.0
     check_timeout_s: float = 7200.0
     status_timeout_s: float = 60.0

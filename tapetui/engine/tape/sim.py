@@ -69,12 +69,19 @@ class SimConfig:
     """How the simulated library behaves; the defaults are an 8-slot LTO-8 library
     at full speed. Demos and tests set a small capacity (e.g. 64 MiB)."""
 
+    #: Slots in the simulated library (one drive besides).
     slots: int = 8
+    #: Blank cartridges put in slots 1..N on first use.
     initial_cartridges: int = 4
+    #: LTO generation of new cartridges (capacity and speed facts).
     generation: str = "LTO-8"
-    capacity_bytes: int = 0  # 0: the generation's native capacity
-    throughput_mb_s: float = 0  # 0: unlimited
+    #: Capacity of new cartridges; 0 = the generation's native capacity (sizes like "64MiB" allowed).
+    capacity_bytes: int = 0
+    #: Drive speed limit in MB/s, to feel like a drive; 0 = unlimited.
+    throughput_mb_s: float = 0
+    #: Seconds a load or unload takes.
     load_delay_s: float = 0
+    #: Seconds a format takes, spread over its progress lines.
     format_delay_s: float = 0
 
     def __post_init__(self) -> None:
