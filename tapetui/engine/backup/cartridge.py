@@ -17,6 +17,7 @@ from ..events import OperatorDone, OperatorNeeded, TapeChanged
 from ..runlog import RunLog
 from ..tape.base import Cartridge, DriveStatus, NoCartridge, TapeError, Volume
 from ..tape.labels import is_this_month, scheduled_label
+from ..tape.ltfs_run import holds
 from ..tape.ops import FULL_RESERVE, TapeOps
 from .errors import RunFailed
 from .writer import TapeTarget
@@ -142,12 +143,14 @@ async def open_for_read(engine: Engine, log: RunLog, barcode: str) -> Volume:
     """Mount `barcode` for reading: load it from the library, or ask the operator."""
     driver = engine.driver
     status = await driver.status()
-    if status.loaded != barcode:
+    # An unmounted LTFS cartridge may name itself by its 6-character serial only
+    # (its memory holds no barcode), though the catalog recorded the full barcode.
+    if not holds(status.loaded, barcode):
         if driver.has_changer:
             await _load(engine, log, barcode, "to read it")
         else:
             async def ok(s: DriveStatus) -> bool:
-                return s.loaded == barcode
+                return holds(s.loaded, barcode)
             await _wait_for_operator(engine, log, f"insert cartridge {barcode}", "insert_cartridge", ok)
     try:
         return await driver.mount()

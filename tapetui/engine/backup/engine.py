@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -120,8 +121,8 @@ class _Run:
             if self.done.is_set():
                 break
             await asyncio.sleep(0.05)
-        if self._pending is not None:
-            await asyncio.wrap_future(self._pending)
+        if self._pending is not None:  # its error, if any, is the one being handled
+            await asyncio.gather(asyncio.wrap_future(self._pending), return_exceptions=True)
 
     def _call_loop(self, coro) -> object:  # noqa: ANN001
         """From the writer thread: run `coro` on the event loop and wait, unless stopped."""
@@ -252,6 +253,28 @@ class _Run:
         return result
 
 
+#: Recording a failed run is retried this often, this far apart, when the catalog
+#: is locked or full: the failure that ended the run is often the same one.
+RECORD_ATTEMPTS = 5
+RECORD_RETRY_S = 1.0
+
+
+async def _retry_locked(fn, log: RunLog) -> None:  # noqa: ANN001
+    """Run the bookkeeping `fn`, retrying while the database is busy or full; if it
+    never gets through, say so -- the set stays 'running' and the next start marks
+    it incomplete (never complete)."""
+    for attempt in range(RECORD_ATTEMPTS):
+        try:
+            return await fn()
+        except sqlite3.OperationalError as e:
+            if attempt == RECORD_ATTEMPTS - 1:
+                log.error(f"could not record the failed run in the catalog ({e}); "
+                          "the next start marks its set incomplete")
+                return None
+            await asyncio.sleep(RECORD_RETRY_S)
+    return None
+
+
 async def run_backup(engine: Engine, request: BackupRequest, log: RunLog) -> BackupResult:
     """Run one backup to the end (or to cancellation) and record it."""
     started = time.monotonic()
@@ -279,9 +302,12 @@ async def run_backup(engine: Engine, request: BackupRequest, log: RunLog) -> Bac
         await job.settle()
         w = job.writer
         files, nbytes = (w.files_written, w.bytes_written) if w else (0, 0)
-        await sets.mark_incomplete(set_id, files=files, bytes_=nbytes)
-        await sets.finish_run(run_id, status=status, files=files, bytes_=nbytes, warnings=job.warnings,
-                              error=message, level=plan.level)
+        async def record() -> None:
+            await sets.mark_incomplete(set_id, files=files, bytes_=nbytes)
+            await sets.finish_run(run_id, status=status, files=files, bytes_=nbytes, warnings=job.warnings,
+                                  error=message, level=plan.level)
+
+        await _retry_locked(record, log)
         return BackupResult(status=status, message=message, backup_run_id=run_id, set_id=set_id, level=plan.level,
                             requested_level=request.level, files=files, bytes=nbytes, warnings=job.warnings,
                             cartridges=list(job.barcodes), duration_s=time.monotonic() - started)
@@ -294,8 +320,9 @@ async def run_backup(engine: Engine, request: BackupRequest, log: RunLog) -> Bac
             await asyncio.shield(give_up("cancelled", f"cancelled; set {set_id} is incomplete"))
             log.warning(f"backup cancelled; set {set_id} is marked incomplete")
             raise
-        except (RunFailed, TapeError, UserError, OSError) as e:
-            message = f"{e}; set {set_id} is incomplete"
+        except (RunFailed, TapeError, UserError, OSError, sqlite3.OperationalError) as e:
+            what = f"the catalog database could not be written ({e})" if isinstance(e, sqlite3.Error) else str(e)
+            message = f"{what}; set {set_id} is incomplete"
             log.error(message)
             return await give_up("failed", message)
         except BaseException as e:
