@@ -8,6 +8,14 @@ folders of ~100 files, names repeating across sets (later sets re-list the same
 paths, as incrementals and fulls do). Peer: the same rows inserted with plain
 sqlite3 `executemany` into a rowid table with no index, the floor of what SQLite
 can do from Python -- the ratio shows what our schema and indexes cost.
+
+`--breakdown` also measures, on 500k rows each: the backup writer's path
+(`Catalog.add_rows`, plain tuples), and prebuilt 16-column tuples through bare
+`executemany` into (a) the real `entries` table as the schema has it, (b) the
+same with foreign keys off, (c) also without the `entries_path` index, (d) a
+16-column rowid table with no key at all: the ceiling for Python's sqlite3 on
+this machine, whatever the insert code does. (foreign_keys stay ON in tapetui;
+turning them off here only shows what they cost.)
 """
 
 from __future__ import annotations
@@ -133,10 +141,81 @@ async def run(rows: int) -> None:
         await store.close()
 
 
+def rows16(n: int) -> list[tuple]:
+    """Prebuilt entries rows (set 1, 100 names per folder), as executemany takes them."""
+    return [(1, i // PER_DIR + 1, f"file-{i % PER_DIR:03d}.dat", "file", i * 7 % 1_000_000, i, 0o100644, 0, 0,
+             i, i, i.to_bytes(32, "big"), None, None, i, 0) for i in range(n)]
+
+
+def bare_rate(db: Path, rows: list[tuple], *, foreign_keys: bool, index: bool, schema: bool = True) -> float:
+    from tapetui.engine.store.db import PRAGMAS
+    from tapetui.engine.store.schema import MIGRATIONS
+
+    conn = sqlite3.connect(db, isolation_level=None)
+    for pragma in PRAGMAS:
+        conn.execute(pragma)
+    if schema:
+        for script in MIGRATIONS:
+            conn.executescript(script)
+        conn.execute("INSERT INTO backup_sets(id, source_key, name, level, status, started_at, hash_algo) "
+                     "VALUES (1, 'bench', '', 'full', 'running', '2026-01-01', 'sha256')")
+        conn.executemany("INSERT INTO dirs(id, path) VALUES (?, ?)",
+                         [(d + 1, f"/d{d}") for d in range(len(rows) // PER_DIR + 1)])
+        if not index:
+            conn.execute("DROP INDEX entries_path")
+        conn.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+        sql = f"INSERT OR REPLACE INTO entries VALUES ({','.join('?' * 16)})"
+    else:
+        conn.execute("CREATE TABLE t(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p)")
+        sql = f"INSERT INTO t VALUES ({','.join('?' * 16)})"
+    t = time.perf_counter()
+    for start in range(0, len(rows), BATCH):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(sql, rows[start : start + BATCH])
+        conn.execute("COMMIT")
+    spent = time.perf_counter() - t
+    conn.close()
+    return len(rows) / spent
+
+
+async def add_rows_rate(db: Path, n: int) -> float:
+    store = await open_store(db)
+    cat, sets = Catalog(store), Sets(store)
+    sid = await sets.create(backup_run_id=None, source_key="bench", name="", level="full", base_set_id=None,
+                            hash_algo="sha256", started_at=T0)
+    spent = 0.0
+    for start in range(0, n, BATCH):
+        rows = []
+        for i in range(start, min(start + BATCH, n)):
+            folder, _, name = path_of(i).rpartition("/")
+            rows.append((folder, name, "file", i * 7 % 1_000_000, i, 0o100644, 0, 0, i, i,
+                         i.to_bytes(32, "big"), None, None, i, 0))
+        t = time.perf_counter()
+        await cat.add_rows(sid, rows)
+        spent += time.perf_counter() - t
+    await store.close()
+    return n / spent
+
+
+def breakdown(n: int = 500_000) -> None:
+    print(f"insert breakdown, {n:,} rows each (load {' '.join(f'{x:.2f}' for x in os.getloadavg())}):")
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as d:
+        print(f"  Catalog.add_rows (the backup writer's path)    {asyncio.run(add_rows_rate(Path(d) / 'a.db', n)):>9,.0f} rows/s")
+        rows = rows16(n)
+        for label, kw in (("executemany, entries as the schema has it", dict(foreign_keys=True, index=True)),
+                          ("  ... with foreign_keys OFF", dict(foreign_keys=False, index=True)),
+                          ("  ... and without the entries_path index", dict(foreign_keys=False, index=False)),
+                          ("executemany, 16 columns, rowid, no key", dict(foreign_keys=False, index=False, schema=False))):
+            print(f"  {label:<47}{bare_rate(Path(d) / f'{len(label)}.db', rows, **kw):>9,.0f} rows/s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, action="append", help="catalog size (repeatable)")
+    ap.add_argument("--breakdown", action="store_true", help="also show what the insert rate is made of")
     args = ap.parse_args()
+    if args.breakdown:
+        breakdown()
     for rows in args.rows or [1_000_000, 10_000_000]:
         asyncio.run(run(rows))
 
