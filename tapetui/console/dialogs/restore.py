@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from ...engine.store.models import SetRow
-from ..catalog_view import RestoreSummary
+from ...engine.browse import RestoreSummary
 from ..fmt import human_bytes, when
 
 ORIGINAL = "/"

@@ -19,7 +19,7 @@ from ...engine.runlog import RunLog
 from ...engine.store.models import Entry, SetRow
 from ..dialogs.restore import RestoreScreen
 from ..widgets.log_view import LiveLog
-from ..catalog_view import PointInTime
+from ...engine.browse import PointInTime
 from ..context import tapp
 from ..fmt import human_bytes, when
 from ..widgets.catalog_tree import CatalogTree
@@ -117,7 +117,7 @@ class CatalogScreen(MainScreen):
     async def open_tree(self, s: SetRow) -> None:
         view = self.query_one("#tree-view", Vertical)
         await view.remove_children()
-        self.pit = await PointInTime.of(self.engine, s)
+        self.pit = await PointInTime.of(self.engine, s.id)
         tree = CatalogTree(f"set #{s.id} {s.level} {when(s.finished_at or s.started_at)} "
                            f"(as of then: sets {', '.join(f'#{i}' for i in self.pit.chain)})",
                            self.pit.sources, self.pit.page, id="tree")
@@ -169,7 +169,7 @@ class CatalogScreen(MainScreen):
     @work(exclusive=True, group="catalog.restore", exit_on_error=False)
     async def _restore(self, s: SetRow, paths: list[str]) -> None:
         engine = self.engine
-        pit = self.pit if self.pit is not None and self.pit.set.id == s.id else await PointInTime.of(engine, s)
+        pit = self.pit if self.pit is not None and self.pit.set.id == s.id else await PointInTime.of(engine, s.id)
         summary = await pit.summary(paths)
         choice = await self.app.push_screen_wait(RestoreScreen(s, paths, summary))
         if choice is None:

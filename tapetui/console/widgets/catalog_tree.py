@@ -21,11 +21,10 @@ from textual.widgets.tree import TreeNode
 from textual.worker import Worker
 
 from ...engine.store.models import Entry
-from ..catalog_view import Page
+from ...engine.browse import PAGE, Page
 from ..errors import report_worker_error
 from ..fmt import human_bytes
 
-PAGE = 500
 
 #: (folder, after-name, limit) -> one page of the entries directly inside folder, by name.
 Lister = Callable[[str, str, int], Awaitable[Page]]
