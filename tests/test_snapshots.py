@@ -18,6 +18,7 @@ from typing import Callable
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from tapetui.console.app import TapetuiApp, make_app
 from tapetui.engine.demo import DEMO_NOW, seed_demo
@@ -77,6 +78,10 @@ def steps(*keys: str, wait_for: str | None = None) -> Callable[[Pilot], object]:
         for _ in range(3):  # batched log writes, then tables sizing their columns when idle
             await pilot.pause(0.2)
             await pilot.wait_for_scheduled_animations()
+        # a blinking cursor would be caught on or off depending on the machine's load
+        for field in app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.pause()
     return run
 
 
