@@ -4,12 +4,18 @@ The bus calls `on_event` in the app's own event loop. Log lines arrive by the
 thousand per second, so they are collected and handed on in batches a few
 times a second; everything else is handed on at once. Widgets subscribe to the
 `Signal`s they care about; the bridge also keeps the little state the header
-line shows (runs in progress and their latest progress).
+line shows (runs in progress and their latest progress), and the last lines
+handed on for the latest runs, so a log view opened mid-run can join the
+stored lines to the live ones (`join_log`) with no gap: the store lags the bus
+by up to a flush.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable, Protocol
 
 from textual.app import App
 from textual.signal import Signal
@@ -17,6 +23,33 @@ from textual.signal import Signal
 from ..engine import events as ev
 
 FLUSH_S = 0.05
+#: Lines kept per run for `join_log` (a log view shows no more), and runs kept.
+RECENT_LINES = 5000
+RECENT_RUNS = 4
+
+
+class StoredLine(Protocol):
+    ts: datetime
+    level: str
+    line: str
+
+
+def join_log(stored: list[StoredLine], recent: Iterable[ev.LogLine]) -> list[tuple[str, str]]:
+    """(level, text) of the stored lines, then the live lines that came after them.
+
+    LogLine events carry no id, but a stored line keeps its event's time, level
+    and text: the live lines after the last stored one are the new ones (when
+    none matches, the live lines all came after the store's last flush)."""
+    lines = [(x.level, x.line) for x in stored]
+    recent = list(recent)
+    if not stored:
+        return lines + [(x.level, x.text) for x in recent]
+    last = stored[-1]
+    key = (last.ts, last.level, last.line)
+    for i in range(len(recent) - 1, -1, -1):
+        if (recent[i].at, recent[i].level, recent[i].text) == key:
+            return lines + [(x.level, x.text) for x in recent[i + 1:]]
+    return lines + [(x.level, x.text) for x in recent if x.at >= last.ts]
 
 
 @dataclass
@@ -40,6 +73,7 @@ class Live:
         self.operator: Signal[ev.Event] = Signal(app, "operator")  # OperatorNeeded | OperatorDone
         self._pending: list[ev.LogLine] = []
         self._flush_scheduled = False
+        self._recent: OrderedDict[int, deque[ev.LogLine]] = OrderedDict()
 
     def on_event(self, event: ev.Event) -> None:
         state = self.state
@@ -74,8 +108,23 @@ class Live:
                 state.operator = None
                 self.operator.publish(event)
 
+    def recent(self, run_id: int) -> list[ev.LogLine]:
+        """The last lines handed on for a run (empty for runs not seen live)."""
+        return list(self._recent.get(run_id, ()))
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         if self._pending:
             batch, self._pending = self._pending, []
+            for line in batch:
+                if line.run_id is not None:
+                    self._remember(line)
             self.log_lines.publish(batch)
+
+    def _remember(self, line: ev.LogLine) -> None:
+        ring = self._recent.get(line.run_id)  # type: ignore[arg-type]
+        if ring is None:
+            ring = self._recent[line.run_id] = deque(maxlen=RECENT_LINES)  # type: ignore[index]
+            while len(self._recent) > RECENT_RUNS:
+                self._recent.popitem(last=False)
+        ring.append(line)

@@ -1,8 +1,11 @@
 """Runs: newest first; the selected run's log below it.
 
 A running run shows a progress bar and its log streams live (batched by the
-live bridge); an old run replays its stored log. Follow mode sticks to the
-tail; scrolling up pauses it (End resumes).
+live bridge); an old run replays the newest lines of its stored log. A run
+opened mid-stream shows its stored lines joined to the live ones, with no gap
+and no line twice: live lines for it are held back while the stored ones load,
+then the bridge's recent lines after the last stored one follow. Follow mode
+sticks to the tail; scrolling up pauses it (End resumes).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from textual.widgets import DataTable
 from ...engine import events as ev
 from ...engine.store.models import RunRow
 from ..context import tapp
+from ..live import StoredLine, join_log
 from ..fmt import human_bytes, span, when
 from ..widgets.log_view import LiveLog
 from ..widgets.progress_panel import ProgressPanel
@@ -26,6 +30,10 @@ RUNS_SHOWN = 500
 
 def log_text(level: str, text: str) -> str:
     return text if level in ("info", "tool") else f"[{level}] {text}"
+
+
+def log_title(run: RunRow) -> str:
+    return f"run #{run.id} {run.schedule_name} · {run.status}"
 
 
 class RunsScreen(MainScreen):
@@ -43,7 +51,7 @@ class RunsScreen(MainScreen):
             self.rows = rows
 
     class LogLoaded(Message):
-        def __init__(self, run: RunRow, lines: list[str]) -> None:
+        def __init__(self, run: RunRow, lines: list[StoredLine]) -> None:
             super().__init__()
             self.run = run
             self.lines = lines
@@ -55,6 +63,7 @@ class RunsScreen(MainScreen):
         self.rows: dict[int, RunRow] = {}
         self.schedule_filter: str | None = None
         self.shown_run: int | None = None
+        self.log_joined = False  # the shown run's stored lines are in: live ones may follow
 
     def on_mount(self) -> None:
         add_columns(self.query_one("#runs", DataTable), **{"#": 4}, Schedule=14, Trigger=7, Status=9,
@@ -106,6 +115,8 @@ class RunsScreen(MainScreen):
             self.show_run(message.rows[0].id)
         elif self.shown_run in self.rows:
             self._show_progress()
+            if self.log_joined:  # a run that ended while shown
+                self.query_one(LiveLog).set_title(log_title(self.rows[self.shown_run]))
         if self.schedule_filter:
             self.query_one("#runs", DataTable).border_title = f"runs of {self.schedule_filter} · a shows all"
 
@@ -121,20 +132,23 @@ class RunsScreen(MainScreen):
     # -- the log --------------------------------------------------------------------------
     def show_run(self, run_id: int) -> None:
         self.shown_run = run_id
+        self.log_joined = False
         self._load_log(run_id)
 
     @work(exclusive=True, group="runs.log", exit_on_error=False)
     async def _load_log(self, run_id: int) -> None:
-        service = tapp(self).service
-        run = await service.runs.get(run_id)
-        lines = await service.runs.lines(run_id, limit=LiveLog.MAX)
-        self.post_message(self.LogLoaded(run, [log_text(x.level, x.line) for x in lines]))
+        runs = tapp(self).service.runs
+        run = await runs.get(run_id)
+        self.post_message(self.LogLoaded(run, await runs.tail(run_id, LiveLog.MAX)))
 
     def on_runs_screen_log_loaded(self, message: LogLoaded) -> None:
-        if message.run.id != self.shown_run:
-            return
         run = message.run
-        self.query_one(LiveLog).replace(message.lines, title=f"run #{run.id} {run.schedule_name} · {run.status}")
+        if run.id != self.shown_run or self.log_joined:
+            return
+        lines = join_log(message.lines, tapp(self).live.recent(run.id))
+        self.query_one(LiveLog).replace([log_text(level, text) for level, text in lines[-LiveLog.MAX:]],
+                                        title=log_title(run))
+        self.log_joined = True
         self._show_progress()
 
     def _show_progress(self) -> None:
@@ -143,6 +157,8 @@ class RunsScreen(MainScreen):
         panel.show(tapp(self).live.state.progress.get(self.shown_run) if running else None)  # type: ignore[arg-type]
 
     def _on_lines(self, batch: list[ev.LogLine]) -> None:
+        if not self.log_joined:  # held back: the bridge's recent lines bring them in
+            return
         mine = [log_text(x.level, x.text) for x in batch if x.run_id == self.shown_run]
         if mine:
             self.query_one(LiveLog).add_lines(mine)

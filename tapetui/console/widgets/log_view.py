@@ -41,6 +41,10 @@ class LiveLog(Log):
             batch, self._pending = self._pending[-self.max_lines:], []
             self.write_lines(batch)
 
+    def set_title(self, title: str) -> None:
+        self.base_title = title
+        self._update_title()
+
     def replace(self, lines: Iterable[str], title: str | None = None) -> None:
         """Show another log (a stored one replayed, or another run)."""
         if title is not None:

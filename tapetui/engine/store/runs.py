@@ -150,6 +150,14 @@ class Runs:
         )
         return [load(LogLine, r) for r in rows]
 
+    async def tail(self, run_id: int, n: int) -> list[LogLine]:
+        """The newest `n` lines, oldest first (what a log view shows of a long run)."""
+        rows = await self.store.fetchall(
+            "SELECT * FROM (SELECT * FROM run_log_lines WHERE run_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
+            (run_id, n),
+        )
+        return [load(LogLine, r) for r in rows]
+
     async def follow(self, run_id: int, *, poll_s: float = 0.25) -> AsyncIterator[LogLine]:
         """Replay the stored lines, then the new ones as they are stored, until the run ends.
 
