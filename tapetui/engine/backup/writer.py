@@ -41,7 +41,7 @@ SMALL = CHUNK  # files up to this size travel as one bytes object
 POOL = 16  # chunk buffers per reader (4 MiB)
 QUEUE_DEPTH = 32
 BATCH = 32  # small files per queue item at most
-BATCH_BYTES = CHUNK  # and their data (bounds memory as one chunk does)
+BATCH_BYTES = 64 * 1024  # and their data (readers x QUEUE_DEPTH items stay a few MB)
 POLL_S = 0.2
 
 _WHOLE, _CHUNK, _END, _ERROR, _FATAL, _BATCH = range(6)
