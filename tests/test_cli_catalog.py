@@ -64,9 +64,17 @@ def test_restore_verify_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFix
     home, src = make_sets(tmp_path)
     out = tmp_path / "out"
     full_id = "1"
+    capsys.readouterr()
     assert cli(home, "restore", "--to", str(out), "--set", full_id, str(src / "docs")) == 0
     assert (out / str(src).lstrip("/") / "docs" / "report.txt").read_text() == "report v1"
     assert not (out / str(src).lstrip("/") / "notes.md").exists()
+    assert "restored" in capsys.readouterr().err  # the run's log, live on stderr
+    # the restore is a run: listed with its stored log
+    assert cli(home, "runs", "--json") == 0
+    [run] = json.loads(capsys.readouterr().out)
+    assert (run["action"], run["trigger"], run["status"]) == ("restore", "manual", "success")
+    assert cli(home, "log", str(run["id"])) == 0
+    assert "restored" in capsys.readouterr().out
     assert cli(home, "restore", "--to", str(out), "--conflict", "overwrite") == 0
     assert (out / str(src).lstrip("/") / "docs" / "report.txt").read_text() == "report v2, longer"
     assert cli(home, "verify", full_id) == 0

@@ -18,7 +18,7 @@ from ..engine.backup.levels import sources_of
 from ..engine.backup.restore import CONFLICTS, RestoreRequest
 from ..engine.backup.verify import verify_set
 from ..engine.core import Engine
-from ..engine.events import LogLine
+from ..engine.events import LogLine, RunStarted
 from ..engine.runlog import RunLog
 from ..engine.store.models import Entry, SetRow
 from ..engine.timeutil import show, to_db
@@ -156,7 +156,17 @@ def _console_log(engine: Engine) -> RunLog:
 
 
 async def cmd_restore(args: argparse.Namespace, engine: Engine) -> int:
-    _console_log(engine)  # prints the restore's lines, also when the daemon restores (route.control)
+    # Print the lines of the restore run only (a daemon may be running other work).
+    mine: set[int] = set()
+
+    def show(event: LogLine | RunStarted) -> None:  # one subscriber: events stay in order
+        if isinstance(event, RunStarted):
+            if event.action == "restore":
+                mine.add(event.run_id)
+        elif event.run_id in mine and event.level != "tool":
+            print(f"{event.level}: {event.text}" if event.level != "info" else event.text, file=sys.stderr)
+
+    engine.bus.subscribe(show, RunStarted, LogLine)
     request = RestoreRequest(target=os.path.abspath(args.to), set_id=args.set_id,
                              at=_parse_time(args.at) if args.at else None, paths=args.paths,
                              conflict=args.conflict)

@@ -10,13 +10,14 @@ straight to SQLite either way.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..backup.restore import RestoreRequest, RestoreResult, run_restore
 from ..errors import UserError
-from ..events import SchedulesChanged
+from ..events import RunFinished, RunStarted, SchedulesChanged
 from ..runlog import RunLog
 from ..scheduler import Scheduler
 from ..service import Service
@@ -34,6 +35,8 @@ REMOTE_OPS = (
     "add", "edit", "set_enabled", "delete", "run_now", "stop", "add_once_backup", "wait",
     "load", "unload", "format", "check", "restore", "reload", "status",
 )
+#: The name restores carry in the runs list (they belong to no schedule).
+RESTORE_RUN = "restore"
 #: How often `wait` looks at a run that another process executes.
 WAIT_POLL_S = 0.5
 
@@ -134,13 +137,40 @@ class LocalControl(Service):
         return await self.tape.check(on_line=log.tool)
 
     async def restore(self, request: RestoreRequest) -> RestoreResult:
-        """Restore files; the log goes on the bus as lines without a run id."""
+        """Restore files as a manual run, so it shows in Runs with its stored log."""
         await self._drive_free()
         self._drive_users += 1
+        engine, now = self.engine, self.engine.clock
+        run_id = await self.runs.start(schedule_id=None, schedule_name=RESTORE_RUN, action="restore",
+                                       trigger="manual", at=now())
+        engine.bus.publish(RunStarted(run_id=run_id, schedule=RESTORE_RUN, action="restore", trigger="manual"))
+        log = RunLog(engine.store, engine.bus, run_id)
+        status, message, result = "failed", "", None
         try:
-            return await run_restore(self.engine, request, RunLog(self.engine.store, self.engine.bus, None))
+            request = dataclasses.replace(request, schedule_run_id=run_id)
+            result = await run_restore(engine, request, log)
+            status, message = result.status, result.message
+            return result
+        except asyncio.CancelledError:
+            status, message = "cancelled", "restore stopped by the operator"
+            raise
+        except UserError as e:
+            status, message = "failed", str(e)
+            log.error(message)
+            raise
         finally:
             self._drive_users -= 1
+            await asyncio.shield(self._finish_restore(run_id, log, status, message, result))
+
+    async def _finish_restore(self, run_id: int, log: RunLog, status: str, message: str,
+                              result: RestoreResult | None) -> None:
+        await log.flush()
+        summary = {} if result is None else {
+            "restore_job_id": result.job_id, "sets": result.sets, "files": result.files, "bytes": result.bytes,
+            "refused": result.refused, "errors": len(result.errors),
+        }
+        await self.runs.finish(run_id, status=status, message=message, at=self.engine.clock(), result=summary)
+        self.engine.bus.publish(RunFinished(run_id=run_id, schedule=RESTORE_RUN, status=status, message=message))
 
     # -- the daemon ----------------------------------------------------------------
     async def reload(self) -> None:
