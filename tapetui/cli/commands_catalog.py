@@ -1,7 +1,7 @@
 """`tapetui sets|ls|find|restore|verify|catalog import`: the catalog side of the CLI.
 
 Scripts and monitoring use these; the JSON keys are documented in
-docs/parts/cli-catalog.md and kept stable. Exit code 0 only on full success.
+docs/cli.md and kept stable. Exit code 0 only on full success.
 """
 
 from __future__ import annotations
