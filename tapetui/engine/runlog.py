@@ -2,7 +2,10 @@
 
 Lines are stored in batches (a flush every `FLUSH_EVERY_S` or `FLUSH_LINES`
 lines), so a tool printing thousands of lines a second costs a few inserts, not
-thousands. Usable from the event loop (`info`, `warning`, ...) and from worker
+thousands. One batch is written at a time and the next takes everything that
+arrived meanwhile, so a tool faster than the database cannot pile up writes;
+past `MAX_PENDING` waiting lines, lines are counted instead of kept (memory
+stays bounded) and the log says how many were lost. Usable from the event loop (`info`, `warning`, ...) and from worker
 threads (`*_threadsafe` via `emit_threadsafe`).
 """
 
@@ -18,6 +21,7 @@ from .timeutil import to_db
 
 FLUSH_EVERY_S = 0.5
 FLUSH_LINES = 500
+MAX_PENDING = 100_000
 log = logging.getLogger("tapetui.run")
 
 
@@ -28,8 +32,10 @@ class RunLog:
         self.run_id = run_id
         self._pending: list[tuple] = []
         self._flusher: asyncio.TimerHandle | None = None
+        self._writing: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
         self.warnings = 0
+        self.dropped = 0  # lines not stored since the last batch (the database fell behind)
 
     def emit(self, level: str, text: str) -> None:
         """Event-loop thread only."""
@@ -39,13 +45,16 @@ class RunLog:
             if level in ("warning", "error"):
                 log.log(logging.WARNING if level == "warning" else logging.ERROR, "run %s: %s", self.run_id, line)
             if self.store is not None and self.run_id is not None:
-                self._pending.append((self.run_id, to_db(event.at), level, line))
+                if len(self._pending) < MAX_PENDING:
+                    self._pending.append((self.run_id, to_db(event.at), level, line))
+                else:
+                    self.dropped += 1
         if level == "warning":
             self.warnings += 1
         if len(self._pending) >= FLUSH_LINES:
-            self._loop.create_task(self.flush())
+            self._kick()
         elif self._pending and self._flusher is None:
-            self._flusher = self._loop.call_later(FLUSH_EVERY_S, lambda: self._loop.create_task(self.flush()))
+            self._flusher = self._loop.call_later(FLUSH_EVERY_S, self._kick)
 
     def emit_threadsafe(self, level: str, text: str) -> None:
         self._loop.call_soon_threadsafe(self.emit, level, text)
@@ -69,13 +78,38 @@ class RunLog:
     def progress_threadsafe(self, **fields) -> None:
         self.bus.publish_threadsafe(Progress(run_id=self.run_id, **fields))
 
-    async def flush(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            self._flusher = None
+    def _kick(self) -> None:
+        """Start the background writer unless it runs (it takes what arrives meanwhile)."""
+        self._flusher = None
+        if self._writing is None or self._writing.done():
+            self._writing = self._loop.create_task(self._write_all())
+
+    async def _write_all(self) -> None:
+        while self._pending:
+            await self._write()
+
+    async def _write(self) -> None:
         if not self._pending or self.store is None:
             return
         batch, self._pending = self._pending, []
+        if self.dropped:
+            batch.append((self.run_id, batch[-1][1], "warning",
+                          f"{self.dropped} log line(s) were not stored: they came faster than the catalog "
+                          "database could keep them"))
+            self.dropped = 0
         await self.store.executemany(
             "INSERT INTO run_log_lines(run_id, ts, level, line) VALUES (?, ?, ?, ?)", batch
         )
+
+    async def flush(self) -> None:
+        """Store every line emitted so far."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
+        writing = self._writing
+        # Waiting for the background writer inside our own transaction would deadlock
+        # (it waits for that transaction); its lines then land just after ours.
+        if writing is not None and not writing.done() and self.store is not None \
+                and not self.store.owns_transaction():
+            await asyncio.shield(writing)
+        await self._write()

@@ -63,6 +63,10 @@ class Store:
         async with self.transaction():
             await self.conn.executemany(sql, rows)
 
+    def owns_transaction(self) -> bool:
+        """Whether the calling task is inside `transaction()` now."""
+        return self._tx_owner is not None and self._tx_owner is asyncio.current_task()
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """BEGIN IMMEDIATE ... COMMIT, rolled back on any error.
