@@ -17,6 +17,7 @@ from tapetui.console.dialogs.restore import RestoreScreen
 from tapetui.console.dialogs.schedule_form import ScheduleForm
 from tapetui.console.widgets.catalog_tree import CatalogTree
 from tapetui.console.widgets.log_view import LiveLog
+from tapetui.engine import handlers
 from tapetui.engine.demo import write_config
 from tapetui.engine.paths import Home
 
@@ -75,8 +76,9 @@ async def fill_form(pilot: Pilot, *, name: str, kind: str, when: str, action: st
     await pilot.press(*(["down"] * steps if steps > 0 else ["up"] * -steps), "enter")
     await pilot.press("tab", *when)
     if action != "backup":
-        actions = ["backup", "cleanup", "health_check"]
-        await pilot.press("tab", "enter", *(["down"] * actions.index(action)), "enter")
+        actions = handlers.names()  # the form's list, in its order (tests may register more)
+        steps = actions.index(action) - actions.index("backup")
+        await pilot.press("tab", "enter", *(["down"] * steps if steps > 0 else ["up"] * -steps), "enter")
     elif sources:
         await pilot.press("tab", "tab", "tab", *sources)
     await pilot.pause()

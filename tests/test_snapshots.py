@@ -1,14 +1,17 @@
 """Snapshot tests of every screen and dialog at 80x24 and 120x36.
 
 Deterministic: the demo home is seeded once per session by the real engine at a
-fixed path with a fixed clock (`DEMO_NOW`), TZ is UTC, and every app runs on
-its own copy of that home. Accept changes with `--snapshot-update`, then LOOK
-at the SVGs in `snapshots/test_snapshots/`.
+fixed path (the source paths it records are on screen) with a fixed clock
+(`DEMO_NOW`), TZ is UTC, and every app runs on its own copy of that home. Two
+pytest runs at once take turns at the fixed path (a lock held while seeding and
+copying the home out). Accept changes with `--snapshot-update`, then LOOK at
+the SVGs in `snapshots/test_snapshots/`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import shutil
 import tempfile
@@ -25,8 +28,10 @@ from tapetui.engine.demo import DEMO_NOW, seed_demo
 from tapetui.engine.paths import Home
 
 SIZES = {"80x24": (80, 24), "120x36": (120, 36)}
-#: Fixed, so the source paths shown in the catalog tree are the same on every run.
+#: Fixed, so the source paths shown in the catalog tree and logs are the same on every run.
 SEED_ROOT = Path(tempfile.gettempdir()) / "tapetui-snapshot-seed"
+#: Enough mail to fill the tree on screen; paging itself is tested elsewhere.
+MAIL_FILES = 60
 
 def _utc() -> None:
     os.environ["TZ"] = "UTC"
@@ -34,11 +39,16 @@ def _utc() -> None:
 
 
 @pytest.fixture(scope="session")
-def seeded_home() -> Path:
+def seeded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _utc()
-    shutil.rmtree(SEED_ROOT, ignore_errors=True)
-    asyncio.run(seed_demo(Home.single(SEED_ROOT / "home"), SEED_ROOT / "data"))
-    return SEED_ROOT / "home"
+    mine = tmp_path_factory.mktemp("seeded") / "home"
+    with open(f"{SEED_ROOT}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another run seeding now: wait for it
+        shutil.rmtree(SEED_ROOT, ignore_errors=True)
+        asyncio.run(seed_demo(Home.single(SEED_ROOT / "home"), SEED_ROOT / "data", now=DEMO_NOW,
+                              mail_files=MAIL_FILES))
+        shutil.copytree(SEED_ROOT / "home", mine, ignore=shutil.ignore_patterns("*.sock", "*.lock"))
+    return mine
 
 
 @pytest.fixture
@@ -62,7 +72,7 @@ def steps(*keys: str, wait_for: str | None = None) -> Callable[[Pilot], object]:
         await asyncio.wait_for(app.ready.wait(), 15)
         for _ in range(2):  # the first loads can trigger a second (signals, screen resume)
             await asyncio.wait_for(app.workers.wait_for_complete(), 15)
-            await pilot.pause(0.2)
+            await pilot.pause()
         for key in keys:
             await pilot.press(key)
             if wait_for is None:  # a dialog's worker waits for its answer: do not wait for it
@@ -75,9 +85,9 @@ def steps(*keys: str, wait_for: str | None = None) -> Callable[[Pilot], object]:
             await asyncio.wait_for(poll(), 15)
         else:
             await asyncio.wait_for(app.workers.wait_for_complete(), 15)
-        for _ in range(3):  # batched log writes, then tables sizing their columns when idle
-            await pilot.pause(0.2)
-            await pilot.wait_for_scheduled_animations()
+        await pilot.pause(0.1)  # batched log writes (every 0.05 s)
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
         # a blinking cursor would be caught on or off depending on the machine's load
         for field in app.screen.query(Input):
             field.cursor_blink = False

@@ -62,7 +62,7 @@ class TapetuiApp(App[None]):
     BINDINGS = [
         *(Binding(key, f"show('{mode}')", title, id=f"screen.{mode}", show=False)
           for mode, (key, title) in SCREENS.items()),
-        Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help", show=False),
         Binding("q", "quit", "Quit", id="app.quit", show=False),
         Binding("ctrl+p", "command_palette", "Commands", id="app.palette", show=False),
     ]

@@ -7,7 +7,9 @@ from datetime import datetime
 from ..cli.output import human_bytes
 from ..engine.timeutil import show
 
-__all__ = ["bar", "duration", "human_bytes", "show", "when"]
+__all__ = ["bar", "duration", "human_bytes", "short_level", "show", "when"]
+
+SHORT_LEVELS = {"differential": "diff", "incremental": "incr"}
 
 
 def duration(seconds: float | None) -> str:
@@ -26,6 +28,11 @@ def span(start: datetime | None, end: datetime | None) -> str:
     if start is None or end is None:
         return "-"
     return duration((end - start).total_seconds())
+
+
+def short_level(level: str) -> str:
+    """'diff', 'incr', 'full': backup levels in narrow table columns."""
+    return SHORT_LEVELS.get(level, level)
 
 
 def when(dt: datetime | None) -> str:

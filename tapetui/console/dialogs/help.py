@@ -1,4 +1,5 @@
-"""`?`: the keys of the screen underneath, then the keys that work everywhere."""
+"""`?`: the keys of the screen underneath (and of its focused widget), then the
+keys that work everywhere -- footer or not."""
 
 from __future__ import annotations
 
@@ -36,10 +37,10 @@ class HelpScreen(ModalScreen[None]):
         table = self.query_one(DataTable)
         table.add_column("Key", width=10)
         table.add_column("Does", width=50)
-        screen_keys = key_rows([b for b in self.under.BINDINGS if isinstance(b, Binding)])
-        for key, what in screen_keys:
+        focused = [b for b in getattr(self.under.focused, "BINDINGS", []) if isinstance(b, Binding) and b.show]
+        own = [*focused, *(b for b in self.under.BINDINGS if isinstance(b, Binding))]
+        for key, what in key_rows(own):
             table.add_row(key, what)
         table.add_row("", "")
         for key, what in key_rows([b for b in self.app.BINDINGS if isinstance(b, Binding)]):
             table.add_row(key, what)
-        table.add_row("ctrl+p", "Command palette")

@@ -21,7 +21,7 @@ from ..dialogs.restore import RestoreScreen
 from ..widgets.log_view import LiveLog
 from ...engine.browse import PointInTime
 from ..context import tapp
-from ..fmt import human_bytes, when
+from ..fmt import human_bytes, short_level, when
 from ..widgets.catalog_tree import CatalogTree
 from .base import MainScreen, add_columns, fill_table
 
@@ -33,7 +33,7 @@ class CatalogScreen(MainScreen):
         Binding("escape", "back", "Back", id="catalog.back"),
         Binding("slash", "search", "Search", key_display="/", id="catalog.search"),
         Binding("R", "restore", "Restore", key_display="R", id="catalog.restore"),
-        Binding("r", "refresh", "Refresh", id="catalog.refresh"),
+        Binding("r", "refresh", "Refresh", id="catalog.refresh", show=False),
     ]
 
     class SetsLoaded(Message):
@@ -63,9 +63,9 @@ class CatalogScreen(MainScreen):
         self.restoring = False
 
     def on_mount(self) -> None:
-        add_columns(self.query_one("#sets", DataTable), Set=4, Level=12, Finished=16, Files=7, Size=9,
-                    Cartridges=18, State=11, Verified=8)
-        add_columns(self.query_one("#found", DataTable), Path=60, Set=5, Size=9, Cartridge=10)
+        add_columns(self.query_one("#sets", DataTable), flex="Cartridges", Set=4, Level=5, Finished=16, Files=7,
+                    Size=9, State=10, Cartridges=9, Verified=8)
+        add_columns(self.query_one("#found", DataTable), flex="Path", Path=30, Set=5, Size=9, Cartridge=10)
         tapp(self).live.runs.subscribe(self, lambda _e: self.action_refresh())
         tapp(self).live.log_lines.subscribe(self, self._on_lines)
         self.query_one("#restore-log").display = False
@@ -90,8 +90,8 @@ class CatalogScreen(MainScreen):
     def on_catalog_screen_sets_loaded(self, message: SetsLoaded) -> None:
         self.sets = {s.id: s for s in message.sets}
         cells = [
-            (f"#{s.id}", s.level, when(s.finished_at or s.started_at), f"{s.files:,}", human_bytes(s.bytes),
-             " ".join(s.cartridges) or "-", s.status,
+            (f"#{s.id}", short_level(s.level), when(s.finished_at or s.started_at), f"{s.files:,}",
+             human_bytes(s.bytes), s.status, " ".join(s.cartridges) or "-",
              "-" if s.verify_ok is None else ("ok" if s.verify_ok else "FAILED"))
             for s in message.sets
         ]

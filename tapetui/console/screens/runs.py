@@ -23,7 +23,7 @@ from ..live import StoredLine, join_log
 from ..fmt import human_bytes, span, when
 from ..widgets.log_view import LiveLog
 from ..widgets.progress_panel import ProgressPanel
-from .base import MainScreen, add_columns
+from .base import MainScreen, add_columns, fill_table
 
 RUNS_SHOWN = 500
 
@@ -42,7 +42,7 @@ class RunsScreen(MainScreen):
         Binding("s", "stop", "Stop", id="runs.stop"),
         Binding("a", "all", "All runs", id="runs.all"),
         Binding("l", "focus_log", "Log", id="runs.log"),
-        Binding("r", "refresh", "Refresh", id="runs.refresh"),
+        Binding("r", "refresh", "Refresh", id="runs.refresh", show=False),
     ]
 
     class Loaded(Message):
@@ -66,8 +66,8 @@ class RunsScreen(MainScreen):
         self.log_joined = False  # the shown run's stored lines are in: live ones may follow
 
     def on_mount(self) -> None:
-        add_columns(self.query_one("#runs", DataTable), **{"#": 4}, Schedule=14, Trigger=7, Status=9,
-                    Started=16, Took=6, Files=7, Size=9, Cartridge=18)
+        add_columns(self.query_one("#runs", DataTable), flex="Cartridge", **{"#": 4}, Schedule=12, Status=9,
+                    Started=16, Took=6, Files=7, Size=9, Trigger=7, Cartridge=9)
         self.query_one(ProgressPanel).display = False
         live = tapp(self).live
         live.runs.subscribe(self, lambda _e: self.action_refresh())
@@ -97,20 +97,16 @@ class RunsScreen(MainScreen):
 
     def on_runs_screen_loaded(self, message: Loaded) -> None:
         self.rows = {r.id: r for r in message.rows}
-        table = self.query_one("#runs", DataTable)
-        with self.app.batch_update():
-            table.clear()
-            for r in message.rows:
-                res = r.result
-                table.add_row(
-                    str(r.id), r.schedule_name, r.trigger, r.status, when(r.started_at),
-                    span(r.started_at, r.finished_at) if r.finished_at else "…",
-                    f"{res['files']:,}" if "files" in res else "-",
-                    human_bytes(res["bytes"]) if "bytes" in res else "-",
-                    " ".join(res.get("cartridges", [])) or "-", key=str(r.id),
-                )
-            if self.shown_run in self.rows:
-                table.move_cursor(row=table.get_row_index(str(self.shown_run)))
+        cells = [
+            (str(r.id), r.schedule_name, r.status, when(r.started_at),
+             span(r.started_at, r.finished_at) if r.finished_at else "…",
+             f"{r.result['files']:,}" if "files" in r.result else "-",
+             human_bytes(r.result["bytes"]) if "bytes" in r.result else "-",
+             r.trigger, " ".join(r.result.get("cartridges", [])) or "-")
+            for r in message.rows
+        ]
+        fill_table(self.query_one("#runs", DataTable), cells, [str(r.id) for r in message.rows],
+                   cursor_key=str(self.shown_run))
         if self.shown_run is None and message.rows:
             self.show_run(message.rows[0].id)
         elif self.shown_run in self.rows:

@@ -11,13 +11,15 @@ from textual.widgets import DataTable
 
 from ...engine.store.models import ScheduleRow
 from ..context import tapp
-from ..fmt import when
+from ..fmt import short_level, when
 from .base import MainScreen, add_columns, fill_table
 
 
-def what(row: ScheduleRow) -> str:
-    """'backup full', 'backup differential', 'cleanup'..."""
+def what(row: ScheduleRow, *, short: bool = False) -> str:
+    """'backup full', 'backup differential' ('backup diff' when `short`), 'cleanup'..."""
     level = row.action_config.get("level") if row.action == "backup" else None
+    if level and short:
+        level = short_level(level)
     return f"{row.action} {level}" if level else row.action
 
 
@@ -28,7 +30,7 @@ class SchedulesScreen(MainScreen):
         Binding("e", "edit", "Edit", id="schedules.edit"),
         Binding("d", "delete", "Delete", id="schedules.delete"),
         Binding("space", "toggle", "On/off", key_display="␣", id="schedules.toggle"),
-        Binding("r", "run_now", "Run now", id="schedules.run_now"),
+        Binding("r", "run_now", "Run", id="schedules.run_now"),
         Binding("s", "stop", "Stop", id="schedules.stop", show=False),
         Binding("o", "open_runs", "Its runs", id="schedules.runs", show=False),
     ]
@@ -43,7 +45,7 @@ class SchedulesScreen(MainScreen):
         self.rows: dict[str, ScheduleRow] = {}
 
     def on_mount(self) -> None:
-        add_columns(self.query_one(DataTable), Name=14, Next_run=16, State=7, Last=7, Does=19, When=40)
+        add_columns(self.query_one(DataTable), flex="When", Name=12, Next_run=16, Last=7, Does=12, When=19)
         live = tapp(self).live
         live.schedules.subscribe(self, lambda _e: self.reload())
         live.runs.subscribe(self, lambda _e: self.reload())
@@ -59,10 +61,10 @@ class SchedulesScreen(MainScreen):
     def on_schedules_screen_loaded(self, message: Loaded) -> None:
         service = tapp(self).service
         self.rows = {r.name: r for r in message.rows}
-        cells = [
-            (r.name, when(r.next_run) if r.enabled else "-",
-             "running" if r.status == "running" else ("on" if r.enabled else "off"),
-             r.last_result or "-", what(r), service.describe(r))
+        cells = [  # "Next run" says off; "Last" says running
+            (r.name, when(r.next_run) if r.enabled else "off",
+             "running" if r.status == "running" else (r.last_result or "-"),
+             what(r, short=True), service.describe(r))
             for r in message.rows
         ]
         fill_table(self.query_one(DataTable), cells, [r.name for r in message.rows])

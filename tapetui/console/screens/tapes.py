@@ -30,7 +30,7 @@ class TapesScreen(MainScreen):
         Binding("u", "unload", "Unload", id="tapes.unload"),
         Binding("f", "format", "Format", id="tapes.format"),
         Binding("c", "check", "Check", id="tapes.check"),
-        Binding("r", "refresh", "Refresh", id="tapes.refresh"),
+        Binding("r", "refresh", "Refresh", id="tapes.refresh", show=False),
     ]
 
     class Loaded(Message):

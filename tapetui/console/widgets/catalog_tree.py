@@ -40,7 +40,7 @@ class Item:
 
 
 class CatalogTree(Tree[Item]):
-    BINDINGS = [Binding("space", "mark", "Mark", id="catalog.mark")]
+    BINDINGS = [Binding("space", "mark", "Mark", key_display="␣", id="catalog.mark")]
 
     class PageLoaded(Message):
         def __init__(self, node: TreeNode[Item], entries: list[Entry], more: bool, last: str) -> None:
@@ -118,7 +118,7 @@ class CatalogTree(Tree[Item]):
         mark = "[x] " if self._is_marked(item.path) else "[ ] "
         if item.kind == "dir":
             return Text.assemble(mark, (name + "/", "bold"))
-        return Text.assemble(mark, name, (f"  {human_bytes(item.size)}", "dim"))
+        return Text.assemble(mark, name + "  ", (human_bytes(item.size), "dim"))
 
     def _is_marked(self, path: str) -> bool:
         return any(path == m or path.startswith(m.rstrip("/") + "/") for m in self.marked)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from textual.binding import Binding
 from textual.widgets import Log
 
 MAX_LINES = 5000
@@ -18,7 +19,7 @@ class LiveLog(Log):
     title says which mode it is in.
     """
 
-    BINDINGS = [("end", "follow", "Follow")]
+    BINDINGS = [Binding("end", "follow", "Follow", id="log.follow")]
     MAX = MAX_LINES
 
     def __init__(self, *, title: str = "log", max_lines: int = MAX_LINES, **kwargs) -> None:
