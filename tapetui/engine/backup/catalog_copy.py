@@ -23,7 +23,7 @@ from ..runlog import RunLog
 from ..tape.base import Volume
 from ..timeutil import from_db, to_db
 from . import layout
-from .state import Version, load_set
+from .state import Version, iter_set
 
 if TYPE_CHECKING:
     from ..core import Engine
@@ -58,7 +58,7 @@ async def write_copy(engine: Engine, volume: Volume, set_id: int, *, finished_at
     }
 
     def write() -> None:
-        versions = load_set(engine.home.db_path, set_id)
+        versions = iter_set(engine.home.db_path, set_id)
         with volume.open_write(layout.catalog_copy_relpath(tape_dir)) as out:
             out.write((json.dumps(header, ensure_ascii=False) + "\n").encode())
             lines: list[str] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import Iterable, Iterator, NamedTuple
 
 KIND_CODES = {"file": 0, "dir": 1, "symlink": 2}
 KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
@@ -102,10 +102,21 @@ def load_versions(db_path: Path, chain: Iterable[int], prefixes: list[str] | Non
     return state
 
 
-def load_set(db_path: Path, set_id: int) -> list[Version]:
-    """Every entry of one set (deleted-markers included), as verify and the catalog copy read it."""
+def iter_set(db_path: Path, set_id: int) -> Iterator[Version]:
+    """Every entry of one set (deleted-markers included), streamed from the database.
+
+    For the catalog copy of a million-file set: rows are read a batch at a
+    time, never all held at once."""
     conn = connect(db_path)
     try:
-        return [Version(*row[:15], bool(row[15])) for row in conn.execute(_VERSION_SQL, (set_id,))]
+        cur = conn.execute(_VERSION_SQL, (set_id,))
+        while batch := cur.fetchmany(5000):
+            for row in batch:
+                yield Version(*row[:15], bool(row[15]))
     finally:
         conn.close()
+
+
+def load_set(db_path: Path, set_id: int) -> list[Version]:
+    """Every entry of one set, as verify reads it."""
+    return list(iter_set(db_path, set_id))
