@@ -348,9 +348,6 @@ async def test_the_home_disk_full_fails_the_run_clearly_and_a_restart_recovers(
         await engine.close()
 
 
-@pytest.mark.xfail(strict=True, reason="store/catalog.py Catalog._dir_cache keeps folder ids whose INSERT was "
-                   "rolled back (disk full, locked); the next batch in the same process then fails with "
-                   "FOREIGN KEY constraint failed until the engine is reopened")
 async def test_the_next_run_in_the_same_process_after_a_failed_catalog_batch(
     tmp_path: Path, tiny_fs: Path
 ) -> None:

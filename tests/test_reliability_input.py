@@ -60,12 +60,10 @@ def cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     return code, out, err
 
 
-def assert_clean_error(code: int, err: str, *, strict: bool = False) -> None:
+def assert_clean_error(code: int, err: str) -> None:
     assert code != 0
     assert "Traceback" not in err and "internal error" not in err, err
     lines = err.rstrip("\n").split("\n")
-    if not strict and len(lines) == 2 and lines[1] == "tapetui: " + lines[0]:
-        lines = lines[1:]  # open bug (restore echoes its run's error line first): see the xfail below
     if code != 2:  # a UserError: exactly one line
         assert len(lines) == 1 and lines[0].startswith("tapetui: error: "), err
     else:  # argparse: "tapetui SUBCOMMAND: error: ..." and a hint where to look
@@ -405,9 +403,6 @@ def test_numbers_out_of_range_are_usage_errors_not_overflows(
     assert_clean_error(code, err)
 
 
-@pytest.mark.xfail(strict=True, reason="cli/commands_catalog.py cmd_restore (restores became runs, da88e5c): "
-                   "a restore that fails on bad input prints its run's 'error: ...' log line and then the "
-                   "same message as 'tapetui: error: ...' -- two lines for one user error")
 def test_a_restore_user_error_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(["restore", "--to", str(tmp_path / "out"), "--set", "1"], capsys)
-    assert_clean_error(code, err, strict=True)
+    assert_clean_error(code, err)

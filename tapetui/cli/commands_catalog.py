@@ -18,6 +18,7 @@ from ..engine.backup.levels import sources_of
 from ..engine.backup.restore import CONFLICTS, RestoreRequest
 from ..engine.backup.verify import verify_set
 from ..engine.core import Engine
+from ..engine.errors import UserError
 from ..engine.events import LogLine, RunStarted
 from ..engine.runlog import RunLog
 from ..engine.store.models import Entry, SetRow
@@ -164,14 +165,23 @@ async def cmd_restore(args: argparse.Namespace, engine: Engine) -> int:
             if event.action == "restore":
                 mine.add(event.run_id)
         elif event.run_id in mine and event.level != "tool":
-            print(f"{event.level}: {event.text}" if event.level != "info" else event.text, file=sys.stderr)
+            prefix = {"info": "", "error": "tapetui: error: "}.get(event.level, f"{event.level}: ")
+            print(prefix + event.text, file=sys.stderr)
+            errors.add(event.text)
 
+    errors: set[str] = set()
     engine.bus.subscribe(show, RunStarted, LogLine)
     request = RestoreRequest(target=os.path.abspath(args.to), set_id=args.set_id,
                              at=_parse_time(args.at) if args.at else None, paths=args.paths,
                              conflict=args.conflict)
-    async with route.control(engine) as control:
-        result = await control.restore(request)
+    try:
+        async with route.control(engine) as control:
+            result = await control.restore(request)
+    except UserError as e:  # the run's log already printed it: one line per error
+        await engine.bus.drain()
+        if str(e) in errors:
+            return 1
+        raise
     await engine.bus.drain()
     print(result.message)
     return 0 if result.status == "success" else 1

@@ -61,9 +61,13 @@ class Catalog:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._dir_cache: dict[str, int] = {}
+        self._cache_rollbacks = store.rollbacks
 
     async def dir_ids(self, paths: Iterable[str]) -> dict[str, int]:
         """Ids of folders, creating the missing ones (call inside a transaction)."""
+        if self._cache_rollbacks != self.store.rollbacks:  # ids may have been rolled back
+            self._dir_cache.clear()
+            self._cache_rollbacks = self.store.rollbacks
         wanted = {p for p in paths if p not in self._dir_cache}
         if wanted:
             conn = self.store.conn

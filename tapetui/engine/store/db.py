@@ -36,6 +36,9 @@ class Store:
         # One connection serves every coroutine: transactions take turns, and a
         # task already inside one joins it (so repositories can nest).
         self._tx_lock = asyncio.Lock()
+        #: Counts rollbacks, so caches of ids (catalog folders) know when ids
+        #: they hold may have been rolled back.
+        self.rollbacks = 0
         self._tx_owner: asyncio.Task | None = None
 
     async def close(self) -> None:
@@ -85,15 +88,22 @@ class Store:
                     # Cancelled while BEGIN was queued: the connection's thread
                     # still runs it. Its queue is first-in first-out, so a
                     # rollback queued now runs after it (and is a no-op if not).
+                    self.rollbacks += 1
                     await asyncio.shield(self.conn.rollback())
                     raise
                 try:
                     yield self.conn
                 except BaseException:
+                    self.rollbacks += 1
                     await asyncio.shield(self.conn.rollback())
                     raise
                 else:
-                    await self.conn.commit()
+                    try:
+                        await self.conn.commit()
+                    except BaseException:  # e.g. disk full at commit: nothing was kept
+                        self.rollbacks += 1
+                        await asyncio.shield(self.conn.rollback())
+                        raise
             finally:
                 self._tx_owner = None
 
