@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
@@ -65,22 +66,30 @@ async def started(pilot: Pilot) -> TapetuiApp:
     return app
 
 
+async def paste(pilot: Pilot, text: str) -> None:
+    """Text as a terminal hands over a paste: one event (typing key by key is
+    covered by the rejected-form test; each press costs a wait for idle)."""
+    pilot.app.post_message(events.Paste(text))
+    await pilot.pause()
+
+
 async def fill_form(pilot: Pilot, *, name: str, kind: str, when: str, action: str = "backup",
                     sources: str = "") -> ScheduleForm:
-    """Type into the open schedule form the way an operator does."""
+    """Fill the open schedule form the way an operator does: keys to move, text pasted."""
     form = pilot.app.screen
     assert isinstance(form, ScheduleForm)
-    await pilot.press(*name)
+    await paste(pilot, name)
     await pilot.press("tab", "enter")  # open the "Repeats" list
     steps = KINDS.index(kind) - KINDS.index(str(form.query_one("#kind", Select).value))
-    await pilot.press(*(["down"] * steps if steps > 0 else ["up"] * -steps), "enter")
-    await pilot.press("tab", *when)
+    await pilot.press(*(["down"] * steps if steps > 0 else ["up"] * -steps), "enter", "tab")
+    await paste(pilot, when)
     if action != "backup":
         actions = handlers.names()  # the form's list, in its order (tests may register more)
         steps = actions.index(action) - actions.index("backup")
         await pilot.press("tab", "enter", *(["down"] * steps if steps > 0 else ["up"] * -steps), "enter")
     elif sources:
-        await pilot.press("tab", "tab", "tab", *sources)
+        await pilot.press("tab", "tab", "tab")
+        await paste(pilot, sources)
     await pilot.pause()
     return form
 
