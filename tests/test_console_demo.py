@@ -11,6 +11,7 @@ from hypothesis import given, strategies as st
 from textual.widgets import DataTable
 
 from tapetui.console.app import TapetuiApp, make_app
+from tapetui.console.dialogs.confirm import ConfirmScreen
 from tapetui.console.fmt import when
 from tapetui.engine.demo import WATCHABLE, history, seed_demo
 from tapetui.engine.paths import Home
@@ -31,6 +32,13 @@ def test_history_is_the_last_two_months_up_to_last_night(naive: datetime, zone: 
         assert (full[0].day, full[0].hour) == (1, 1)
         assert diff[0].weekday() == 6 and diff[0] - full[0] < timedelta(days=9)
     assert (times[2].year * 12 + times[2].month) - (times[0].year * 12 + times[0].month) == 1
+
+
+async def until(pilot, cond, timeout: float = 15) -> None:  # noqa: ANN001
+    async def poll() -> None:
+        while not cond():
+            await pilot.pause(0.05)
+    await asyncio.wait_for(poll(), timeout)
 
 
 class Ticking:
@@ -71,3 +79,16 @@ async def test_opening_the_demo_fires_nothing_and_shows_the_history(tmp_path: Pa
         await asyncio.wait_for(app.workers.wait_for_complete(), 15)
         await pilot.pause()
         assert app.screen.query_one("#sets", DataTable).row_count == 6
+
+        # run now of a full backup says which sets its format would destroy, and "no" runs nothing
+        await pilot.press("1")
+        await asyncio.wait_for(app.workers.wait_for_complete(), 15)
+        table = app.screen.query_one("#schedules", DataTable)
+        table.move_cursor(row=table.get_row_index("monthly-full"))
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        body = str(app.screen.query_one("#confirm-body").render())
+        assert "DESTROYS 4 backup set(s)" in body and "TPA002L8" in body
+        await pilot.press("n")
+        await asyncio.wait_for(app.workers.wait_for_complete(), 15)
+        assert len(await app.service.run_list()) == 6

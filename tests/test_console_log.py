@@ -130,3 +130,33 @@ def test_join_log_takes_the_live_lines_after_the_last_stored_one() -> None:
     assert [x for _, x in join_log(db, [live("c", t[4])])] == ["a", "b", "same", "c"]  # no overlap
     assert [x for _, x in join_log([], recent)] == ["b", "same", "same", "c"]
     assert [x for _, x in join_log(db, [])] == ["a", "b", "same"]
+
+
+async def test_follow_mode_keeps_the_tail_in_view_when_the_log_shrinks() -> None:
+    """As on the Runs screen: the log is replayed, then the progress panel above it appears."""
+    from textual.app import App, ComposeResult
+    from textual.widgets import Static
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Static("progress\n\n", id="panel")
+            yield LiveLog(title="t")
+
+        def on_mount(self) -> None:
+            self.query_one("#panel").display = False
+
+    async with One().run_test(size=(40, 14)) as pilot:
+        log = pilot.app.query_one(LiveLog)
+        log.replace([f"stored {i}" for i in range(30)])
+        await pilot.pause(0.1)
+        assert log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y
+        pilot.app.query_one("#panel").display = True
+        await pilot.pause(0.1)
+        assert log.auto_scroll and log.scroll_y == log.max_scroll_y  # still showing the last line
+        log.add_lines([f"live {i}" for i in range(3)])
+        await pilot.pause(0.1)
+        assert log.scroll_y == log.max_scroll_y
+        log.scroll_to(y=0, animate=False, immediate=True)  # scrolling up pauses following
+        log.add_lines(["more"])
+        await pilot.pause(0.1)
+        assert not log.auto_scroll and log.scroll_y == 0

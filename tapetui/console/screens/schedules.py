@@ -114,12 +114,30 @@ class SchedulesScreen(MainScreen):
     @work(group="schedules.run", exit_on_error=False)
     async def action_run_now(self) -> None:
         row = self.selected()
-        if row is not None:
+        if row is not None and await self._full_backup_confirmed(row):
             run = await tapp(self).service.run_now(row.name)
             if run.status == "skipped":
                 self.notify(f"{row.name}: skipped — {run.message}", severity="warning")
             else:
                 self.notify(f"{row.name}: run #{run.id} started (2 shows it)")
+
+    async def _full_backup_confirmed(self, row: ScheduleRow) -> bool:
+        """A full backup formats its cartridge first: say what that destroys when
+        the loaded cartridge holds backup sets."""
+        if row.action != "backup" or row.action_config.get("level", "full") != "full":
+            return True
+        from ...engine.tape.ops import TapeOps
+        from ..dialogs.confirm import ConfirmScreen
+        from ..dialogs.format import loss_text
+
+        ops = TapeOps(self.engine)
+        loaded = (await ops.status()).loaded
+        lost = await ops.would_lose(loaded) if loaded else []
+        if not lost:
+            return True
+        body = (f"Run {row.name!r} now? A full backup formats its cartridge first; the cartridge policy "
+                f"picks it, usually the loaded {loaded}.\n\n{loss_text(loaded, lost)}")
+        return bool(await self.app.push_screen_wait(ConfirmScreen("Run a full backup", body, yes="Run")))
 
     @work(group="schedules.stop", exit_on_error=False)
     async def action_stop(self) -> None:

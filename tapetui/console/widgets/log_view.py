@@ -40,7 +40,15 @@ class LiveLog(Log):
         self._flush_scheduled = False
         if self._pending:
             batch, self._pending = self._pending[-self.max_lines:], []
-            self.write_lines(batch)
+            self._write(batch)
+
+    def _write(self, lines: list[str]) -> None:
+        """`Log` follows only when the view was at the end before the write; once
+        the view shrank (see `on_resize`) it would never follow again. Following
+        is `auto_scroll` here, nothing else."""
+        self.write_lines(lines, scroll_end=False)
+        if self.auto_scroll:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def set_title(self, title: str) -> None:
         self.base_title = title
@@ -53,8 +61,13 @@ class LiveLog(Log):
         self.clear()
         self._pending = []
         self.auto_scroll = True
-        self.write_lines(list(lines))
+        self._write(list(lines))
         self._update_title()
+
+    def on_resize(self) -> None:
+        """Something above took rows (the progress panel): keep the last line in view."""
+        if self.auto_scroll:
+            self.call_after_refresh(self.scroll_end, animate=False, immediate=True, x_axis=False)
 
     def action_follow(self) -> None:
         self.auto_scroll = True
