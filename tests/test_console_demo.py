@@ -92,3 +92,13 @@ async def test_opening_the_demo_fires_nothing_and_shows_the_history(tmp_path: Pa
         await pilot.press("n")
         await asyncio.wait_for(app.workers.wait_for_complete(), 15)
         assert len(await app.service.run_list()) == 6
+
+        # the key columns fit 80 columns; the last one takes what a wider terminal adds
+        table = app.screen.query_one("#schedules", DataTable)
+        narrow = [c.width for c in table.columns.values()]
+        assert sum(w + 2 for w in narrow) <= 80 - 2
+        await pilot.resize_terminal(120, 30)
+        await pilot.pause()
+        wide = [c.width for c in table.columns.values()]
+        assert wide[:-1] == narrow[:-1] and wide[-1] == narrow[-1] + 40
+        assert table.row_count == 5 and "every Sunday 03:00" in table.get_row("weekly-diff")
