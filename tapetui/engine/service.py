@@ -216,7 +216,14 @@ class Service:
     ) -> ScheduleRow:
         """A one-off backup schedule (a `once` at now, so it never fires by itself)."""
         now = self.engine.clock()
-        name = check_name(name or f"backup {now.astimezone():%Y-%m-%d %H:%M:%S}")
+        if name:
+            name = check_name(name)
+        else:  # "backup 2026-11-23 2300", then "... 2300.2" for a second one that minute
+            stem = f"backup {now.astimezone():%Y-%m-%d %H%M}"
+            name, n = stem, 1
+            while await self.schedules.find(name) is not None:
+                n += 1
+                name = f"{stem}.{n}"
         config: dict[str, Any] = {"sources": sources, "level": level}
         for key, value in (("excludes", excludes), ("includes", includes),
                            ("cartridge_policy", cartridge_policy), ("verify", verify)):
