@@ -2,8 +2,10 @@
 
 `make_app` builds it with injectable parts (engine, clock, tape driver, first
 screen), so tests and the demo run it on a temporary home with a fixed clock.
-The engine is opened in the app's own event loop on mount; the scheduler runs
-there too.
+The engine is opened in the app's own event loop on mount. If a daemon serves
+the home the console attaches to it (its runs' events arrive on the engine's
+bus); otherwise it schedules in its own loop, as before. When the daemon goes
+away the console says so at once and offers to take over.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from textual.signal import Signal
 from textual.worker import Worker
 
 from ..engine.core import Engine
+from ..engine.daemon.control import LocalControl
+from ..engine.daemon.session import Session, open_session, take_over
 from ..engine.errors import UserError
 from ..engine.paths import Home
 from ..engine.scheduler import Scheduler
-from ..engine.service import Service
 from ..engine.tape.base import TapeDriver
 from .commands import ScreenCommands
 from .errors import report_worker_error
@@ -65,6 +68,8 @@ class TapetuiApp(App[None]):
         Binding("question_mark", "help", "Help", key_display="?", id="app.help", show=False),
         Binding("q", "quit", "Quit", id="app.quit", show=False),
         Binding("ctrl+p", "command_palette", "Commands", id="app.palette", show=False),
+        # no description: only when the daemon went away (the notification names the key)
+        Binding("T", "take_over", "", id="app.take_over", show=False),
     ]
 
     def __init__(
@@ -91,8 +96,10 @@ class TapetuiApp(App[None]):
         self.facts = HeaderFacts()
         self.header_changed: Signal[HeaderFacts] = Signal(self, "header")
         self.ready = asyncio.Event()
-        self.scheduler: Scheduler
-        self.service: Service
+        self.session: Session | None = None  # None when started without a scheduler
+        self.service: LocalControl
+        self.daemon_gone = False
+        self._closing = False
 
     # -- life cycle -------------------------------------------------------------------
     async def on_mount(self) -> None:
@@ -105,27 +112,80 @@ class TapetuiApp(App[None]):
                 self.exit(return_code=1, message=f"tapetui: error: {e}")
                 return
         self.engine.bus.subscribe(self.live.on_event)
-        self.scheduler = Scheduler(self.engine)
-        self.service = Service(self.engine, self.scheduler)
-        self.facts.scheduler = "scheduler off"
         for mode, screen in _modes().items():
             self.add_mode(mode, screen)
         if self.start_scheduler:
-            await self._start_scheduler()
+            try:
+                self._use(await open_session(self.engine))
+            except UserError as e:  # a daemon that does not answer, or speaks another version
+                self.service = LocalControl(self.engine)
+                self.exit(return_code=1, message=f"tapetui: error: {e}")
+                return
+        else:
+            self.service = LocalControl(self.engine)
+            self.facts.scheduler = "scheduler off"
         await self.switch_mode(self.first_screen)
         self.refresh_header()
         self.ready.set()
 
-    async def _start_scheduler(self) -> None:
-        await self.scheduler.start()
-        self.facts.scheduler = "scheduler on"
+    @property
+    def scheduler(self) -> Scheduler:
+        """This process's scheduler (it runs nothing while attached or unscheduled)."""
+        return self.service.scheduler
+
+    def _use(self, session: Session) -> None:
+        self.session = session
+        self.service = session.control
+        self.daemon_gone = False
+        self.facts.scheduler = session_text(session)
+        if session.mode == "attached":
+            session.control.client.on_close(self._on_daemon_gone)  # type: ignore[attr-defined]
 
     async def on_unmount(self) -> None:
         if self.engine is None:
             return
-        await self.scheduler.close("the console was closed")
+        self._closing = True
+        if self.session is None or self.session.mode == "scheduling":
+            await self.scheduler.close("the console was closed")
+        if self.session is not None:
+            await self.session.close()
         if self._own_engine:
             await self.engine.close()
+
+    # -- the daemon went away -------------------------------------------------------
+    def _on_daemon_gone(self) -> None:
+        if self._closing or self.session is None or self.session.mode != "attached":
+            return
+        self.daemon_gone = True
+        self.live.state.running.clear()  # the daemon's runs will never report their end here
+        self.live.state.progress.clear()
+        self.facts.scheduler = "daemon gone"
+        self.header_changed.publish(self.facts)
+        pid = self.session.control.client.pid  # type: ignore[attr-defined]
+        self.notify(f"the tapetui daemon (pid {pid}) went away: nothing schedules backups now.\n"
+                    "Press T to take over scheduling in this console.", title="Daemon gone",
+                    severity="error", timeout=30)
+        self.action_take_over()
+
+    @work(exclusive=True, group="take-over", exit_on_error=False)
+    async def action_take_over(self) -> None:
+        """Confirm, then schedule here (or attach to a daemon started meanwhile)."""
+        from .dialogs.confirm import ConfirmScreen
+
+        if not self.daemon_gone or self.session is None:
+            return
+        body = ("The daemon that scheduled this home's backups went away.\n\n"
+                "Take over scheduling in this console? Backups then run only while it stays open.")
+        if not await self.push_screen_wait(ConfirmScreen("Daemon gone", body, yes="Take over", danger=False)):
+            return
+        await self.session.close()
+        session = await take_over(self.engine)
+        if session.mode == "unscheduled":  # another console was quicker, or a daemon started
+            await session.close()
+            session = await open_session(self.engine)
+        self._use(session)
+        self.refresh_header()
+        self.notify(f"this console {session_text(session)}")
 
     def now(self) -> datetime:
         return self.engine.clock()
@@ -175,6 +235,18 @@ class TapetuiApp(App[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_error(self, event)
+
+
+def session_text(session: Session) -> str:
+    """The header's first part: who schedules this home's backups."""
+    if session.mode == "scheduling":
+        return "scheduler on"
+    if session.mode == "attached":
+        return f"attached to daemon pid {session.control.client.pid}"  # type: ignore[attr-defined]
+    holder = session.holder
+    if holder is None or holder.pid is None:
+        return "scheduled elsewhere"
+    return f"scheduled by {holder.role or 'another process'} pid {holder.pid}"
 
 
 def make_app(

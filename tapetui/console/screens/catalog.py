@@ -6,6 +6,8 @@ set's point in time), Escape goes back. `/` searches every set by name or glob.
 
 from __future__ import annotations
 
+import os
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,9 +15,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Input, Label
 
-from ...engine.backup.restore import RestoreRequest, run_restore
-from ...engine.events import LogLine
-from ...engine.runlog import RunLog
+from ...engine.backup.restore import RestoreRequest
+from ...engine.events import Event, LogLine, RunStarted
 from ...engine.store.models import Entry, SetRow
 from ..dialogs.restore import RestoreScreen
 from ..widgets.log_view import LiveLog
@@ -61,12 +62,13 @@ class CatalogScreen(MainScreen):
         self.open_set: SetRow | None = None
         self.pit: PointInTime | None = None
         self.restoring = False
+        self.restore_run: int | None = None  # the run of the restore started here
 
     def on_mount(self) -> None:
         add_columns(self.query_one("#sets", DataTable), flex="Cartridges", Set=4, Level=5, Finished=16, Files=7,
                     Size=9, State=10, Cartridges=9, Verified=8)
         add_columns(self.query_one("#found", DataTable), flex="Path", Path=30, Set=5, Size=9, Cartridge=10)
-        tapp(self).live.runs.subscribe(self, lambda _e: self.action_refresh())
+        tapp(self).live.runs.subscribe(self, self._on_run)
         tapp(self).live.log_lines.subscribe(self, self._on_lines)
         self.query_one("#restore-log").display = False
         self.action_refresh()
@@ -177,18 +179,25 @@ class CatalogScreen(MainScreen):
         out = self.query_one("#restore-log", LiveLog)
         out.display = True
         out.replace([], title=f"restore of set #{s.id}")
-        self.restoring = True
+        self.restoring, self.restore_run = True, None
         try:
-            request = RestoreRequest(target=choice.target, set_id=s.id, paths=paths, conflict=choice.conflict)
-            result = await run_restore(engine, request, RunLog(None, engine.bus, None))
+            target = os.path.abspath(os.path.expanduser(choice.target))  # the daemon's cwd is not ours
+            request = RestoreRequest(target=target, set_id=s.id, paths=paths, conflict=choice.conflict)
+            result = await tapp(self).service.restore(request)  # a run of its own, by the daemon if one runs
         finally:
             self.restoring = False
         self.notify(result.message, title=f"restore {result.status}",
                     severity="information" if result.status == "success" else "error", timeout=10)
 
+    def _on_run(self, event: Event) -> None:
+        if (isinstance(event, RunStarted) and event.action == "restore" and self.restoring
+                and self.restore_run is None):
+            self.restore_run = event.run_id
+        self.action_refresh()
+
     def _on_lines(self, batch: list[LogLine]) -> None:
-        if self.restoring:
-            lines = [x.text for x in batch if x.run_id is None]
+        if self.restore_run is not None:
+            lines = [x.text for x in batch if x.run_id == self.restore_run]
             if lines:
                 self.query_one("#restore-log", LiveLog).add_lines(lines)
 

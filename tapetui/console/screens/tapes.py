@@ -1,6 +1,9 @@
 """Tapes: the drive, the library, and load / unload / format / check.
 
-Format and check stream the tool's output into the log below as it comes.
+Load, unload, format and check go through the app's control, so with a daemon
+the daemon does them. Format and check put the tool's output on the bus as log
+lines of no run (nothing else does); the log below shows those as they come,
+whichever console started the operation.
 A run waiting for an operator ("insert the next cartridge") shows here too.
 """
 
@@ -13,7 +16,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from ...engine.events import Event, OperatorNeeded
+from ...engine.events import Event, LogLine, OperatorNeeded
 from ...engine.tape.base import DriveStatus
 from ...engine.tape.ops import CartridgeView, TapeOps
 from ..dialogs.format import FormatScreen
@@ -52,6 +55,7 @@ class TapesScreen(MainScreen):
         live = tapp(self).live
         live.tapes.subscribe(self, lambda _e: self.action_refresh())
         live.operator.subscribe(self, self._on_operator)
+        live.log_lines.subscribe(self, self._on_lines)
         self.query_one("#operator").display = False
         self.action_refresh()
 
@@ -89,12 +93,12 @@ class TapesScreen(MainScreen):
         barcode = self.selected()
         if barcode is not None:
             self.notify(f"loading {barcode}…")
-            await self.ops.load(barcode)
+            await tapp(self).service.load(barcode)
             self.notify(f"{barcode} is in the drive")
 
     @work(exclusive=True, group="tapes.move", exit_on_error=False)
     async def action_unload(self) -> None:
-        barcode = await self.ops.unload()
+        barcode = await tapp(self).service.unload()
         self.notify(f"{barcode} is back in its slot" if barcode else "the drive is empty",
                     severity="information" if barcode else "warning")
 
@@ -109,10 +113,8 @@ class TapesScreen(MainScreen):
         request = await self.app.push_screen_wait(FormatScreen(status.loaded, status.label, lost))
         if request is None:
             return
-        out = self.query_one("#tape-output", LiveLog)
-        out.replace([], title=f"format {status.loaded}")
-        outcome = await ops.format_flow(scheduled=False, now=tapp(self).now(), log=LogSink(out),
-                                        label=request.label or None, force=True)
+        self.query_one("#tape-output", LiveLog).replace([], title=f"format {status.loaded}")
+        outcome = (await tapp(self).service.format(request.label or None, force=True)).outcome
         if outcome.ok:
             gone = f"; sets {', '.join(f'#{i}' for i in outcome.overwritten_sets)} overwritten" \
                 if outcome.overwritten_sets else ""
@@ -128,26 +130,16 @@ class TapesScreen(MainScreen):
         if status.loaded is None:
             self.notify("load a cartridge to check it", severity="warning")
             return
-        out = self.query_one("#tape-output", LiveLog)
-        out.replace([], title=f"check {status.loaded}")
-        result = await ops.check(on_line=lambda line: out.add_lines([line]))
+        self.query_one("#tape-output", LiveLog).replace([], title=f"check {status.loaded}")
+        result = await tapp(self).service.check()
         self.notify(f"check {status.loaded}: {result.message}", severity="information" if result.success else "error")
 
-
-class LogSink:
-    """The `OpLog` a format writes to: straight into the screen's output log."""
-
-    def __init__(self, out: LiveLog) -> None:
-        self.out = out
-
-    def info(self, text: str) -> None:
-        self.out.add_lines(text.splitlines())
-
-    def warning(self, text: str) -> None:
-        self.out.add_lines(f"[warning] {line}" for line in text.splitlines())
-
-    def tool(self, text: str) -> None:
-        self.out.add_lines(text.splitlines())
+    def _on_lines(self, batch: list[LogLine]) -> None:
+        """A format's or check's lines (those of no run)."""
+        lines = [f"[{x.level}] {x.text}" if x.level in ("warning", "error") else x.text
+                 for x in batch if x.run_id is None]
+        if lines:
+            self.query_one("#tape-output", LiveLog).add_lines(lines)
 
 
 def drive_text(s: DriveStatus) -> str:
