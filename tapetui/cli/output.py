@@ -6,16 +6,9 @@ import json
 import sys
 from typing import Any, Iterable, Sequence
 
+from ..engine.units import human_bytes
 
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if abs(value) < 1000 or unit == "PB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
+__all__ = ["human_bytes", "print_json", "print_table"]
 
 
 def print_json(data: Any) -> None:

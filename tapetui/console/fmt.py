@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..cli.output import human_bytes
+from ..engine.units import human_bytes
 from ..engine.timeutil import show
 
 __all__ = ["bar", "duration", "human_bytes", "short_level", "show", "when"]

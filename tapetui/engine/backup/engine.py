@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from ..errors import UserError
 from ..runlog import RunLog
 from ..tape.base import TapeError
+from ..units import human_bytes
 from . import layout
 from .cartridge import mark_full, open_for_write
 from .catalog_copy import write_copy
@@ -34,15 +35,6 @@ from .writer import Stopped, TapeTarget, Writer
 
 if TYPE_CHECKING:
     from ..core import Engine
-
-
-def human(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
 
 
 @dataclass
@@ -160,7 +152,7 @@ class _Run:
         self.barcodes.append(target.barcode)
         await asyncio.shield(self.engine.sets.add_cartridge(self.set_id, target.cartridge_id))
         self.log.info(f"writing set {self.set_id} to {target.barcode} "
-                      f"({human(target.volume.free_bytes())} free)")
+                      f"({human_bytes(target.volume.free_bytes())} free)")
 
     # -- phases -------------------------------------------------------------------
     def _scan(self) -> None:
@@ -180,7 +172,7 @@ class _Run:
             ticker.stop()
         s = self.scan
         self.log.info(
-            f"scan: {len(s.paths)} files to copy ({human(s.bytes_total)}), {s.unchanged} unchanged, "
+            f"scan: {len(s.paths)} files to copy ({human_bytes(s.bytes_total)}), {s.unchanged} unchanged, "
             f"{s.deleted} deleted, {len(s.rows) - s.deleted} folders/symlinks recorded"
             + (f", {s.special} special files skipped" if s.special else "")
             + (f", {s.unreadable} unreadable" if s.unreadable else "")
@@ -203,10 +195,10 @@ class _Run:
         if need > free:
             then = ("the library will load the next cartridge when it fills" if engine.driver.has_changer
                     else "you will be asked for another cartridge when it fills")
-            log.warning(f"pre-flight: this backup needs about {human(need)} but {self.target.barcode} has "
-                        f"{human(free)} free; the set will span cartridges ({then})")
+            log.warning(f"pre-flight: this backup needs about {human_bytes(need)} but {self.target.barcode} has "
+                        f"{human_bytes(free)} free; the set will span cartridges ({then})")
         else:
-            log.info(f"pre-flight: {human(need)} to write, {human(free)} free on {self.target.barcode}")
+            log.info(f"pre-flight: {human_bytes(need)} to write, {human_bytes(free)} free on {self.target.barcode}")
         paths = self.scan.paths
         cfg = engine.config.backup
         self.writer = w = Writer(
@@ -247,7 +239,7 @@ class _Run:
             files=files, bytes=nbytes, warnings=self.warnings, unchanged=s.unchanged, deleted=s.deleted,
             skipped_special=s.special, unreadable=unreadable, cartridges=list(self.barcodes),
         )
-        result.message = (f"{self.plan.level} backup, set {self.set_id}: {files} files, {human(nbytes)}"
+        result.message = (f"{self.plan.level} backup, set {self.set_id}: {files} files, {human_bytes(nbytes)}"
                           + (f" on {', '.join(self.barcodes)}" if self.barcodes else " (nothing changed)")
                           + (f"; completed with {self.warnings} warning(s)" if self.warnings else ""))
         return result
