@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and log at debug level")
     parser.add_argument("--demo", action="store_true",
                         help="open the console on a throwaway home with sample data")
+    parser.add_argument("--keep-demo", action="store_true",
+                        help="with --demo: keep the demo home on exit (its path is printed)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for module in MODULES:
         module.register(sub)
@@ -57,7 +59,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command is None:
         from ..console.launch import launch
 
-        return launch(home, demo=args.demo, debug=args.debug)
+        return launch(home, demo=args.demo, debug=args.debug, keep_demo=args.keep_demo)
     if hasattr(args, "plain"):
         return args.plain(args, home)
     return asyncio.run(_run_with_engine(args, home))
