@@ -138,6 +138,13 @@ async def run(rows: int) -> None:
                          ("newest version at a time", newest_at)):
             med, p95 = await timed(fn)
             print(f"  {name:<26} median {med:6.2f} ms   p95 {p95:6.2f} ms")
+
+        async def search(k):  # `tapetui find`: a name glob across every set (a full scan)
+            got = await cat.find(f"file-{k % PER_DIR:03d}.*", limit=1000)
+            assert len(got) == 1000
+
+        med, p95 = await timed(search, repeats=5)
+        print(f"  {'search a name glob (find)':<26} median {med:6.2f} ms   p95 {p95:6.2f} ms  (first 1000 matches)")
         await store.close()
 
 
