@@ -25,24 +25,24 @@ from ..engine.store.models import Entry, SetRow
 from ..engine.timeutil import show, to_db
 from . import route
 from .argtypes import count, row_id
-from .output import human_bytes, print_json, print_table
+from .output import add_json_flag, human_bytes, print_json, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sets", help="list backup sets")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_flag(p)
     p.set_defaults(handler=cmd_sets)
 
     p = sub.add_parser("ls", help="list what one set holds in a folder")
     p.add_argument("set_id", type=row_id, metavar="SET_ID")
     p.add_argument("path", nargs="?", metavar="PATH", help="folder or file (default: the set's source folders)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_flag(p)
     p.set_defaults(handler=cmd_ls)
 
     p = sub.add_parser("find", help="find files in every set by name or path glob")
     p.add_argument("pattern", metavar="PATTERN", help="'*.conf' matches names; '/etc/*/x' whole paths")
     p.add_argument("--limit", type=count, default=1000, help="at most this many results (default 1000)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_flag(p)
     p.set_defaults(handler=cmd_find)
 
     p = sub.add_parser("restore", help="restore files as of a set or a time")

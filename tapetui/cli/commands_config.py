@@ -7,12 +7,12 @@ import dataclasses
 
 from ..engine import config as config_mod
 from ..engine.paths import Home
-from .output import print_json, print_table
+from .output import add_json_flag, print_json, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("paths", help="where the config, catalog, cartridges and logs are")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_flag(p)
     p.set_defaults(plain=cmd_paths)
 
     c = sub.add_parser("config", help="show or check the configuration")
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = csub.add_parser("defaults", help="print the documented default config file")
     d.set_defaults(plain=cmd_defaults)
     k = csub.add_parser("check", help="validate the config file and print the values in force")
-    k.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_flag(k)
     k.set_defaults(plain=cmd_check)
 
 

@@ -9,7 +9,7 @@ from ..engine.daemon.client import DaemonGone, attach
 from ..engine.daemon.lock import SchedulerLock
 from ..engine.paths import Home
 from ..engine.timeutil import show
-from .output import print_json, print_table
+from .output import add_json_flag, print_json, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.set_defaults(plain=cmd_daemon)
     dsub = d.add_subparsers(dest="daemon_command", metavar="ACTION")
     p = dsub.add_parser("status", help="is a daemon running for this home, and what is it doing")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_flag(p)
     p.set_defaults(plain=cmd_status)
 
 

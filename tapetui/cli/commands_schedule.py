@@ -25,7 +25,7 @@ from ..engine.store.models import LogLine, RunRow, ScheduleRow
 from ..engine.timeutil import local, show
 from . import route
 from .argtypes import count, row_id
-from .output import human_bytes, print_json, print_table
+from .output import add_json_flag, human_bytes, print_json, print_table
 
 WHEN_FLAGS = {
     "once": ("--once", '"YYYY-MM-DD HH:MM"'),
@@ -80,12 +80,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_add)
 
     p = ssub.add_parser("list", help="every schedule with its state")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_flag(p)
     p.set_defaults(handler=cmd_list)
 
     p = ssub.add_parser("show", help="one schedule in full, with its recent runs")
     p.add_argument("name")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_flag(p)
     p.set_defaults(handler=cmd_show)
 
     p = ssub.add_parser("edit", help="change a schedule (only what is given)")
@@ -112,13 +112,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = ssub.add_parser("preview", help="every firing in the coming days")
     p.add_argument("--days", type=float, default=14, help="how many days ahead (default 14)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_flag(p)
     p.set_defaults(handler=cmd_preview)
 
     p = sub.add_parser("runs", help="the run log: every firing and its outcome")
     p.add_argument("--schedule", metavar="NAME", help="only this schedule's runs")
     p.add_argument("--limit", type=count, default=50, help="how many, newest first (default 50)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_flag(p)
     p.set_defaults(handler=cmd_runs)
 
     p = sub.add_parser("log", help="the log lines of one run")
@@ -133,11 +133,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     _backup_options(p)
     p.set_defaults(handler=cmd_template_add)
     p = tsub.add_parser("list", help="every template")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_flag(p)
     p.set_defaults(handler=cmd_template_list)
     p = tsub.add_parser("show", help="one template and the schedules using it")
     p.add_argument("name")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_flag(p)
     p.set_defaults(handler=cmd_template_show)
     p = tsub.add_parser("delete", help="delete a template no schedule uses")
     p.add_argument("name")

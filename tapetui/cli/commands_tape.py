@@ -18,7 +18,7 @@ from ..engine.events import LogLine
 from ..engine.tape.ops import CartridgeView, TapeOps
 from ..engine.timeutil import show
 from . import route
-from .output import human_bytes, print_json, print_table
+from .output import add_json_flag, human_bytes, print_json, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,11 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     tsub = t.add_subparsers(dest="tape_command", metavar="ACTION", required=True)
 
     p = tsub.add_parser("list", help="every cartridge: barcode, label, status, used/capacity, slot")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_flag(p)
     p.set_defaults(handler=cmd_list)
 
     p = tsub.add_parser("status", help="the drive: loaded cartridge, label, mount, space left")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_flag(p)
     p.set_defaults(handler=cmd_status)
 
     p = tsub.add_parser("load", help="move a cartridge from its slot into the drive")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any, Iterable, Sequence
 
 from ..engine.units import human_bytes
 
-__all__ = ["human_bytes", "print_json", "print_table"]
+__all__ = ["add_json_flag", "human_bytes", "print_json", "print_table"]
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    """`--json` on every command that lists things."""
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def print_json(data: Any) -> None:

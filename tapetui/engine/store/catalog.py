@@ -20,6 +20,7 @@ ENTRY_COLUMNS = (
     "set_id, dir_id, name, kind, size, mtime_ns, mode, uid, gid, inode, ctime_ns, "
     "checksum, link_target, cartridge_id, position, deleted"
 )
+_INSERT = f"INSERT OR REPLACE INTO entries({ENTRY_COLUMNS}) VALUES ({','.join('?' * 16)})"
 _SELECT = (
     "SELECT e.set_id, d.path AS dir, e.name, e.kind, e.size, e.mtime_ns, e.mode, e.uid, e.gid, "
     "e.inode, e.ctime_ns, e.checksum, e.link_target, e.cartridge_id, e.position, e.deleted, "
@@ -84,8 +85,7 @@ class Catalog:
     async def add(self, entries: Sequence[Entry]) -> None:
         """Insert a batch of entries in one transaction (or the caller's).
 
-        This is the hot path of a backup (one call per batch of thousands), so
-        it splits paths with `rpartition` and builds plain tuples."""
+        For entries of any sets (imports, tests); a backup uses `add_rows`."""
         pairs = []
         for e in entries:
             folder, _, name = e.path.rstrip("/").rpartition("/")
@@ -95,7 +95,7 @@ class Catalog:
         async with self.store.transaction() as conn:
             ids = await self.dir_ids({d for d, _ in pairs})
             await conn.executemany(
-                f"INSERT OR REPLACE INTO entries({ENTRY_COLUMNS}) VALUES ({','.join('?' * 16)})",
+                _INSERT,
                 [
                     (
                         e.set_id, ids[d], n, e.kind, e.size, e.mtime_ns, e.mode, e.uid, e.gid,
@@ -174,6 +174,6 @@ class Catalog:
         async with self.store.transaction() as conn:
             ids = await self.dir_ids({r[0] for r in rows})
             await conn.executemany(
-                f"INSERT OR REPLACE INTO entries({ENTRY_COLUMNS}) VALUES ({','.join('?' * 16)})",
+                _INSERT,
                 [(set_id, ids[r[0]], *r[1:]) for r in rows],
             )
