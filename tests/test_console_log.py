@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from tapetui.console.app import TapetuiApp, make_app
 from tapetui.console.live import join_log
@@ -41,7 +44,19 @@ async def _accept(engine: Any, config: dict[str, Any], template: Any = None) -> 
     return dict(config)
 
 
-handlers.register(Action("chatter", chatter, _accept))
+@pytest.fixture
+def chatter_action() -> Iterator[None]:
+    """The `chatter` action, for this test only: it must not leak into other modules."""
+    with handlers.registered(Action("chatter", chatter, _accept)):
+        yield
+
+
+def test_a_temporary_action_is_gone_after_its_block_and_a_shadowed_one_comes_back() -> None:
+    builtin = handlers.get("cleanup")
+    with handlers.registered(Action("chatter", chatter, _accept), Action("cleanup", chatter, _accept)):
+        assert handlers.get("chatter").run is chatter and handlers.get("cleanup").run is chatter
+    assert "chatter" not in handlers.names()
+    assert handlers.get("cleanup") is builtin
 
 
 def expected(n: int) -> list[str]:
@@ -66,6 +81,7 @@ def log_lines(app: TapetuiApp) -> list[str]:
     return [x for x in app.screen.query_one(LiveLog).lines if x.startswith("line ")]
 
 
+@pytest.mark.usefixtures("chatter_action")
 async def test_an_old_run_replays_its_newest_lines(tmp_path: Path) -> None:
     home = Home.single(tmp_path / "home")
     write_config(home)
@@ -83,6 +99,7 @@ async def test_an_old_run_replays_its_newest_lines(tmp_path: Path) -> None:
         assert shown == expected(6000)[-len(shown):] and len(shown) > 4900  # "line 1001".."line 5999", not "line 0"
 
 
+@pytest.mark.usefixtures("chatter_action")
 async def test_a_streaming_run_shows_every_line_once(tmp_path: Path) -> None:
     GATE.clear()
     home = Home.single(tmp_path / "home")

@@ -2,9 +2,14 @@
 
 Built in: `backup`, `cleanup`, `health_check`. More can be added with
 `register(Action(...))`; the scheduler and the service find them by name.
+`registered(...)` adds some for a `with` block only, so a test's actions do not
+leak into the rest of the process.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from ..errors import UserError
 from .base import Action, Check, Firing, Outcome, Run
@@ -14,6 +19,24 @@ _ACTIONS: dict[str, Action] = {}
 
 def register(action: Action) -> None:
     _ACTIONS[action.name] = action
+
+
+@contextmanager
+def registered(*actions: Action) -> Iterator[None]:
+    """Register `actions` for the block, then put back what each name meant before
+    (nothing, or the action it shadowed)."""
+    _builtins()
+    before = {a.name: _ACTIONS.get(a.name) for a in actions}
+    for action in actions:
+        register(action)
+    try:
+        yield
+    finally:
+        for name, old in before.items():
+            if old is None:
+                _ACTIONS.pop(name, None)
+            else:
+                _ACTIONS[name] = old
 
 
 def get(name: str) -> Action:
@@ -36,4 +59,4 @@ def _builtins() -> None:
             register(module.ACTION)
 
 
-__all__ = ["Action", "Check", "Firing", "Outcome", "Run", "get", "names", "register"]
+__all__ = ["Action", "Check", "Firing", "Outcome", "Run", "get", "names", "register", "registered"]
