@@ -4,9 +4,9 @@ it streams shows every line once, in order (stored lines joined to live ones).""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
