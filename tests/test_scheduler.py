@@ -96,12 +96,12 @@ class Rig:
         clock.scheduler = self.scheduler
         self.service = Service(engine, self.scheduler)
 
-    async def simulate(self, until: datetime) -> None:
+    async def simulate(self, until: datetime, *, limit_s: float = 60) -> None:
         """Run the real worker loop until the simulated clock reaches `until`."""
         self.clock.end = until
         self.clock.reached_end.clear()
         await self.scheduler.start()
-        await asyncio.wait_for(self.clock.reached_end.wait(), 60)
+        await asyncio.wait_for(self.clock.reached_end.wait(), limit_s)
         await self.clock.settle()
         await self.scheduler.close()
         self.scheduler = Scheduler(self.engine, sleep=self.clock.sleep, max_sleep_s=self.scheduler.max_sleep_s,
@@ -300,7 +300,7 @@ async def test_runs_left_by_a_dead_process_become_interrupted(rig: Rig) -> None:
     saved = await rig.service.add("d", kind="daily", when="02:00", action="probe")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    await rig.scheduler.schedules.claim(saved.schedule.id)
+    await rig.scheduler.schedules.claim([saved.schedule.id])
     run_id = await rig.engine.store.execute(
         "INSERT INTO schedule_runs(schedule_id, schedule_name, action, trigger, status, started_at, pid) "
         "VALUES (?, 'd', 'probe', 'auto', 'running', ?, ?)", (saved.schedule.id, to_db(START), dead.pid))

@@ -22,6 +22,7 @@ from .timeutil import to_db
 FLUSH_EVERY_S = 0.5
 FLUSH_LINES = 500
 MAX_PENDING = 100_000
+INSERT_LINES = "INSERT INTO run_log_lines(run_id, ts, level, line) VALUES (?, ?, ?, ?)"
 log = logging.getLogger("tapetui.run")
 
 
@@ -88,21 +89,26 @@ class RunLog:
         while self._pending:
             await self._write()
 
-    async def _write(self) -> None:
-        if not self._pending or self.store is None:
-            return
+    def take(self) -> list[tuple]:
+        """Hand over the lines not stored yet, as rows for `INSERT_LINES` (the writer
+        below, or a run's end, which stores them in its own transaction)."""
         batch, self._pending = self._pending, []
-        if self.dropped:
+        if self.dropped and batch:
             batch.append((self.run_id, batch[-1][1], "warning",
                           f"{self.dropped} log line(s) were not stored: they came faster than the catalog "
                           "database could keep them"))
             self.dropped = 0
-        await self.store.executemany(
-            "INSERT INTO run_log_lines(run_id, ts, level, line) VALUES (?, ?, ?, ?)", batch
-        )
+        return batch
 
-    async def flush(self) -> None:
-        """Store every line emitted so far."""
+    async def _write(self) -> None:
+        if self.store is None:
+            return
+        batch = self.take()
+        if batch:
+            await self.store.executemany(INSERT_LINES, batch)
+
+    async def settle(self) -> None:
+        """Wait for the background writer, so lines taken next follow the ones it stores."""
         if self._flusher is not None:
             self._flusher.cancel()
             self._flusher = None
@@ -112,4 +118,8 @@ class RunLog:
         if writing is not None and not writing.done() and self.store is not None \
                 and not self.store.owns_transaction():
             await asyncio.shield(writing)
+
+    async def flush(self) -> None:
+        """Store every line emitted so far."""
+        await self.settle()
         await self._write()

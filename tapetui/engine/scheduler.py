@@ -32,11 +32,12 @@ from .errors import NotFound, UserError
 from .events import OperatorNeeded, RunFinished, RunStarted, SchedulesChanged
 from .handlers.base import Firing, Outcome
 from .notify import Notification, Notifier
+from .run_ends import EndWriter, RunEnd
 from .runlog import RunLog
 from .schedule import ScheduleError, ScheduleSpec, next_run, period_key, spec_from_dict
 from .store.models import ScheduleRow
-from .store.runs import Runs, pid_alive
-from .store.schedules import Schedules
+from .store.runs import Runs, ended, pid_alive
+from .store.schedules import Released, Schedules
 from .timeutil import show
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class Scheduler:
         self.engine = engine
         self.schedules = Schedules(engine.store)
         self.runs = Runs(engine.store)
+        self._ends = EndWriter(engine.store)
         self.notifier = notifier or Notifier(engine.config.notify)
         self._sleep = sleep
         self.max_sleep_s = max_sleep_s
@@ -166,62 +168,86 @@ class Scheduler:
             await asyncio.gather(sleeper, waker, return_exceptions=True)
 
     async def tick(self, now: datetime) -> list[int]:
-        """Fire every schedule due at `now` once; returns the run ids recorded."""
-        fired = []
+        """Fire every schedule due at `now` once; returns the run ids recorded.
+
+        The due schedules move their next runs together, then are claimed and
+        started together: 200 schedules due at once cost a few statements, not
+        a few hundred."""
+        due, moves = [], []
         for row in await self.schedules.due(now):
             try:
-                fired.append(await self._fire_due(row, now))
+                spec = spec_from_dict(row.type, row.config)
+                moves.append((row.id, next_run(spec, now)))
             except ScheduleError as e:  # a stored rule that no longer parses: park it, say why
-                await self.schedules.set_next_run(row.id, None)
+                moves.append((row.id, None))
                 log.error("schedule %r cannot be evaluated and will not fire: %s", row.name, e)
-        return fired
-
-    async def _fire_due(self, row: ScheduleRow, now: datetime) -> int:
-        spec = spec_from_dict(row.type, row.config)
-        due = row.next_run
-        assert due is not None
-        await self.schedules.set_next_run(row.id, next_run(spec, now))
-        note = None
-        if now - due > self.grace:
-            missed = _count_missed(spec, due, now)
-            what = (f"{missed} firing(s) missed since {show(due)} while the scheduler was not running")
+            else:
+                due.append((row, spec))
+        await self.schedules.set_next_runs(moves)
+        fired, starting = [], []
+        for row, spec in due:
+            since = row.next_run
+            assert since is not None
+            if now - since <= self.grace:
+                starting.append((row, None))
+                continue
+            missed = _count_missed(spec, since, now)
+            what = f"{missed} firing(s) missed since {show(since)} while the scheduler was not running"
             if row.missed_policy == "skip":
                 log.info("schedule %r: %s; skipped", row.name, what)
-                return await self._skipped(row, "auto", now, f"{what}; skipped (missed policy: skip)",
-                                           {"missed": missed, "missed_since": due.isoformat()})
-            note = f"{what}; running once now (missed policy: run_once)"
-            log.info("schedule %r: %s", row.name, note)
-        return await self.launch(row, "auto", now, note=note)
+                fired.append(await self._skipped(row, "auto", now, f"{what}; skipped (missed policy: skip)",
+                                                 {"missed": missed, "missed_since": since.isoformat()}))
+            else:
+                note = f"{what}; running once now (missed policy: run_once)"
+                log.info("schedule %r: %s", row.name, note)
+                starting.append((row, note))
+        return fired + await self._launch(starting, "auto", now)
 
     # -- firing ------------------------------------------------------------------
     async def launch(self, row: ScheduleRow, trigger: str, now: datetime, *, note: str | None = None) -> int:
         """Run the checks and start the firing in its own task; returns its run id
         (the id of a 'skipped' record when a check says no)."""
-        if trigger == "auto" and row.last_success is not None:
-            kind = _period_type(row)
-            key = period_key(kind, now)
-            if key is not None and key == period_key(kind, row.last_success):
-                period = PERIOD_NAMES[kind]
-                return await self._skipped(
-                    row, trigger, now, f"already succeeded this {period} (at {show(row.last_success)})",
-                    {"check": "period"},
-                )
+        return (await self._launch([(row, note)], trigger, now))[0]
+
+    async def _launch(self, items: list[tuple[ScheduleRow, str | None]], trigger: str, now: datetime) -> list[int]:
+        """`launch` for many schedules at once: one transaction claims them and opens their runs."""
+        run_ids: dict[int, int] = {}  # schedule id -> run id (started or skipped)
+        checked = []
+        for row, note in items:
+            done = self._done_this_period(row, trigger, now)
+            if done:
+                run_ids[row.id] = await self._skipped(row, trigger, now, done, {"check": "period"})
+            else:
+                checked.append((row, note))
         async with self.engine.store.transaction():
-            claimed = await self.schedules.claim(row.id)
-            if claimed:
-                run_id = await self.runs.start(
-                    schedule_id=row.id, schedule_name=row.name, action=row.action, trigger=trigger, at=now
-                )
-        if not claimed:
-            current = next((r.id for r in await self.runs.running() if r.schedule_id == row.id), None)
-            where = f" (run #{current})" if current else ""
-            return await self._skipped(row, trigger, now, f"already running{where}", {"check": "running"})
-        task = asyncio.get_running_loop().create_task(
-            self._execute(row, run_id, trigger, now, note), name=f"firing-{row.name}"
-        )
-        self._active[row.id] = _Active(run_id, task)
-        self._ensure_stop_watch()
-        return run_id
+            claimed = await self.schedules.claim([row.id for row, _ in checked])
+            started = await self.runs.start_many([row for row, _ in checked if row.id in claimed],
+                                                 trigger=trigger, at=now)
+        loop = asyncio.get_running_loop()
+        for row, note in checked:
+            run_id = started.get(row.id)
+            if run_id is None:
+                current = next((r.id for r in await self.runs.running() if r.schedule_id == row.id), None)
+                where = f" (run #{current})" if current else ""
+                run_ids[row.id] = await self._skipped(row, trigger, now, f"already running{where}",
+                                                      {"check": "running"})
+                continue
+            task = loop.create_task(self._execute(row, run_id, trigger, now, note), name=f"firing-{row.name}")
+            self._active[row.id] = _Active(run_id, task)
+            run_ids[row.id] = run_id
+        if started:
+            self._ensure_stop_watch()
+        return [run_ids[row.id] for row, _ in items]
+
+    def _done_this_period(self, row: ScheduleRow, trigger: str, now: datetime) -> str | None:
+        """The period check: why an automatic firing is not needed, or None."""
+        if trigger != "auto" or row.last_success is None:
+            return None
+        kind = _period_type(row)
+        key = period_key(kind, now)
+        if key is None or key != period_key(kind, row.last_success):
+            return None
+        return f"already succeeded this {PERIOD_NAMES[kind]} (at {show(row.last_success)})"
 
     async def _skipped(self, row: ScheduleRow, trigger: str, now: datetime, message: str,
                        result: dict[str, object]) -> int:
@@ -267,14 +293,12 @@ class Scheduler:
         level = {"failed": "error", "cancelled": "warning"}.get(outcome.status, "info")
         runlog.emit(level, f"{outcome.status}: {outcome.message}")
         try:
-            async with self.engine.store.transaction():
-                await runlog.flush()
-                await self.runs.finish(
-                    run_id, status=outcome.status, message=outcome.message, at=self.engine.clock(),
-                    result=outcome.result, backup_run_id=outcome.backup_run_id, set_id=outcome.set_id,
-                )
-                await self.schedules.release(row.id, started_at=started, status=outcome.status,
-                                             succeeded=outcome.status in SUCCEEDED)
+            await self._ends.write(RunEnd(
+                runlog,
+                ended(run_id, status=outcome.status, message=outcome.message, at=self.engine.clock(),
+                      result=outcome.result, backup_run_id=outcome.backup_run_id, set_id=outcome.set_id),
+                Released(row.id, started, outcome.status, outcome.status in SUCCEEDED),
+            ))
         finally:
             self._active.pop(row.id, None)
             self.engine.bus.publish(RunFinished(run_id=run_id, schedule=row.name, status=outcome.status,

@@ -61,6 +61,8 @@ def period_key(spec_type: str, when: datetime, tz: tzinfo | None = None) -> tupl
     weekly, monthly or yearly schedule that already succeeded in the current
     day, ISO week, month or year is skipped. None for the other types, which
     have no period."""
+    if spec_type not in ("daily", "weekly", "monthly", "yearly"):
+        return None
     local = require_aware(when, "time").astimezone(tz or local_zone())
     match spec_type:
         case "daily":
@@ -70,9 +72,8 @@ def period_key(spec_type: str, when: datetime, tz: tzinfo | None = None) -> tupl
             return (iso.year, iso.week)
         case "monthly":
             return (local.year, local.month)
-        case "yearly":
+        case _:
             return (local.year,)
-    return None
 
 
 def _instants(spec: ScheduleSpec, after: datetime, tz: tzinfo) -> Iterator[datetime]:

@@ -29,6 +29,24 @@ def local_zone(localtime: Path = Path("/etc/localtime")) -> tzinfo:
             return ZoneInfo(key)
         except (ZoneInfoNotFoundError, ValueError):
             pass  # not a zone name (e.g. a POSIX rule string): use the system zone
+    # Every next-run computation asks; resolving the link costs a dozen system
+    # calls, so the answer is kept until the link or file itself is replaced
+    # (changing the zone replaces it: a new inode or mtime).
+    try:
+        st = os.lstat(localtime)
+    except OSError:
+        return timezone.utc
+    stamp = (str(localtime), st.st_ino, st.st_mtime_ns)
+    zone = _ZONES.get(stamp)
+    if zone is None:
+        zone = _ZONES[stamp] = _read_zone(localtime)
+    return zone
+
+
+_ZONES: dict[tuple[str, int, int], tzinfo] = {}
+
+
+def _read_zone(localtime: Path) -> tzinfo:
     try:
         target = localtime.resolve(strict=True)
     except OSError:

@@ -7,51 +7,46 @@ import json
 import types
 import typing
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 from ..timeutil import from_db
 
 T = TypeVar("T")
-_hints_cache: dict[type, dict[str, Any]] = {}
+_converters_cache: dict[type, dict[str, Callable[[Any], Any] | None]] = {}
 
 
-def _kind(tp: Any) -> str:
+def _json_dict(v: str | None) -> dict:
+    return json.loads(v) if v else {}
+
+
+def _json_list(v: str | None) -> list:
+    return json.loads(v) if v else []
+
+
+def _bool(v: int | None) -> bool | None:
+    return None if v is None else bool(v)
+
+
+def _converter(tp: Any) -> Callable[[Any], Any] | None:
+    """How a column's stored value becomes the field's type (None: as stored)."""
     base = tp
     if typing.get_origin(tp) in (typing.Union, types.UnionType):  # X | None -> X
         base = next(a for a in typing.get_args(tp) if a is not type(None))
     origin = typing.get_origin(base) or base
-    if origin is datetime:
-        return "time"
-    if origin is dict:
-        return "json_dict"
-    if origin is list:
-        return "json_list"
-    if origin is bool:
-        return "bool"
-    return "plain"
+    return {datetime: from_db, dict: _json_dict, list: _json_list, bool: _bool}.get(origin)
 
 
 def load(cls: type[T], row: Any, **extra: Any) -> T:
-    """Build `cls` from a row whose columns are named like its fields."""
-    hints = _hints_cache.get(cls)
-    if hints is None:
-        types = typing.get_type_hints(cls)
-        hints = _hints_cache[cls] = {f.name: _kind(types[f.name]) for f in dataclasses.fields(cls)}
-    keys = row.keys()
+    """Build `cls` from a row whose columns are named like its fields (others are ignored)."""
+    converters = _converters_cache.get(cls)
+    if converters is None:
+        hints = typing.get_type_hints(cls)
+        converters = _converters_cache[cls] = {f.name: _converter(hints[f.name]) for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
-    for name, kind in hints.items():
-        if name not in keys:
-            continue
-        v = row[name]
-        if kind == "time":
-            v = from_db(v)
-        elif kind == "json_dict":
-            v = json.loads(v) if v else {}
-        elif kind == "json_list":
-            v = json.loads(v) if v else []
-        elif kind == "bool" and v is not None:
-            v = bool(v)
-        values[name] = v
+    for name, v in zip(row.keys(), row):
+        if name in converters:
+            convert = converters[name]
+            values[name] = v if convert is None else convert(v)
     values.update(extra)
     return cls(**values)
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 from datetime import datetime
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterable, Sequence
 
 from ..errors import NotFound
 from ..timeutil import to_db
 from .db import Store
-from .models import LogLine, RunRow
+from .models import LogLine, RunRow, ScheduleRow
 from .rows import dumps, load
 
 FINAL = ("success", "warning", "failed", "skipped", "cancelled", "interrupted")
@@ -33,6 +33,17 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
+def ended(
+    run_id: int, *, status: str, message: str, at: datetime, result: dict[str, Any] | None = None,
+    backup_run_id: int | None = None, set_id: int | None = None,
+) -> tuple:
+    """A run's final status as the row `Runs.finish_many` stores; checked here, so a
+    bad one fails alone and not the batch it would have joined."""
+    if status not in FINAL:
+        raise ValueError(f"not a final run status: {status!r}")
+    return (status, message, to_db(at), dumps(result or {}), backup_run_id, set_id, run_id)
+
+
 class Runs:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -46,16 +57,29 @@ class Runs:
             (schedule_id, schedule_name, action, trigger, to_db(at), os.getpid()),
         )
 
-    async def finish(
-        self, run_id: int, *, status: str, message: str, at: datetime, result: dict[str, Any] | None = None,
-        backup_run_id: int | None = None, set_id: int | None = None,
-    ) -> None:
-        if status not in FINAL:
-            raise ValueError(f"not a final run status: {status!r}")
-        await self.store.execute(
+    async def start_many(self, schedules: Sequence[ScheduleRow], *, trigger: str, at: datetime) -> dict[int, int]:
+        """One running run for each schedule, in one statement; returns schedule id -> run id."""
+        if not schedules:
+            return {}
+        stamp, pid = to_db(at), os.getpid()
+        async with self.store.transaction() as conn:
+            async with conn.execute(
+                "INSERT INTO schedule_runs(schedule_id, schedule_name, action, trigger, status, started_at, pid) "
+                "VALUES " + ",".join(["(?, ?, ?, ?, 'running', ?, ?)"] * len(schedules)) +
+                " RETURNING schedule_id, id",
+                [v for s in schedules for v in (s.id, s.name, s.action, trigger, stamp, pid)],
+            ) as cur:
+                return {r[0]: r[1] for r in await cur.fetchall()}
+
+    async def finish(self, run_id: int, **end: Any) -> None:
+        """The run's final status; `end` as for `ended`."""
+        await self.finish_many([ended(run_id, **end)])
+
+    async def finish_many(self, ends: Iterable[tuple]) -> None:
+        """Final statuses, as made by `ended`, in one transaction."""
+        await self.store.executemany(
             "UPDATE schedule_runs SET status = ?, message = ?, finished_at = ?, result = ?, "
-            "backup_run_id = coalesce(?, backup_run_id), set_id = coalesce(?, set_id) WHERE id = ?",
-            (status, message, to_db(at), dumps(result or {}), backup_run_id, set_id, run_id),
+            "backup_run_id = coalesce(?, backup_run_id), set_id = coalesce(?, set_id) WHERE id = ?", ends,
         )
 
     async def record(

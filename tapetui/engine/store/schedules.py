@@ -7,8 +7,9 @@ sharing the catalog -- can never both start.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 from ..errors import NotFound, UserError
 from ..timeutil import from_db, now, to_db
@@ -19,6 +20,16 @@ from .rows import dumps, load
 #: Columns `update` may change; derived state has its own methods.
 EDITABLE = ("name", "type", "config", "action", "action_config", "template_id", "enabled", "missed_policy",
             "next_run")
+
+
+@dataclass(frozen=True)
+class Released:
+    """A firing's end, as its schedule records it."""
+
+    schedule_id: int
+    started_at: datetime
+    status: str
+    succeeded: bool
 
 
 def _value(column: str, value: Any) -> Any:
@@ -88,30 +99,34 @@ class Schedules:
     async def delete(self, id_: int) -> None:
         await self.store.execute("DELETE FROM schedules WHERE id = ?", (id_,))
 
-    async def claim(self, id_: int) -> bool:
-        """idle -> running, atomically; False if it was already running (the running check)."""
+    async def claim(self, ids: Sequence[int]) -> set[int]:
+        """idle -> running, atomically; returns the ids claimed (the others were already
+        running: the running check)."""
+        if not ids:
+            return set()
         async with self.store.transaction() as conn:
-            cur = await conn.execute(
-                "UPDATE schedules SET status = 'running' WHERE id = ? AND status = 'idle'", (id_,)
-            )
-            return cur.rowcount == 1
+            async with conn.execute(
+                f"UPDATE schedules SET status = 'running' WHERE status = 'idle' AND id IN "
+                f"({','.join('?' * len(ids))}) RETURNING id", tuple(ids)
+            ) as cur:
+                return {r[0] for r in await cur.fetchall()}
 
-    async def release(
-        self, id_: int, *, started_at: datetime, status: str, succeeded: bool,
-    ) -> None:
-        """running -> idle, with the firing's outcome as the schedule's last result."""
-        await self.store.execute(
-            "UPDATE schedules SET status = 'idle', last_run = ?, last_result = ?, "
-            "last_success = CASE WHEN ? THEN ? ELSE last_success END WHERE id = ?",
-            (to_db(started_at), status, int(succeeded), to_db(started_at), id_),
+    async def release(self, ends: Iterable[Released]) -> None:
+        """running -> idle, with each firing's outcome as its schedule's last result."""
+        await self.store.executemany(
+            "UPDATE schedules SET status = 'idle', last_run = ?1, last_result = ?2, "
+            "last_success = CASE WHEN ?3 THEN ?1 ELSE last_success END WHERE id = ?4",
+            [(to_db(e.started_at), e.status, int(e.succeeded), e.schedule_id) for e in ends],
         )
 
     async def note_skipped(self, id_: int) -> None:
         """A skipped firing is not a run: only the last result says it happened."""
         await self.store.execute("UPDATE schedules SET last_result = 'skipped' WHERE id = ?", (id_,))
 
-    async def set_next_run(self, id_: int, next_run: datetime | None) -> None:
-        await self.store.execute("UPDATE schedules SET next_run = ? WHERE id = ?", (to_db(next_run), id_))
+    async def set_next_runs(self, moves: Iterable[tuple[int, datetime | None]]) -> None:
+        """(schedule id, its next run) pairs, in one transaction."""
+        await self.store.executemany("UPDATE schedules SET next_run = ? WHERE id = ?",
+                                     [(to_db(at), id_) for id_, at in moves])
 
     async def due(self, at: datetime) -> list[ScheduleRow]:
         rows = await self.store.fetchall(
