@@ -58,7 +58,7 @@ async def test_load_format_mount_write_and_eject(world, tmp_path):
     assert (await d.status()).loaded is None  # inserted, not loaded
     await d.load(BARCODE)
     st = await d.status()
-    assert st.loaded == "UNKNOWN" and st.health["drive status"] == "LTFS_UNFORMATTED"
+    assert st.loaded == "no-barcode" and st.health["drive status"] == "LTFS_UNFORMATTED"
     assert await d.read_label() is None
     with pytest.raises(TapeError, match="not LTFS formatted"):
         await d.mount()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -42,7 +43,13 @@ def volume_dir(root: Path, barcode: str) -> Path:
 
 
 def cartridge(generation: str = "LTO-8", **facts: Any) -> dict[str, Any]:
-    """A blank cartridge; `facts` override (formatted, volume_name, serial, ...)."""
+    """A blank cartridge; `facts` override (formatted, volume_name, serial, ...).
+
+    Two facts default per cartridge in `init_state`: `mam_barcode`, the barcode
+    its memory holds (a library writes it there, LTFS overwrites it with the
+    volume serial; pass None for a cartridge fresh from the box, which a
+    standalone drive then cannot name), and
+    `medium_serial`, the manufacturer's serial every cartridge has."""
     c: dict[str, Any] = {
         "generation": generation,
         "capacity_bytes": GEN_CAPACITY[generation],
@@ -61,6 +68,11 @@ def cartridge(generation: str = "LTO-8", **facts: Any) -> dict[str, Any]:
     return c
 
 
+def medium_serial(barcode: str) -> str:
+    """A stand-in manufacturer's serial: stable and different per cartridge."""
+    return hashlib.sha256(barcode.encode()).hexdigest()[:10].upper()
+
+
 def init_state(
     root: Path,
     cartridges: dict[str, dict[str, Any]],
@@ -75,8 +87,10 @@ def init_state(
 ) -> None:
     """Create a world: `slots` (1-based) only with a `changer`; `loaded` is in the drive."""
     root.mkdir(parents=True, exist_ok=True)
-    for barcode in cartridges:
+    for barcode, c in cartridges.items():
         volume_dir(root, barcode).mkdir(parents=True, exist_ok=True)
+        c.setdefault("mam_barcode", c["serial"] if c["formatted"] and c["serial"] else barcode)
+        c.setdefault("medium_serial", medium_serial(barcode))
     state = {
         "sg_device": sg_device,
         "tape_device": tape_device,

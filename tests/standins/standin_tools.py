@@ -77,7 +77,7 @@ def tape_attributes(prefix: str, c: dict[str, Any]) -> None:
     err(f"{prefix}LTFS17227I Tape attribute: Application Version = 2.4.8.4 .")
     err(f"{prefix}LTFS17227I Tape attribute: Medium Label = {c['volume_name'] or ''}.")
     err(f"{prefix}LTFS17228I Tape attribute: Text Localization ID = 0x81.")
-    err(f"{prefix}LTFS17227I Tape attribute: Barcode = {c['serial']:<32}.")
+    err(f"{prefix}LTFS17227I Tape attribute: Barcode = {c['mam_barcode'] or '':<32}.")
     err(f"{prefix}LTFS17227I Tape attribute: Application Format Version = 2.4.0           .")
     err(f"{prefix}LTFS17228I Tape attribute: Volume Lock Status = 0x00.")
     err(f"{prefix}LTFS17227I Tape attribute: Media Pool name = .")
@@ -100,13 +100,13 @@ def open_lines(prefix: str, dev: str) -> None:
 # ---------------------------------------------------------------- mounting ---
 
 
-def ltfs_xattrs(c: dict[str, Any], barcode: str) -> dict[str, str]:
+def ltfs_xattrs(c: dict[str, Any]) -> dict[str, str]:
     total_mib = c["capacity_bytes"] // MIB
     return {
         "ltfs.volumeName": c["volume_name"] or "",
-        "ltfs.volumeSerial": c["serial"],
+        "ltfs.volumeSerial": c["serial"] or "",
         "ltfs.volumeUUID": c["uuid"],
-        "ltfs.mamBarcode": barcode,
+        "ltfs.mamBarcode": c["mam_barcode"] or "",
         "ltfs.volumeFormatTime": c["format_time"].replace(" UTC", "Z").replace(" ", "T"),
         "ltfs.indexGeneration": str(c["index_gen"]),
         "ltfs.mediaStorageAlert": f"0x{c['tapealert']:016x}",
@@ -123,7 +123,7 @@ def ltfs_xattrs(c: dict[str, Any], barcode: str) -> dict[str, str]:
 def link_volume(root: Path, barcode: str, c: dict[str, Any], where: Path) -> None:
     """Make `where` show the cartridge's files, with the root facts LTFS exposes."""
     vol = volume_dir(root, barcode)
-    for name, value in ltfs_xattrs(c, barcode).items():
+    for name, value in ltfs_xattrs(c).items():
         try:
             os.setxattr(vol, "user." + name, value.encode())
         except OSError as exc:
@@ -263,7 +263,9 @@ def _mkltfs_run(o: dict[str, str], serial: str | None) -> int:
             err("LTFS15048I Need to specify -f or --force option to format this medium.")
             err("LTFS15023I Formatting failed.")
             return 16
-        serial = serial or barcode[:6]
+        # Without -s the volume serial is the barcode the cartridge memory holds;
+        # with neither, the volume has none (the real tool logs NO_BARCODE).
+        serial = serial or (c["mam_barcode"] or "")[:6] or None
         for line in (
             "LTFS15010I Creating data partition b on SCSI partition 1.",
             "LTFS15011I Creating index partition a on SCSI partition 0.",
@@ -274,11 +276,12 @@ def _mkltfs_run(o: dict[str, str], serial: str | None) -> int:
         for part in "ba":
             err(f"LTFS11100I Writing label to partition {part}.")
             err(f"LTFS11278I Writing index to partition {part}.")
-            err(f"LTFS17235I Writing index of {serial} to {part} (Reason: Format, 0 files) DUMMY.")
-            err(f"LTFS17236I Wrote index of {serial} (Gen = 1, Part = {part}, Pos = 5, DUMMY).")
+            err(f"LTFS17235I Writing index of {serial or 'NO_BARCODE'} to {part} (Reason: Format, 0 files) DUMMY.")
+            err(f"LTFS17236I Wrote index of {serial or 'NO_BARCODE'} (Gen = 1, Part = {part}, Pos = 5, DUMMY).")
         now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f000 UTC")
         c.update(formatted=True, volume_name=o.get("-n", ""), serial=serial,
                  uuid=str(uuid.uuid4()), format_time=now, used_bytes=0, index_gen=1)
+        c["mam_barcode"] = serial or c["mam_barcode"]  # LTFS writes the serial to MAM 0x0806
         vol = volume_dir(root, barcode)
         for f in sorted(vol.rglob("*"), reverse=True):
             f.rmdir() if f.is_dir() else f.unlink()
@@ -340,7 +343,7 @@ def ltfsck(argv: list[str]) -> int:
             return 4
         for line in (
             "LTFS16023I LTFS volume information:.",
-            f"LTFS16024I Volser (bar code) : {c['serial']}.",
+            f"LTFS16024I Volser (bar code) : {c['serial'] or ''}.",
             f"LTFS16025I Volume UUID     : {c['uuid']}.",
             f"LTFS16026I Format time     : {c['format_time']}.",
             "LTFS16027I Block size      : 524288.",
@@ -356,7 +359,7 @@ def ltfsck(argv: list[str]) -> int:
             err("LTFS11233I Updating MAM coherency data.")
         tape_attributes("", c)
         gen = c["index_gen"]
-        err(f"LTFS11031I Volume mounted successfully. {c['serial']} : Gen = {gen} / (a, 5) -> (b, 5) / DUMMY.")
+        err(f"LTFS11031I Volume mounted successfully. {c['serial'] or 'NO_BARCODE'} : Gen = {gen} / (a, 5) -> (b, 5) / DUMMY.")
         if listing:
             out("Generation: Date       Time               Zone     SelfPtr->BackPtr (Part, Pos)")
             out(f"         {gen}: {c['format_time']}      (0, 5)->(1, 5)")
@@ -439,7 +442,7 @@ def ltfs(argv: list[str]) -> int:
             err(f"{p}LTFS14013E Cannot mount the volume.")
             return 1
         tape_attributes(p, c)
-        err(f"{p}LTFS11031I Volume mounted successfully. {c['serial']} : Gen = {c['index_gen']} / (a, 5) -> (b, 5) / DUMMY.")
+        err(f"{p}LTFS11031I Volume mounted successfully. {c['serial'] or 'NO_BARCODE'} : Gen = {c['index_gen']} / (a, 5) -> (b, 5) / DUMMY.")
         link_volume(root, state["drive"]["cartridge"], c, mp)
         state["drive"]["mounted_at"] = str(mp)
     err(f"{p}LTFS14111I Initial setup completed successfully.")
@@ -658,7 +661,7 @@ def sg_read_attr(argv: list[str]) -> int:
         (0x0003, "Load count", str(c["load_count"])),
         (0x0220, "Total MiB written in medium life", str(c["used_bytes"] // MIB)),
         (0x0400, "Medium manufacturer", "FUJI    "),
-        (0x0401, "Medium serial number", "0123456789ABCDEF" + " " * 16),
+        (0x0401, "Medium serial number", f"{c['medium_serial']:<32}"),
     ]
     if c["formatted"]:
         attrs += [
@@ -666,8 +669,9 @@ def sg_read_attr(argv: list[str]) -> int:
             (0x0801, "Application name", f"{'LTFS':<32}"),
             (0x0802, "Application version", "2.4.8.4 "),
             (0x0803, "User medium text label", f"{c['volume_name'] or '':<160}"),
-            (0x0806, "Barcode", f"{c['serial']:<32}"),
         ]
+    if c["mam_barcode"]:
+        attrs.append((0x0806, "Barcode", f"{c['mam_barcode']:<32}"))
     shown = [a for a in attrs if filt < 0 or a[0] == filt]
     if filt < 0 and quiet == 0:
         out("Attribute values:")
@@ -729,7 +733,8 @@ def ltfscmd_format(argv: list[str]) -> int:
             where.unlink()
         out(f"Formatting media in drive {letter}: ...")
         now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f000 UTC")
-        c.update(formatted=True, volume_name=flags.get("N", ""), serial=serial or barcode[:6],
+        serial = serial or (c["mam_barcode"] or "")[:6] or None
+        c.update(formatted=True, volume_name=flags.get("N", ""), serial=serial,
                  uuid=str(uuid.uuid4()), format_time=now, used_bytes=0, index_gen=1)
         for f in sorted(volume_dir(root, barcode).rglob("*"), reverse=True):
             f.rmdir() if f.is_dir() else f.unlink()

@@ -4,6 +4,15 @@ A scheduled full backup names its cartridge `TP{YYYY}{MM}01`; the month check
 reads the month back from such a label, or from the format time when the label
 is something else. Months are the operator's calendar months, so every instant
 is looked at in the host's local zone (naive datetimes already are local).
+
+A cartridge is known by its barcode. One that carries none (a new cartridge in
+a standalone drive: no changer reads its sticker, its memory holds no barcode
+yet) is known by its cartridge memory's medium serial number instead, written
+by the manufacturer and unique per cartridge: `no-barcode:<serial>`. Such an id
+can never be mistaken for a barcode (those are capitals and digits only), and
+two such cartridges never share one. When not even that can be read the id is
+the bare `no-barcode`, which names no cartridge in particular and is never
+catalogued.
 """
 
 from __future__ import annotations
@@ -15,6 +24,34 @@ from .base import LabelInfo
 
 #: `TP` + year + month, then anything (`TP20251101`, `TP202511-spare`).
 _MONTHLY = re.compile(r"TP(\d{4})(0[1-9]|1[0-2])", re.IGNORECASE)
+
+
+#: The id of a cartridge without a barcode (see the module docstring).
+NO_BARCODE = "no-barcode"
+
+
+def unlabelled_id(medium_serial: str | None) -> str:
+    """The id of a cartridge that carries no barcode, from its medium serial number."""
+    serial = (medium_serial or "").strip()
+    return f"{NO_BARCODE}:{serial}" if serial else NO_BARCODE
+
+
+def has_barcode(cartridge_id: str | None) -> bool:
+    """True for a real barcode; False for an empty drive or a `no-barcode` id."""
+    return bool(cartridge_id) and not cartridge_id.startswith(NO_BARCODE)
+
+
+def catalogable(cartridge_id: str | None) -> bool:
+    """Whether a catalog record may be keyed on this id: it names exactly one cartridge."""
+    return bool(cartridge_id) and cartridge_id != NO_BARCODE
+
+
+def shown_id(cartridge_id: str) -> str:
+    """How an operator reads the id: `no-barcode:0A1B2C` -> `(no barcode) 0A1B2C`."""
+    if has_barcode(cartridge_id):
+        return cartridge_id
+    serial = cartridge_id.partition(":")[2]
+    return f"(no barcode) {serial}" if serial else "(no barcode)"
 
 
 def _local(dt: datetime) -> datetime:

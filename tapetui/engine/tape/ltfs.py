@@ -53,8 +53,8 @@ from .ltfs_parse import (
     parse_mtx_status,
     parse_read_attr,
 )
+from .labels import unlabelled_id
 from .ltfs_run import (
-    UNKNOWN_BARCODE,
     cartridge_in_drive,
     failure_text,
     holds,
@@ -227,7 +227,7 @@ class LtfsDriver(TapeDriver):
             st.capacity_bytes = root_mib(root, "ltfs.mediaDataPartitionTotalCapacity")
             st.remaining_bytes = root_mib(root, "ltfs.mediaDataPartitionAvailableSpace")
             st.health.update(root_health(root))
-            barcode = tag or root_text(root, "ltfs.mamBarcode")
+            barcode = tag or root_text(root, "ltfs.mamBarcode") or st.serial
         else:
             mam = await self._read_mam()
             barcode = tag
@@ -235,8 +235,10 @@ class LtfsDriver(TapeDriver):
                 st.label, st.serial = mam.label, mam.barcode
                 st.capacity_bytes, st.remaining_bytes = mam.capacity_bytes, mam.remaining_bytes
                 st.health.update(mam.health)
-                barcode = tag or mam.barcode
-        st.loaded = barcode or UNKNOWN_BARCODE
+                barcode = tag or mam.barcode or unlabelled_id(mam.medium_serial)
+        # No changer and no barcode in the cartridge memory: a new cartridge. It is
+        # known by its medium serial, never by a name every such cartridge would share.
+        st.loaded = barcode or unlabelled_id(None)
         st.capacity_bytes = st.capacity_bytes or generation_capacity(st.generation)
         return st
 

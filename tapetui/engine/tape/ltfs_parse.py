@@ -162,6 +162,8 @@ def parse_read_attr(text: str) -> dict[str, str]:
 class MamFacts:
     label: str | None
     barcode: str | None
+    #: The manufacturer's serial (0x0401): unique per cartridge, blank or not.
+    medium_serial: str | None
     ltfs: bool
     remaining_bytes: int | None
     capacity_bytes: int | None
@@ -188,6 +190,7 @@ def mam_facts(attrs: dict[str, str]) -> MamFacts:
     return MamFacts(
         label=attrs.get("User medium text label") or None,
         barcode=attrs.get("Barcode") or None,
+        medium_serial=attrs.get("Medium serial number") or None,
         ltfs=attrs.get("Application name") == "LTFS",
         remaining_bytes=mib("Remaining capacity in partition [MiB]"),
         capacity_bytes=mib("Maximum capacity in partition [MiB]"),

@@ -13,10 +13,8 @@ from typing import Sequence
 
 from .. import proc
 from .base import Cartridge, DriveStatus, LineSink, OpResult, TapeError, ToolTimeout
+from .labels import has_barcode
 from .ltfs_parse import first_error
-
-#: The barcode reported when a cartridge is present but says nothing about itself.
-UNKNOWN_BARCODE = "UNKNOWN"
 
 
 async def run_tool(
@@ -47,8 +45,8 @@ async def run_tool_ok(argv: Sequence[str], timeout: float, kill_grace_s: float) 
 
 def holds(loaded: str | None, barcode: str) -> bool:
     """Whether the drive's cartridge is `barcode`; its memory may carry only the
-    6-character volume serial, or nothing."""
-    return loaded in (barcode, barcode[:6], UNKNOWN_BARCODE)
+    6-character volume serial. A cartridge without a barcode is only ever itself."""
+    return loaded == barcode or (has_barcode(barcode) and loaded == barcode[:6])
 
 
 def cartridge_in_drive(st: DriveStatus) -> Cartridge:

@@ -36,9 +36,9 @@ from .base import (
     TapeError,
     ToolTimeout,
 )
+from .labels import unlabelled_id
 from .ltfs_parse import WinDrive, parse_ltfscmd_drives
 from .ltfs_run import (
-    UNKNOWN_BARCODE,
     cartridge_in_drive,
     failure_text,
     holds,
@@ -155,7 +155,7 @@ class LtfsWindowsDriver(TapeDriver):
             st.remaining_bytes = root_mib(root, "ltfs.mediaDataPartitionAvailableSpace")
             st.health.update(root_health(root))
             st.loaded = label.barcode or label.serial
-        st.loaded = st.loaded or UNKNOWN_BARCODE
+        st.loaded = st.loaded or unlabelled_id(None)  # LtfsCmd shows no cartridge memory
         return st
 
     async def inventory(self) -> list[Cartridge]:
@@ -177,7 +177,8 @@ class LtfsWindowsDriver(TapeDriver):
                 if res.timed_out:
                     raise ToolTimeout(timeout_text("LtfsCmdLoad", self.cfg.load_timeout_s))
                 st = await self._status()
-            if holds(st.loaded, barcode):
+            # An unformatted medium shows no barcode here: the operator's word is all there is.
+            if holds(st.loaded, barcode) or st.loaded == unlabelled_id(None):
                 return
             held = f"holds {st.loaded}" if st.loaded else "is empty"
             raise NoCartridge(f"the drive {held}: insert {barcode} by hand")

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Iterator, Protocol
 from ..errors import UserError
 from ..events import OperatorDone, OperatorNeeded, TapeChanged
 from ..store.models import CartridgeRow, SetRow
-from .args import InvalidArgument
+from .args import InvalidArgument, serial_from_barcode
 from .base import Cartridge, DriveStatus, LabelInfo, LineSink, NoCartridge, OpResult, TapeError
-from .labels import is_this_month, scheduled_label
+from .labels import catalogable, has_barcode, is_this_month, scheduled_label, shown_id
 
 if TYPE_CHECKING:
     from ..core import Engine
@@ -165,7 +165,10 @@ class TapeOps:
             return await self.driver.inventory()
 
     async def sync_inventory(self) -> list[CartridgeRow]:
-        """Record every cartridge the driver sees; a retired one stays retired."""
+        """Record every cartridge the driver sees; a retired one stays retired.
+
+        One the drive cannot name at all (bare `no-barcode`) is shown, never
+        recorded: a record keyed on that would merge every such cartridge."""
         return await self._record(await self._inventory())
 
     async def _record(self, found: list[Cartridge]) -> list[CartridgeRow]:
@@ -173,6 +176,8 @@ class TapeOps:
         rows = []
         async with self.engine.store.transaction():
             for c in found:
+                if not catalogable(c.barcode):
+                    continue
                 known = await carts.by_barcode(c.barcode)
                 retired = known is not None and known.status == "retired"
                 rows.append(await carts.upsert(
@@ -258,8 +263,13 @@ class TapeOps:
         log: OpLog,
         label: str | None = None,
         force: bool = True,
+        barcode: str | None = None,
     ) -> FormatOutcome:
         """Format the loaded cartridge once and make the catalog follow it.
+
+        `barcode`: the one on the cartridge's sticker, for a cartridge whose memory
+        holds none (a new one in a standalone drive); its 6-character serial is
+        written to the medium, so the drive can name the cartridge from then on.
 
         Never raises for a tape or catalog failure: a failed format is ok=False
         with a warning (a backup goes on without it); a catalog update that fails
@@ -279,7 +289,8 @@ class TapeOps:
             return out
         out.old_label = before.label if before else None
         old_id = (before.barcode if before else None) or status.loaded or out.old_label
-        log.info(f"label before format: {out.old_label or '(blank)'}" + (f" on {old_id}" if old_id else ""))
+        log.info(f"label before format: {out.old_label or '(blank)'}"
+                 + (f" on {shown_id(old_id)}" if old_id else ""))
         if scheduled:
             new_label = scheduled_label(now)
             log.info(f"scheduled format: new label {new_label} for {_ym(now)}")
@@ -291,7 +302,8 @@ class TapeOps:
             with _driver_errors():
                 if status.mounted:
                     await self.driver.unmount()
-                result = await self.driver.format(new_label, force=force, on_line=log.tool)
+                serial = serial_from_barcode(barcode) if barcode is not None else None
+                result = await self.driver.format(new_label, serial=serial, force=force, on_line=log.tool)
         except UserError as e:
             result = OpResult(success=False, message=str(e))
         finally:
@@ -317,7 +329,7 @@ class TapeOps:
 
         # The medium was rewritten: the catalog must follow even if verification failed.
         # Sets first: a catalog claiming restorable sets on a wiped tape is the worse lie.
-        new_id = (after.barcode if after else None) or status.loaded or out.new_label
+        new_id = await self._id_after_format(after, status) or out.new_label
         old_record: CartridgeRow | None = None
         try:
             old_record = await self._find_record(old_id, out.old_label)
@@ -329,6 +341,13 @@ class TapeOps:
                     log.info("sets now overwritten: " + ", ".join(f"#{s.id} {s.name}" for s in lost))
         except Exception as e:  # noqa: BLE001 - any catalog failure is a warning here (seed 4.3)
             warn(f"the tape was formatted but its sets could not be marked overwritten: {e}")
+        if not catalogable(new_id):
+            warn("the tape was formatted but the drive cannot name it (no barcode, unreadable "
+                 "cartridge memory), so it is not catalogued: format it again giving its barcode")
+            return out
+        if not has_barcode(new_id):
+            log.info(f"the cartridge carries no barcode: catalogued as {shown_id(new_id)}; give its "
+                     "barcode when formatting it so the drive can name it")
         try:
             how = await self._update_record(old_record, new_id, out.new_label, after, status)
             log.info(f"cartridge record {how}: {out.old_label or '(blank)'} -> {out.new_label}")
@@ -336,6 +355,18 @@ class TapeOps:
             warn(f"the tape was formatted but its catalog record could not be updated: {e}")
         return out
 
+    async def _id_after_format(self, after: LabelInfo | None, before: DriveStatus) -> str | None:
+        """The cartridge's id once formatted: what its label says, else what the drive
+        now calls it (a format can give it a barcode), else what it was called (None:
+        a drive that names no cartridge, where the seed's rule makes the label the id)."""
+        if after is not None and after.barcode:
+            return after.barcode
+        try:
+            with _driver_errors():
+                now = await self.driver.status()
+        except UserError:
+            now = before
+        return now.loaded or before.loaded
     async def _find_record(self, old_id: str | None, old_label: str | None) -> CartridgeRow | None:
         carts = self.engine.cartridges
         found = await carts.by_barcode(old_id) if old_id else None
