@@ -12,7 +12,7 @@ from textual.widgets import DataTable
 
 from tapetui.console.app import TapetuiApp, make_app
 from tapetui.console.dialogs.confirm import ConfirmScreen
-from tapetui.console.fmt import when
+from tapetui.console.fmt import when_fit
 from tapetui.engine.demo import WATCHABLE, history, seed_demo
 from tapetui.engine.paths import Home
 
@@ -73,7 +73,7 @@ async def test_opening_the_demo_fires_nothing_and_shows_the_history(tmp_path: Pa
         await pilot.pause()
         table = app.screen.query_one("#runs", DataTable)
         assert table.row_count == 6
-        last_night = when(datetime(2031, 3, 14, 22, 0, tzinfo=timezone.utc))
+        last_night = when_fit(datetime(2031, 3, 14, 22, 0, tzinfo=timezone.utc)).short  # 80 columns: no year
         assert last_night in table.get_row_at(0)  # the newest: last night's incremental
         await pilot.press("3")
         await asyncio.wait_for(app.workers.wait_for_complete(), 15)
@@ -93,12 +93,13 @@ async def test_opening_the_demo_fires_nothing_and_shows_the_history(tmp_path: Pa
         await asyncio.wait_for(app.workers.wait_for_complete(), 15)
         assert len(await app.service.run_list()) == 6
 
-        # the key columns fit 80 columns; the last one takes what a wider terminal adds
+        # the columns fit 80 columns (the next run without its year); a wider terminal
+        # shows it whole and gives the rest to the last column
         table = app.screen.query_one("#schedules", DataTable)
         narrow = [c.width for c in table.columns.values()]
-        assert sum(w + 2 for w in narrow) <= 80 - 2
+        assert sum(w + 2 for w in narrow) == 80 - 2
         await pilot.resize_terminal(120, 30)
         await pilot.pause()
         wide = [c.width for c in table.columns.values()]
-        assert wide[:-1] == narrow[:-1] and wide[-1] == narrow[-1] + 40
+        assert sum(w + 2 for w in wide) == 120 - 2 and wide[1] == len("2031-03-15 03:00") > narrow[1]
         assert table.row_count == 5 and "every Sunday 03:00" in table.get_row("weekly-diff")

@@ -30,6 +30,7 @@ from ..engine.errors import UserError
 from ..engine.paths import Home
 from ..engine.scheduler import Scheduler
 from ..engine.tape.base import TapeDriver
+from ..engine.tape.labels import shown_id
 from .commands import ScreenCommands
 from .errors import report_worker_error
 from .keys import SCREENS
@@ -211,7 +212,7 @@ class TapetuiApp(App[None]):
             drive = "drive empty"
         else:
             mounted = " mounted" if status.mounted else ""
-            drive = f"drive {status.loaded} {status.label or '(blank)'}{mounted}"
+            drive = f"drive {shown_id(status.loaded)} {status.label or '(blank)'}{mounted}"
         self.facts.drive = drive
         await self._refresh_next_firing()
         self.header_changed.publish(self.facts)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from ..engine.units import human_bytes
 from ..engine.timeutil import show
 
-__all__ = ["bar", "duration", "human_bytes", "short_level", "show", "when"]
+__all__ = ["Fit", "bar", "duration", "human_bytes", "short_level", "show", "when", "when_fit"]
 
 SHORT_LEVELS = {"differential": "diff", "incremental": "incr"}
 
@@ -35,8 +36,25 @@ def short_level(level: str) -> str:
     return SHORT_LEVELS.get(level, level)
 
 
+@dataclass(frozen=True)
+class Fit:
+    """A table cell with a shorter form, for when its column is narrowed (80 columns)."""
+
+    full: str
+    short: str
+
+    def within(self, width: int) -> str:
+        return self.full if len(self.full) <= width else self.short
+
+
 def when(dt: datetime | None) -> str:
     return show(dt)
+
+
+def when_fit(dt: datetime | None) -> Fit:
+    """'2026-11-23 22:00', or '11-23 22:00' in a narrow column."""
+    full = show(dt)
+    return Fit(full, full[5:] if len(full) == len("2026-11-23 22:00") else full)
 
 
 def bar(used: int | None, total: int | None, width: int = 10) -> str:

@@ -12,6 +12,7 @@ from textual.worker import Worker
 from ..context import tapp
 from ..keys import SCREENS
 from ..errors import report_worker_error
+from ..fmt import Fit
 from ..widgets.status_line import StatusLine
 
 
@@ -46,35 +47,73 @@ class MainScreen(Screen[None]):
                 _make_columns(table)
 
 
-def add_columns(table: DataTable, flex: str | None = None, **widths: int) -> None:
+#: A column's width, or (width, narrow width) where 0 drops the column when narrow.
+Width = int | tuple[int, int]
+#: What a column costs on screen besides its width: one cell of padding each side.
+PADDING = 2
+#: The vertical scrollbar's width, kept free so a long table never scrolls sideways.
+SCROLLBAR = 2
+
+
+def add_columns(table: DataTable, flex: str | None = None, **widths: Width) -> None:
     """Fixed widths ('Next_run' is shown 'Next run'): tables do not jump as rows
     arrive, and screenshots do not depend on when the widths were measured.
 
-    Key columns come first and fit 80 columns; the `flex` column takes what the
-    terminal has left (it is re-fitted when the terminal is resized)."""
+    When the widths do not fit the terminal, every column takes its narrow width
+    (a `(width, narrow)` pair; narrow 0 drops it), so an 80-column terminal sees
+    every column it keeps without scrolling sideways. The `flex` column then takes
+    what is left (re-fitted when the terminal is resized)."""
     table._tapetui_columns = (widths, flex)  # type: ignore[attr-defined]
     _make_columns(table)
 
 
+def column_widths(widths: dict[str, Width], flex: str | None, room: int) -> dict[str, int]:
+    """The columns shown in `room` cells and their widths, in order."""
+    chosen = {k: w if isinstance(w, int) else w[0] for k, w in widths.items()}
+    if _cost(chosen) > room:
+        chosen = {k: w if isinstance(w, int) else w[1] for k, w in widths.items()}
+        chosen = {k: w for k, w in chosen.items() if w > 0}
+    if flex in chosen:
+        chosen[flex] += max(0, room - _cost(chosen))
+    return chosen
+
+
+def _cost(widths: dict[str, int]) -> int:
+    return sum(w + PADDING for w in widths.values())
+
+
 def _make_columns(table: DataTable) -> None:
     widths, flex = table._tapetui_columns  # type: ignore[attr-defined]
-    if flex is not None:
-        spare = table.app.size.width - 2 - sum(w + 2 for w in widths.values())  # 2: scrollbar; 2: cell padding
-        widths = {**widths, flex: widths[flex] + max(0, spare)}
-    if [c.width for c in table.columns.values()] == list(widths.values()):
+    chosen = column_widths(widths, flex, table.app.size.width - SCROLLBAR)
+    if {str(k.value): c.width for k, c in table.columns.items()} == chosen:
         return
     shown = getattr(table, "_tapetui_shown", None)
     table.clear(columns=True)
     table._tapetui_shown = None  # type: ignore[attr-defined]
-    for label, width in widths.items():
-        table.add_column(label.replace("_", " "), width=width)
+    for name, width in chosen.items():
+        table.add_column(name.replace("_", " "), width=width, key=name)
     if shown is not None:
         fill_table(table, *shown)
 
 
-def fill_table(table: DataTable, cells: list[tuple[str, ...]], keys: list[str], cursor_key: str | None = None) -> None:
-    """Show these rows, keeping the cursor (on the row `cursor_key` when given);
-    unchanged data is not redrawn (several events often ask for the same reload)."""
+def _visible(table: DataTable, row: tuple[str | Fit, ...]) -> list[str]:
+    """The cells of the columns shown, each in the form its column's width takes."""
+    spec = getattr(table, "_tapetui_columns", None)
+    names = list(spec[0]) if spec else [str(k.value) for k in table.columns]
+    by_name = dict(zip(names, row))
+    cells = []
+    for key, column in table.columns.items():
+        cell = by_name[str(key.value)]
+        cells.append(cell.within(column.width) if isinstance(cell, Fit) else cell)
+    return cells
+
+
+def fill_table(
+    table: DataTable, cells: list[tuple[str | Fit, ...]], keys: list[str], cursor_key: str | None = None
+) -> None:
+    """Show these rows (one cell per column given to `add_columns`, shown or not),
+    keeping the cursor (on the row `cursor_key` when given); unchanged data is not
+    redrawn (several events often ask for the same reload)."""
     shown = (cells, keys)
     if getattr(table, "_tapetui_shown", None) == shown:
         return
@@ -83,6 +122,6 @@ def fill_table(table: DataTable, cells: list[tuple[str, ...]], keys: list[str], 
     with table.app.batch_update():
         table.clear()
         for row, key in zip(cells, keys):
-            table.add_row(*row, key=key)
+            table.add_row(*_visible(table, row), key=key)
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))

@@ -22,7 +22,7 @@ from ..dialogs.restore import RestoreScreen
 from ..widgets.log_view import LiveLog
 from ...engine.browse import PointInTime
 from ..context import tapp
-from ..fmt import human_bytes, short_level, when
+from ..fmt import human_bytes, short_level, when, when_fit
 from ..widgets.catalog_tree import CatalogTree
 from .base import MainScreen, add_columns, fill_table
 
@@ -65,8 +65,9 @@ class CatalogScreen(MainScreen):
         self.restore_run: int | None = None  # the run of the restore started here
 
     def on_mount(self) -> None:
-        add_columns(self.query_one("#sets", DataTable), flex="Cartridges", Set=4, Level=5, Finished=16, Files=7,
-                    Size=9, State=10, Cartridges=9, Verified=8)
+        # At 80 columns: the finish without its year, no file count (the set's tree has it).
+        add_columns(self.query_one("#sets", DataTable), flex="Cartridges", Set=4, Level=5, Finished=(16, 11),
+                    Files=(7, 0), Size=9, State=10, Cartridges=9, Verified=8)
         add_columns(self.query_one("#found", DataTable), flex="Path", Path=30, Set=5, Size=9, Cartridge=10)
         tapp(self).live.runs.subscribe(self, self._on_run)
         tapp(self).live.log_lines.subscribe(self, self._on_lines)
@@ -92,7 +93,7 @@ class CatalogScreen(MainScreen):
     def on_catalog_screen_sets_loaded(self, message: SetsLoaded) -> None:
         self.sets = {s.id: s for s in message.sets}
         cells = [
-            (f"#{s.id}", short_level(s.level), when(s.finished_at or s.started_at), f"{s.files:,}",
+            (f"#{s.id}", short_level(s.level), when_fit(s.finished_at or s.started_at), f"{s.files:,}",
              human_bytes(s.bytes), s.status, " ".join(s.cartridges) or "-",
              "-" if s.verify_ok is None else ("ok" if s.verify_ok else "FAILED"))
             for s in message.sets

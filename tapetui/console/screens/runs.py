@@ -20,7 +20,7 @@ from ...engine import events as ev
 from ...engine.store.models import RunRow
 from ..context import tapp
 from ..live import StoredLine, join_log
-from ..fmt import human_bytes, span, when
+from ..fmt import human_bytes, span, when_fit
 from ..widgets.log_view import LiveLog
 from ..widgets.progress_panel import ProgressPanel
 from .base import MainScreen, add_columns, fill_table
@@ -66,8 +66,9 @@ class RunsScreen(MainScreen):
         self.log_joined = False  # the shown run's stored lines are in: live ones may follow
 
     def on_mount(self) -> None:
+        # At 80 columns: the start without its year; no file count or trigger (the log has both).
         add_columns(self.query_one("#runs", DataTable), flex="Cartridge", **{"#": 4}, Schedule=12, Status=9,
-                    Started=16, Took=6, Files=7, Size=9, Trigger=7, Cartridge=9)
+                    Started=(16, 11), Took=6, Files=(7, 0), Size=9, Trigger=(7, 0), Cartridge=9)
         self.query_one(ProgressPanel).display = False
         live = tapp(self).live
         live.runs.subscribe(self, lambda _e: self.action_refresh())
@@ -98,7 +99,7 @@ class RunsScreen(MainScreen):
     def on_runs_screen_loaded(self, message: Loaded) -> None:
         self.rows = {r.id: r for r in message.rows}
         cells = [
-            (str(r.id), r.schedule_name, r.status, when(r.started_at),
+            (str(r.id), r.schedule_name, r.status, when_fit(r.started_at),
              span(r.started_at, r.finished_at) if r.finished_at else "…",
              f"{r.result['files']:,}" if "files" in r.result else "-",
              human_bytes(r.result["bytes"]) if "bytes" in r.result else "-",

@@ -11,7 +11,7 @@ from textual.widgets import DataTable
 
 from ...engine.store.models import ScheduleRow
 from ..context import tapp
-from ..fmt import short_level, when
+from ..fmt import short_level, when_fit
 from .base import MainScreen, add_columns, fill_table
 
 
@@ -45,7 +45,10 @@ class SchedulesScreen(MainScreen):
         self.rows: dict[str, ScheduleRow] = {}
 
     def on_mount(self) -> None:
-        add_columns(self.query_one(DataTable), flex="When", Name=12, Next_run=16, Last=7, Does=12, When=19)
+        # "When" wants about 28 cells ("on day 2 of every month 04:00"): at 80 columns
+        # the next run drops its year to make room.
+        add_columns(self.query_one(DataTable), flex="When", Name=12, Next_run=(16, 11), Last=7, Does=12,
+                    When=(28, 19))
         live = tapp(self).live
         live.schedules.subscribe(self, lambda _e: self.reload())
         live.runs.subscribe(self, lambda _e: self.reload())
@@ -62,7 +65,7 @@ class SchedulesScreen(MainScreen):
         service = tapp(self).service
         self.rows = {r.name: r for r in message.rows}
         cells = [  # "Next run" says off; "Last" says running
-            (r.name, when(r.next_run) if r.enabled else "off",
+            (r.name, when_fit(r.next_run) if r.enabled else "off",
              "running" if r.status == "running" else (r.last_result or "-"),
              what(r, short=True), service.describe(r))
             for r in message.rows

@@ -18,10 +18,11 @@ from textual.widgets import DataTable, Static
 
 from ...engine.events import Event, LogLine, OperatorNeeded
 from ...engine.tape.base import DriveStatus
+from ...engine.tape.labels import has_barcode, shown_id
 from ...engine.tape.ops import CartridgeView, TapeOps
 from ..dialogs.format import FormatScreen
 from ..context import tapp
-from ..fmt import bar, human_bytes
+from ..fmt import Fit, bar, human_bytes
 from ..widgets.log_view import LiveLog
 from .base import MainScreen, add_columns, fill_table
 
@@ -77,7 +78,7 @@ class TapesScreen(MainScreen):
 
     def on_tapes_screen_loaded(self, message: Loaded) -> None:
         self.query_one("#drive", Static).update(drive_text(message.status))
-        cells = [(c.location, c.barcode, c.label or "-", c.status, bar(c.used_bytes, c.capacity_bytes, 8),
+        cells = [(c.location, barcode_cell(c.barcode), c.label or "-", c.status, bar(c.used_bytes, c.capacity_bytes, 8),
                   str(c.sets) if c.sets else "-") for c in message.rows]
         fill_table(self.query_one("#library", DataTable), cells, [c.barcode for c in message.rows])
 
@@ -142,13 +143,18 @@ class TapesScreen(MainScreen):
             self.query_one("#tape-output", LiveLog).add_lines(lines)
 
 
+def barcode_cell(barcode: str) -> Fit:
+    """A cartridge without a barcode is told apart by its medium serial where there is room."""
+    return Fit(shown_id(barcode), barcode if has_barcode(barcode) else "(none)")
+
+
 def drive_text(s: DriveStatus) -> str:
     if not s.drive_present:
         return "Drive  not found"
     if s.loaded is None:
         return "Drive  empty — select a cartridge and press l to load it"
     lines = [
-        f"Drive  {s.loaded}  label {s.label or '(none: not formatted)'}  {s.generation or ''}"
+        f"Drive  {shown_id(s.loaded)}  label {s.label or '(none: not formatted)'}  {s.generation or ''}"
         f"  {'mounted' if s.mounted else 'not mounted'}",
         f"Space  {human_bytes(s.remaining_bytes)} free of {human_bytes(s.capacity_bytes)}",
     ]

@@ -1,0 +1,106 @@
+"""Tables fit the terminal: at 80x24 (an operator's SSH window) no table scrolls
+sideways and no fixed column clips its cells; at 120 columns every column is there."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from textual.widgets import DataTable
+
+from tapetui.console.app import TapetuiApp, make_app
+from tapetui.console.fmt import Fit
+from tapetui.console.keys import SCREENS
+from tapetui.console.screens.base import PADDING, column_widths
+from tapetui.engine.demo import DEMO_NOW, seed_demo
+from tapetui.engine.paths import Home
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("layout")
+    asyncio.run(seed_demo(Home.single(root / "home"), root / "data", now=DEMO_NOW, mail_files=5))
+    return root / "home"
+
+
+def declared(table: DataTable) -> tuple[dict, str | None]:
+    return table._tapetui_columns  # type: ignore[attr-defined]
+
+
+async def shown_tables(pilot, mode: str) -> list[DataTable]:  # noqa: ANN001
+    app = pilot.app
+    await pilot.press(SCREENS[mode][0])
+    await asyncio.wait_for(app.workers.wait_for_complete(), 15)
+    await pilot.pause()
+    tables = [t for t in app.screen.query(DataTable) if t.region.area and hasattr(t, "_tapetui_columns")]
+    assert tables, f"no table shown on {mode}"
+    return tables
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
+async def test_no_table_scrolls_sideways_or_clips_a_fixed_column(demo_home: Path, tmp_path: Path, size) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home, ignore=shutil.ignore_patterns("*.sock", "*.lock"))
+    app = make_app(Home.single(home), clock=lambda: DEMO_NOW)
+    async with app.run_test(size=size) as pilot:
+        assert isinstance(app, TapetuiApp)
+        await asyncio.wait_for(app.ready.wait(), 15)
+        for mode in SCREENS:
+            for table in await shown_tables(pilot, mode):
+                where = f"{mode} #{table.id}"
+                assert table.virtual_size.width <= table.scrollable_content_region.width, where
+                assert table.max_scroll_x == 0, where
+                assert table.row_count, where  # the demo fills every table: cells are checked
+                widths, flex = declared(table)
+                if size[0] >= 120:
+                    assert [str(k.value) for k in table.columns] == list(widths), where
+                for key, column in table.columns.items():
+                    if key.value == flex:
+                        continue  # free text (rules, paths) may run past any width
+                    for cell in table.get_column(key):
+                        assert len(str(cell)) <= column.width, (where, key.value, cell)
+
+
+async def test_resizing_to_80_columns_narrows_the_runs_table_and_back(demo_home: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home, ignore=shutil.ignore_patterns("*.sock", "*.lock"))
+    app = make_app(Home.single(home), clock=lambda: DEMO_NOW, first_screen="runs")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await asyncio.wait_for(app.ready.wait(), 15)
+        [table] = await shown_tables(pilot, "runs")
+        started = list(table.get_column("Started"))
+        assert "Trigger" in [k.value for k in table.columns] and all(len(c) == 16 for c in started)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert "Trigger" not in [k.value for k in table.columns]
+        assert all(len(c) == 11 for c in table.get_column("Started"))  # "11-23 22:00"
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        await pilot.resize_terminal(120, 36)
+        await pilot.pause()
+        assert list(table.get_column("Started")) == list(started)
+
+
+WIDTHS = st.dictionaries(st.sampled_from("ABCDEFG"), st.integers(1, 20) | st.tuples(st.integers(1, 20), st.integers(0, 20)),
+                         min_size=1)
+
+
+@given(WIDTHS, st.integers(20, 200), st.booleans())
+def test_columns_fit_whenever_their_narrow_widths_do(widths: dict, room: int, with_flex: bool) -> None:
+    flex = next(iter(widths)) if with_flex else None
+    chosen = column_widths(widths, flex, room)
+    narrow = {k: w if isinstance(w, int) else w[1] for k, w in widths.items()}
+    if sum(w + PADDING for w in narrow.values() if w) <= room:
+        assert sum(w + PADDING for w in chosen.values()) <= room
+    assert list(chosen) == [k for k in widths if k in chosen]  # order kept
+    if flex in chosen and sum(w + PADDING for w in chosen.values()) < room:
+        pytest.fail("the flex column leaves room unused")
+
+
+@given(st.text(max_size=30), st.text(max_size=30), st.integers(0, 40))
+def test_a_fit_cell_shows_its_full_form_only_where_it_fits(full: str, short: str, width: int) -> None:
+    shown = Fit(full, short).within(width)
+    assert shown == (full if len(full) <= width else short)
