@@ -1,4 +1,6 @@
-"""`tapetui tape ...` end to end on a fresh home with the simulated library."""
+"""`tapetui tape ...` end to end on a fresh home with the simulated library; giving a
+barcode to a cartridge without one on a standalone LTFS drive (stand-in tools),
+run here and through a daemon."""
 
 from __future__ import annotations
 
@@ -9,10 +11,17 @@ from typing import Any
 
 import pytest
 
+from ltfs_world import FRESH, FRESH_ID, NAMED, STATE_ENV, fresh_cartridge_home
+from tapetui.cli import route
 from tapetui.cli.main import main
 from tapetui.engine.core import Engine
+from tapetui.engine.daemon.client import RemoteControl
+from tapetui.engine.daemon.control import LocalControl
+from tapetui.engine.daemon.server import DaemonServer
+from tapetui.engine.errors import UserError
 from tapetui.engine.paths import Home
-from tapetui.engine.tape.labels import scheduled_label
+from tapetui.engine.scheduler import Scheduler
+from tapetui.engine.tape.labels import scheduled_label, shown_id
 from tapetui.engine.timeutil import now
 
 
@@ -167,3 +176,73 @@ def test_check_streams_ltfsck_lines(cli: Cli) -> None:
     lines = out.splitlines()
     assert lines[0].startswith("LTFS16000I Starting ltfsck")
     assert lines[-2:] == ["LTFS16022I Volume is consistent.", "TPA004L8 is consistent"]
+
+
+# -- a cartridge without a barcode (standalone LTFS drive, stand-in tools) -----------------
+
+
+def ltfs_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+             loaded: str = FRESH) -> Cli:
+    home, state = fresh_cartridge_home(tmp_path, loaded=loaded)
+    monkeypatch.setenv(STATE_ENV, str(state))
+    return Cli(home.data_dir, capsys)
+
+
+def test_format_with_a_barcode_names_a_cartridge_that_had_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli = ltfs_cli(tmp_path, capsys, monkeypatch)
+    assert list(cli.listing()) == [FRESH_ID]
+    code, out, err = cli("format", "--barcode", FRESH)
+    assert code == 0, err
+    assert out.splitlines()[-1] == (f"formatted {shown_id(FRESH_ID)} as {scheduled_label(now())}; "
+                                    "the drive now names it NEW001")
+    assert "-s NEW001" in out  # mkltfs wrote the serial
+    [(barcode, row)] = cli.listing().items()
+    assert (barcode, row["status"], row["in_drive"]) == ("NEW001", "active", True)
+    assert cli.json("status")["loaded"] == "NEW001"
+
+
+def test_a_barcode_is_refused_for_a_cartridge_that_has_another(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli = ltfs_cli(tmp_path, capsys, monkeypatch, loaded=NAMED)
+    for barcode, message in [
+        (FRESH, f"the cartridge in the drive already has barcode {NAMED}; a barcode ({FRESH}) can only be "
+                "given to a cartridge without one"),
+        ("LIB001L7", "already has barcode LIB001L8"),  # same serial, another media id: another sticker
+        ("new-1", "barcode 'new-1' must be 6 digits or capital letters"),
+    ]:
+        code, out, err = cli("format", "--barcode", barcode)
+        assert code == 1 and out == "", barcode
+        assert err.startswith("tapetui: error: ") and message in err and len(err.splitlines()) == 1, err
+    untouched = cli.listing()[NAMED]
+    assert (untouched["label"], untouched["formatted_at"]) == (None, None)  # nothing was formatted
+    code, out, err = cli("format", "--barcode", "LIB001")  # its own (serial): nothing to give, it formats
+    assert code == 0, err
+    assert out.splitlines()[-1] == f"formatted {NAMED} as {scheduled_label(now())}"
+
+
+async def test_the_barcode_reaches_the_daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home, state = fresh_cartridge_home(tmp_path)
+    monkeypatch.setenv(STATE_ENV, str(state))
+    daemon_engine = await Engine.open(home)
+    daemon = LocalControl(daemon_engine, Scheduler(daemon_engine))
+    server = DaemonServer(daemon, home.socket_path)
+    await server.start()
+    engine = await Engine.open(home)
+    try:
+        async with route.control(engine) as control:
+            assert isinstance(control, RemoteControl)
+            with pytest.raises(UserError, match="barcode 'x' must be 6 digits"):
+                await control.format(barcode="x")
+            done = await control.format(label="PROJECT-X", barcode=FRESH)
+        assert (done.barcode, done.named, done.outcome.ok, done.outcome.new_label) == (
+            FRESH_ID, "NEW001", True, "PROJECT-X")
+        [record] = await engine.cartridges.all()
+        assert (record.barcode, record.label) == ("NEW001", "PROJECT-X")
+    finally:
+        await engine.close()
+        await server.close()
+        await daemon.close()
+        await daemon_engine.close()

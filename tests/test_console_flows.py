@@ -12,8 +12,10 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
+from ltfs_world import FRESH, FRESH_ID, STATE_ENV, fresh_cartridge_home
 from tapetui.console.app import TapetuiApp, make_app
 from tapetui.console.dialogs.confirm import ConfirmScreen
+from tapetui.console.dialogs.format import FormatScreen
 from tapetui.console.dialogs.restore import RestoreScreen
 from tapetui.console.dialogs.schedule_form import ScheduleForm
 from tapetui.console.widgets.catalog_tree import CatalogTree
@@ -226,6 +228,7 @@ async def test_format_a_cartridge_and_see_its_output(tmp_path: Path) -> None:
         await pilot.press("f")
         await until(pilot, lambda: app.screen.query("#label"))
         assert "TPA001L8" in str(app.screen.query_one("#confirm-body").render())
+        assert not app.screen.query("#barcode")  # it has one: nothing to ask
         await pilot.press(*"TP20990101", "enter")
         await settle(pilot)
         out = app.screen.query_one("#tape-output", LiveLog)
@@ -233,6 +236,35 @@ async def test_format_a_cartridge_and_see_its_output(tmp_path: Path) -> None:
         assert any(line.startswith("LTFS15000I Starting mkltfs") for line in out.lines)
         status = await app.engine.driver.status()
         assert (status.loaded, status.label) == ("TPA001L8", "TP20990101")
+
+
+async def test_give_a_cartridge_without_a_barcode_its_barcode_when_formatting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, state = fresh_cartridge_home(tmp_path)  # a standalone LTFS drive (stand-in tools)
+    monkeypatch.setenv(STATE_ENV, str(state))
+    async with make_app(home, first_screen="tapes").run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        library = app.screen.query_one("#library")
+        await until(pilot, lambda: library.row_count == 1)
+        assert str(library.coordinate_to_cell_key((0, 0)).row_key.value) == FRESH_ID
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, FormatScreen) and app.screen.query("#barcode"))
+        dialog = app.screen
+        error = dialog.query_one("#form-error")
+        await pilot.press("tab", "n", "e", "w", "minus", "1")
+        assert "✗ barcode 'new-1' must be 6 digits or capital letters" in str(error.render())  # as typed
+        await pilot.press("enter")
+        assert app.screen is dialog and dialog.query_one("#barcode", Input).value == "new-1"  # kept
+        await pilot.press(*["backspace"] * 5)
+        assert str(error.render()) == ""
+        await pilot.press(*FRESH, "enter")
+        await until(pilot, lambda: app.screen is not dialog)
+        await until(pilot, lambda: "NEW001" in [str(k.value) for k in library.rows])
+        assert library.row_count == 1  # renamed, not a second record
+        assert "Drive  NEW001 " in str(app.screen.query_one("#drive").render())
+        [record] = await app.engine.cartridges.all()
+        assert (record.barcode, record.status) == ("NEW001", "active")
 
 
 async def test_browse_a_set_and_restore_a_folder_elsewhere(tmp_path: Path, src: Path,

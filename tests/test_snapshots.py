@@ -23,6 +23,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from ltfs_world import STATE_ENV, fresh_cartridge_driver
 from tapetui.console.app import TapetuiApp, make_app
 from tapetui.engine.demo import DEMO_NOW, seed_demo
 from tapetui.engine.paths import Home
@@ -56,10 +57,10 @@ def demo_app(seeded_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
 
-    def build(first_screen: str = "schedules") -> TapetuiApp:
+    def build(first_screen: str = "schedules", **parts) -> TapetuiApp:  # noqa: ANN003 - make_app's
         home = tmp_path / "home"
         shutil.copytree(seeded_home, home, ignore=shutil.ignore_patterns("*.sock", "*.lock"))
-        return make_app(Home.single(home), clock=lambda: DEMO_NOW, first_screen=first_screen)
+        return make_app(Home.single(home), clock=lambda: DEMO_NOW, first_screen=first_screen, **parts)
 
     return build
 
@@ -115,3 +116,13 @@ CASES: dict[str, tuple[str, tuple[str, ...], str | None]] = {
 def test_snapshot(case: str, size: str, snap_compare, demo_app) -> None:  # noqa: ANN001
     screen, keys, wait_for = CASES[case]
     assert snap_compare(demo_app(screen), terminal_size=SIZES[size], run_before=steps(*keys, wait_for=wait_for))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_snapshot_format_dialog_asks_a_barcode(size: str, snap_compare, demo_app, tmp_path: Path,  # noqa: ANN001
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's catalog, with a standalone LTFS drive holding a cartridge without a barcode."""
+    driver, state = fresh_cartridge_driver(tmp_path)
+    monkeypatch.setenv(STATE_ENV, str(state))
+    app = demo_app("tapes", driver=driver)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=steps("f", wait_for="#barcode"))

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..engine.core import Engine
 from ..engine.events import LogLine
+from ..engine.tape.labels import shown_id
 from ..engine.tape.ops import CartridgeView, TapeOps
 from ..engine.timeutil import show
 from . import route
@@ -45,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "a blank cartridge gets this month's TPyyyymm01)")
     p.add_argument("--force", action="store_true",
                    help="format even if the cartridge is formatted or holds catalogued backups")
+    p.add_argument("--barcode", metavar="XXXXXX", help="the barcode on the sticker of a cartridge the drive "
+                   "cannot name (shown as '(no barcode)'): written to the tape, so the drive names it from now on")
     p.set_defaults(handler=cmd_format)
 
     p = tsub.add_parser("check", help="consistency check of the loaded cartridge (ltfsck)")
@@ -109,14 +112,15 @@ async def cmd_format(args: argparse.Namespace, engine: Engine) -> int:
     printer = engine.bus.subscribe(_print_line, LogLine)
     try:
         async with route.control(engine) as control:
-            done = await control.format(label=args.label, force=args.force)
+            done = await control.format(label=args.label, force=args.force, barcode=args.barcode)
         await engine.bus.drain()
     finally:
         printer.close()
     outcome = done.outcome
     if not outcome.ok:
         return 1
-    print(f"formatted {done.barcode} as {outcome.new_label}")
+    named = f"; the drive now names it {done.named}" if done.named else ""
+    print(f"formatted {shown_id(done.barcode)} as {outcome.new_label}{named}")
     if outcome.overwritten_sets:
         print("marked overwritten: " + ", ".join(f"set {i}" for i in outcome.overwritten_sets))
     return 0

@@ -114,14 +114,17 @@ class TapesScreen(MainScreen):
         request = await self.app.push_screen_wait(FormatScreen(status.loaded, status.label, lost))
         if request is None:
             return
-        self.query_one("#tape-output", LiveLog).replace([], title=f"format {status.loaded}")
-        outcome = (await tapp(self).service.format(request.label or None, force=True)).outcome
+        name = shown_id(status.loaded)
+        self.query_one("#tape-output", LiveLog).replace([], title=f"format {name}")
+        done = await tapp(self).service.format(request.label or None, force=True, barcode=request.barcode)
+        outcome = done.outcome
         if outcome.ok:
             gone = f"; sets {', '.join(f'#{i}' for i in outcome.overwritten_sets)} overwritten" \
                 if outcome.overwritten_sets else ""
-            self.notify(f"formatted {status.loaded} as {outcome.new_label}{gone}")
+            named = f"; the drive now names it {done.named}" if done.named else ""
+            self.notify(f"formatted {name} as {outcome.new_label}{named}{gone}")
         else:
-            self.notify(f"format of {status.loaded} failed: {'; '.join(outcome.warnings)}", severity="error",
+            self.notify(f"format of {name} failed: {'; '.join(outcome.warnings)}", severity="error",
                         timeout=10)
 
     @work(exclusive=True, group="tapes.check", exit_on_error=False)

@@ -23,8 +23,9 @@ from ..scheduler import Scheduler
 from ..service import Service
 from ..store.models import RunRow
 from ..store.runs import pid_alive
-from ..tape.args import InvalidArgument, validate_volume_name
+from ..tape.args import InvalidArgument, validate_barcode, validate_volume_name
 from ..tape.base import OpResult
+from ..tape.labels import has_barcode, shown_id
 from ..tape.ops import FormatOutcome, TapeOps
 from ..timeutil import show
 from .protocol import VERSION
@@ -56,6 +57,7 @@ class ControlStatus:
 class Formatted:
     barcode: str  # the cartridge that was in the drive
     outcome: FormatOutcome
+    named: str | None = None  # what the drive calls it now, when the format gave it a barcode
 
 
 class DriveBusy(UserError):
@@ -106,29 +108,41 @@ class LocalControl(Service):
         await self._drive_free()
         return await self.tape.unload()
 
-    async def format(self, label: str | None = None, force: bool = False) -> Formatted:
+    async def format(self, label: str | None = None, force: bool = False, barcode: str | None = None) -> Formatted:
         """Format the loaded cartridge (a manual format); its output goes on the bus as
-        log lines without a run id. Refused if it would destroy catalogued sets, unless forced."""
-        if label is not None:
-            try:
+        log lines without a run id. Refused if it would destroy catalogued sets, unless forced.
+
+        `barcode`: the one on the sticker of a cartridge the drive cannot name (no barcode
+        in its memory); the format writes it to the medium. Refused for a cartridge that
+        already has a different one."""
+        try:
+            if label is not None:
                 validate_volume_name(label)
-            except InvalidArgument as e:
-                raise UserError(str(e)) from e
+            if barcode is not None:
+                validate_barcode(barcode)
+        except InvalidArgument as e:
+            raise UserError(str(e)) from e
         await self._drive_free()
         status = await self.tape.status()
         if status.loaded is None:
             raise UserError("the drive is empty; load a cartridge first (tapetui tape load BARCODE)")
+        if barcode is not None and has_barcode(status.loaded):
+            if not _same_barcode(barcode, status.loaded):
+                raise UserError(f"the cartridge in the drive already has barcode {status.loaded}; a barcode "
+                                f"({barcode}) can only be given to a cartridge without one")
+            barcode = None  # already its name: nothing to write
         lost = await self.tape.would_lose(status.loaded)
         if lost and not force:
             listed = ", ".join(f"set {s.id} {s.name!r} ({s.level}, {show(s.started_at)})" for s in lost)
             raise UserError(
-                f"{status.loaded} holds catalogued backups that formatting would destroy: {listed}; "
+                f"{shown_id(status.loaded)} holds catalogued backups that formatting would destroy: {listed}; "
                 "add --force to format it anyway"
             )
         log = RunLog(None, self.engine.bus, None)
         outcome = await self.tape.format_flow(scheduled=False, now=self.engine.clock(), log=log, label=label,
-                                              force=force)
-        return Formatted(status.loaded, outcome)
+                                              force=force, barcode=barcode)
+        named = (await self.tape.status()).loaded if barcode is not None and outcome.ok else None
+        return Formatted(status.loaded, outcome, named)
 
     async def check(self) -> OpResult:
         """Consistency check of the loaded cartridge; the tool's lines go on the bus."""
@@ -184,3 +198,8 @@ class LocalControl(Service):
             running={names.get(sid, str(sid)): rid for sid, rid in self.scheduler.running.items()},
             clients=self.clients, on_sigterm=self.engine.config.daemon.on_sigterm,
         )
+
+
+def _same_barcode(given: str, known: str) -> bool:
+    """`ABC123L8` names the cartridge a drive calls `ABC123L8` or, by its volume serial, `ABC123`."""
+    return given in (known, known[:6]) or given[:6] == known
