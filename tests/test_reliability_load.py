@@ -34,20 +34,27 @@ async def _accept(engine, config, template=None):  # noqa: ANN001, ANN201
     return dict(config)
 
 
-handlers.register(Action("noop", _noop, _accept))
+
+
+@pytest.fixture
+def noop():  # noqa: ANN201
+    FIRED.clear()
+    with handlers.registered(Action("noop", _noop, _accept)):
+        yield
 
 
 @pytest.mark.slow
-async def test_200_every_minute_schedules_fire_exactly_once_each(home) -> None:  # noqa: ANN001
-    """200 schedules x 15 simulated minutes = 3000 firings, none lost or doubled.
+@pytest.mark.usefixtures("noop")
+async def test_200_every_minute_schedules_fire_exactly_once_each_for_a_day(home) -> None:  # noqa: ANN001
+    """200 schedules x 1440 simulated minutes = 288,000 firings, none lost or doubled,
+    each recorded as a successful run; the schedules end idle with the next minute due.
 
-    A full simulated day is 288,000 firings; at the measured cost per firing
-    (printed, and recorded in docs/reliability.md) that is beyond the suite's budget."""
-    FIRED.clear()
+    The time per firing is printed (docs/reliability.md has the figures);
+    `TAPETUI_LOAD_MINUTES` shortens the simulated span while working on it."""
     clock = SimClock(START)
     engine = await open_engine(home, clock)
     rig = Rig(engine, clock)
-    minutes = int(os.environ.get("MINUTES", 15))
+    minutes = int(os.environ.get("TAPETUI_LOAD_MINUTES", 1440))
     try:
         for i in range(200):
             await engine.store.execute(
@@ -57,15 +64,17 @@ async def test_200_every_minute_schedules_fire_exactly_once_each(home) -> None: 
                  to_db(START + timedelta(minutes=1)), to_db(START), to_db(START)),
             )
         started, cpu = time.perf_counter(), time.process_time()
-        await rig.simulate(START + timedelta(minutes=minutes), limit_s=600)
+        await rig.simulate(START + timedelta(minutes=minutes), limit_s=900)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         firings = 200 * minutes
-        print(f"\n{firings} firings in {elapsed:.1f} s ({cpu:.1f} s CPU): {elapsed / firings * 1000:.2f} ms per firing; "
-              f"a simulated day (288,000) would take {elapsed / firings * 288_000 / 60:.0f} min")
+        print(f"\n{firings:,} firings in {elapsed:.1f} s ({cpu:.1f} s CPU): "
+              f"{elapsed / firings * 1000:.3f} ms per firing")
         expected = {(f"s{i:03d}", START + timedelta(minutes=m)) for i in range(200) for m in range(1, minutes + 1)}
         assert set(FIRED) == expected and set(FIRED.values()) == {1}
         rows = await engine.store.fetchall("SELECT status, count(*) FROM schedule_runs GROUP BY status")
         assert [tuple(r) for r in rows] == [("success", firings)]
+        after = {(r.status, r.last_result, r.next_run) for r in await rig.service.list()}
+        assert after == {("idle", "success", START + timedelta(minutes=minutes + 1))}
     finally:
         await rig.scheduler.close()
         await engine.close()

@@ -41,9 +41,8 @@ class SimClock:
         return self.now
 
     async def settle(self) -> None:
-        sched = self.scheduler
-        while sched is not None and sched.running:
-            await asyncio.gather(*(sched.wait(r) for r in list(sched.running.values())))
+        if self.scheduler is not None:
+            await self.scheduler.idle()
 
     async def sleep(self, seconds: float) -> None:
         await self.settle()
@@ -85,7 +84,6 @@ async def _accept(engine: Engine, config: dict[str, Any], template: Any = None) 
 
 
 PROBE = Probe()
-handlers.register(Action("probe", lambda e, f: PROBE.run(e, f), _accept))
 
 
 class Rig:
@@ -125,8 +123,9 @@ async def rig(home):
     clock = SimClock(START)
     engine = await open_engine(home, clock)
     r = Rig(engine, clock)
-    yield r
-    await r.scheduler.close()
+    with handlers.registered(Action("probe", lambda e, f: PROBE.run(e, f), _accept)):
+        yield r
+        await r.scheduler.close()
     await engine.close()
 
 
@@ -277,6 +276,24 @@ async def test_stop_kills_the_running_command_and_records_cancelled(rig: Rig) ->
     lines = [ln.line for ln in await rig.service.runs.lines(run.id)]
     assert f"pid {pid}" in lines and lines[-1] == "cancelled: stopped by the operator"
     assert await rig.service.stop("s") is None  # nothing runs now
+
+
+async def test_a_stop_while_the_end_is_being_recorded_waits_for_it(rig: Rig) -> None:
+    """Once the action is over, a stop must not cut the bookkeeping short: the run
+    keeps its real outcome, and the stop returns when the end is stored."""
+    await rig.service.add("s", kind="daily", when="23:00", action="probe")
+    row = await rig.service.get("s")
+    async with rig.engine.store.transaction():  # hold the database: the end cannot be stored yet
+        run_id = await rig.scheduler.run_now(row.id)
+        while not PROBE.calls:
+            await asyncio.sleep(0.01)
+        stopping = asyncio.ensure_future(rig.scheduler.stop(row.id))
+        await asyncio.sleep(0.05)
+        assert not stopping.done()  # waiting for the end, not cancelling it
+    assert await asyncio.wait_for(stopping, 10) == run_id
+    run = await rig.service.runs.get(run_id)
+    assert (run.status, run.message) == ("success", "probe done")
+    assert (await rig.service.get("s")).status == "idle"
 
 
 async def test_a_stop_request_from_another_process_is_honoured(rig: Rig) -> None:

@@ -58,6 +58,8 @@ class _Active:
     task: asyncio.Task[None]
     reason: str = ""
     started: bool = False
+    #: The action is over and the end is being recorded: a stop now waits for it.
+    recording: bool = False
 
 
 class Scheduler:
@@ -260,7 +262,8 @@ class Scheduler:
         return run_id
 
     async def _execute(self, row: ScheduleRow, run_id: int, trigger: str, now: datetime, note: str | None) -> None:
-        self._active[row.id].started = True
+        active = self._active[row.id]
+        active.started = True
         engine = self.engine
         runlog = RunLog(engine.store, engine.bus, run_id)
         engine.bus.publish(RunStarted(run_id=run_id, schedule=row.name, action=row.action, trigger=trigger))
@@ -273,16 +276,16 @@ class Scheduler:
             outcome = await action.run(engine, Firing(row, run_id, trigger, now, runlog))
         except asyncio.CancelledError:
             cancelled = True
-            active = self._active.get(row.id)
-            reason = active.reason if active and active.reason else "stopped"
-            outcome = Outcome("cancelled", reason)
+            outcome = Outcome("cancelled", active.reason or "stopped")
         except UserError as e:
             outcome = Outcome("failed", str(e))
         except Exception as e:  # the run fails; the scheduler goes on
             log.exception("run %s of %r failed unexpectedly", run_id, row.name)
             outcome = Outcome("failed", f"internal error: {type(e).__name__}: {e}")
-        # The bookkeeping must finish even if a second stop arrives meanwhile.
-        await asyncio.shield(self._record(row, run_id, now, outcome, runlog))
+        # The bookkeeping must finish even if a second stop arrives meanwhile:
+        # `_cancel` no longer cancels this task, it waits for it.
+        active.recording = True
+        await self._record(row, run_id, now, outcome, runlog)
         if cancelled:
             task = asyncio.current_task()
             if task is not None:
@@ -335,6 +338,11 @@ class Scheduler:
         if task is not None:
             await task
 
+    async def idle(self) -> None:
+        """Until no firing of this process runs, including firings started meanwhile."""
+        while self._active:
+            await asyncio.gather(*(a.task for a in list(self._active.values())), return_exceptions=True)
+
     async def stop(self, schedule_id: int, reason: str = "stopped by the operator") -> int | None:
         """Cancel the schedule's running firing; returns its run id, None if none runs.
 
@@ -358,7 +366,8 @@ class Scheduler:
         active.reason = reason
         while not active.started:  # cancelled before its first step, a task would leave no record
             await asyncio.sleep(0)
-        active.task.cancel()
+        if not active.recording:
+            active.task.cancel()
         await asyncio.gather(active.task, return_exceptions=True)
 
     def _ensure_stop_watch(self) -> None:
