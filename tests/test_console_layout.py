@@ -84,6 +84,25 @@ async def test_resizing_to_80_columns_narrows_the_runs_table_and_back(demo_home:
         assert list(table.get_column("Started")) == list(started)
 
 
+async def test_schedule_rules_take_their_short_form_only_where_they_do_not_fit(
+    demo_home: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home, ignore=shutil.ignore_patterns("*.sock", "*.lock"))
+    app = make_app(Home.single(home), clock=lambda: DEMO_NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await asyncio.wait_for(app.ready.wait(), 15)
+        [table] = await shown_tables(pilot, "schedules")
+        rules = {str(row.value): str(table.get_cell(row, "When")) for row in table.rows}
+        width = table.columns["When"].width
+        assert all(len(text) <= width for text in rules.values()), (width, rules)
+        assert rules["cleanup"] == "monthly d2 04:00"  # "on day 2 of every month 04:00" is too long
+        assert rules["weekly-diff"] == "every Sunday 03:00"  # fits: kept in full
+        await pilot.resize_terminal(120, 36)
+        await pilot.pause()
+        assert table.get_cell("cleanup", "When") == "on day 2 of every month 04:00"
+
+
 WIDTHS = st.dictionaries(st.sampled_from("ABCDEFG"), st.integers(1, 20) | st.tuples(st.integers(1, 20), st.integers(0, 20)),
                          min_size=1)
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from tapetui.engine.errors import UserError
 from tapetui.engine.schedule import (
+    SPEC_TYPES,
     Cron,
     Daily,
     Interval,
@@ -26,6 +27,7 @@ from tapetui.engine.schedule import (
     parse_spec,
     validate,
 )
+from tapetui.engine.schedule.describe import describe_short
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -165,6 +167,69 @@ def test_any_weekday_list_parses_back_from_its_names(days, hour, minute, full) -
 )
 def test_descriptions(spec, text) -> None:
     assert describe(spec) == text
+
+
+@pytest.mark.parametrize(
+    ("spec", "text"),
+    [
+        (Once(datetime(2026, 12, 1, 10, tzinfo=BERLIN)), "once 2026-12-01 10:00"),
+        (Interval(15, "minutes", NOW), "every 15 min"),
+        (Interval(6, "hours", NOW), "every 6 h"),
+        (Interval(2, "days", NOW), "every 2 days"),
+        (Interval(1, "hours", NOW), "every hour"),
+        (Daily(time(2, 0)), "daily 02:00"),
+        (Weekly(frozenset({0, 3}), time(2, 0)), "Mon,Thu 02:00"),
+        (Weekly(frozenset(range(5)), time(22, 0)), "Mon-Fri 22:00"),
+        (Weekly(frozenset({4, 5, 6, 0}), time(22, 0)), "Fri-Mon 22:00"),
+        (Weekly(frozenset({0, 2, 4, 6}), time(22, 0)), "Wed,Fri,Sun,Mon 22:00"),
+        (Weekly(frozenset(range(7)), time(3, 0)), "daily 03:00"),
+        (Monthly(2, time(4, 0)), "monthly d2 04:00"),
+        (Monthly(31, time(1, 0)), "monthly d31 01:00"),
+        (Yearly(12, 25, time(8, 0)), "yearly Dec 25 08:00"),
+        (Cron("0 2 * * 1-5"), "cron 0 2 * * 1-5"),
+    ],
+)
+def test_short_descriptions(spec, text) -> None:
+    assert describe_short(spec) == text
+
+
+_HOURS, _MINUTES = st.sampled_from([0, 2, 23]), st.sampled_from([0, 30])
+_TIMES = st.builds(time, _HOURS, _MINUTES)
+#: Small value ranges, so that equal and near-equal rules are drawn often.
+SPECS = {
+    "once": st.builds(lambda d, h, m, zone: Once(datetime(2026, 12, d, h, m, tzinfo=zone)),
+                      st.integers(1, 2), _HOURS, _MINUTES, st.sampled_from([BERLIN, NEW_YORK])),
+    "interval": st.builds(Interval, st.sampled_from([1, 2, 15, 999]), st.sampled_from(["minutes", "hours", "days"]),
+                          st.sampled_from([NOW, NOW + timedelta(minutes=7)])),
+    "daily": st.builds(Daily, _TIMES),
+    "weekly": st.builds(Weekly, st.frozensets(st.integers(0, 6), min_size=1), _TIMES),
+    "monthly": st.builds(Monthly, st.sampled_from([1, 2, 28, 31]), _TIMES),
+    "yearly": st.builds(Yearly, st.sampled_from([2, 12]), st.sampled_from([1, 29]), _TIMES),
+    "cron": st.builds(lambda *fields: Cron(" ".join(fields)), st.sampled_from(["0", "30", "*/15", "*"]),
+                      st.sampled_from(["2", "*", "*/6"]), st.sampled_from(["*", "1", "1,15"]),
+                      st.sampled_from(["*", "6"]), st.sampled_from(["*", "1-5", "mon-fri", "0"])),
+}
+ANY_SPEC = st.one_of(*SPECS.values())
+
+
+def test_every_schedule_type_has_a_short_form_under_test() -> None:
+    assert set(SPECS) == set(SPEC_TYPES)
+
+
+@given(ANY_SPEC)
+def test_a_short_form_is_never_longer_and_fits_a_narrow_column(spec) -> None:
+    short = describe_short(spec)
+    assert len(short) <= len(describe(spec))
+    if not isinstance(spec, Cron):  # an expression is as long as its author made it
+        assert len(short) <= 21, short
+    if isinstance(spec, (Daily, Weekly, Monthly, Yearly)):
+        assert short.endswith(f" {spec.at:%H:%M}")
+
+
+@settings(max_examples=300)
+@given(ANY_SPEC, ANY_SPEC)
+def test_two_rules_read_alike_in_short_only_if_they_read_alike_in_full(a, b) -> None:
+    assert (describe_short(a) == describe_short(b)) == (describe(a) == describe(b)), (a, b)
 
 
 # --- warnings ------------------------------------------------------------------------

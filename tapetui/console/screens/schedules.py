@@ -9,9 +9,11 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
+from ...engine.schedule import describe, spec_from_dict
+from ...engine.schedule.describe import describe_short
 from ...engine.store.models import ScheduleRow
 from ..context import tapp
-from ..fmt import short_level, when_fit
+from ..fmt import Fit, short_level, when_fit
 from .base import MainScreen, add_columns, fill_table
 
 
@@ -21,6 +23,12 @@ def what(row: ScheduleRow, *, short: bool = False) -> str:
     if level and short:
         level = short_level(level)
     return f"{row.action} {level}" if level else row.action
+
+
+def rule(row: ScheduleRow) -> Fit:
+    """'on day 2 of every month 04:00', or 'monthly d2 04:00' where that does not fit."""
+    spec = spec_from_dict(row.type, row.config)
+    return Fit(describe(spec), describe_short(spec))
 
 
 class SchedulesScreen(MainScreen):
@@ -46,7 +54,8 @@ class SchedulesScreen(MainScreen):
 
     def on_mount(self) -> None:
         # "When" wants about 28 cells ("on day 2 of every month 04:00"): at 80 columns
-        # the next run drops its year to make room.
+        # the next run drops its year to make room, and a rule longer than what is left
+        # takes its short form ("monthly d2 04:00").
         add_columns(self.query_one(DataTable), flex="When", Name=12, Next_run=(16, 11), Last=7, Does=12,
                     When=(28, 19))
         live = tapp(self).live
@@ -62,12 +71,11 @@ class SchedulesScreen(MainScreen):
         self.post_message(self.Loaded(await tapp(self).service.list()))
 
     def on_schedules_screen_loaded(self, message: Loaded) -> None:
-        service = tapp(self).service
         self.rows = {r.name: r for r in message.rows}
         cells = [  # "Next run" says off; "Last" says running
             (r.name, when_fit(r.next_run) if r.enabled else "off",
              "running" if r.status == "running" else (r.last_result or "-"),
-             what(r, short=True), service.describe(r))
+             what(r, short=True), rule(r))
             for r in message.rows
         ]
         fill_table(self.query_one(DataTable), cells, [r.name for r in message.rows])

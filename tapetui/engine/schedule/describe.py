@@ -1,4 +1,5 @@
-"""One-line human descriptions of schedules, for lists, previews and confirmations."""
+"""One-line human descriptions of schedules, for lists, previews and confirmations,
+and a short form of each for narrow table columns (an 80-column terminal)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tapetui.engine.schedule.specs import (
 
 _SHORT_MONTH_NOTE = "(last day in shorter months)"
 _LEAP_NOTE = "(February 28 in non-leap years)"
+_SHORT_UNITS = {"minutes": "min", "hours": "h", "days": "days"}
 
 
 def describe(spec: ScheduleSpec) -> str:
@@ -45,10 +47,52 @@ def describe(spec: ScheduleSpec) -> str:
     raise TypeError(f"not a schedule spec: {spec!r}")
 
 
+def describe_short(spec: ScheduleSpec) -> str:
+    """E.g. "monthly d2 04:00", "Mon,Thu 02:00", "every 15 min", "cron 0 2 * * 1-5".
+
+    Says everything `describe` says but its notes (Interval's start is in neither),
+    so two rules read alike in short only if they read alike in full."""
+    match spec:
+        case Once(at):
+            return f"once {at:%Y-%m-%d %H:%M}"
+        case Interval(every, unit):
+            noun = unit.removesuffix("s")
+            return f"every {noun}" if every == 1 else f"every {every} {_SHORT_UNITS[unit]}"
+        case Daily(at):
+            return f"daily {_hhmm(at)}"
+        case Weekly(days, at):
+            return f"{'daily' if len(days) == 7 else _weekday_list(days)} {_hhmm(at)}"
+        case Monthly(day, at):
+            return f"monthly d{day} {_hhmm(at)}"
+        case Yearly(month, day, at):
+            return f"yearly {calendar.month_abbr[month]} {day} {_hhmm(at)}"
+        case Cron(expr):
+            return f"cron {expr}"
+    raise TypeError(f"not a schedule spec: {spec!r}")
+
+
 def weekday_phrase(days: frozenset[int]) -> str:
     """'day', 'Sunday', 'Monday and Thursday', 'Monday to Friday' (0 = Monday)."""
     if len(days) == 7:
         return "day"
+    parts: list[str] = []
+    for run in _weekday_runs(days):
+        names = [calendar.day_name[d] for d in run]
+        parts += [f"{names[0]} to {names[-1]}"] if len(run) >= 3 else names
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
+def _weekday_list(days: frozenset[int]) -> str:
+    """'Sun', 'Mon,Thu', 'Mon-Fri', 'Fri-Mon' (0 = Monday)."""
+    parts: list[str] = []
+    for run in _weekday_runs(days):
+        names = [calendar.day_abbr[d] for d in run]
+        parts += [f"{names[0]}-{names[-1]}"] if len(run) >= 3 else names
+    return ",".join(parts)
+
+
+def _weekday_runs(days: frozenset[int]) -> list[list[int]]:
+    """Consecutive weekdays grouped, a run across the week's end kept whole (Fri..Mon)."""
     runs: list[list[int]] = []
     for d in sorted(days):
         if runs and runs[-1][-1] == d - 1:
@@ -56,12 +100,8 @@ def weekday_phrase(days: frozenset[int]) -> str:
         else:
             runs.append([d])
     if len(runs) > 1 and runs[0][0] == 0 and runs[-1][-1] == 6:
-        runs.append(runs.pop() + runs.pop(0))  # a run across the week's end: Friday to Monday
-    parts: list[str] = []
-    for run in runs:
-        names = [calendar.day_name[d] for d in run]
-        parts += [f"{names[0]} to {names[-1]}"] if len(run) >= 3 else names
-    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+        runs.append(runs.pop() + runs.pop(0))
+    return runs
 
 
 def _hhmm(at: time) -> str:
