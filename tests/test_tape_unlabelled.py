@@ -97,7 +97,10 @@ async def test_a_fresh_cartridge_is_named_by_its_medium_serial_not_unknown(world
     b = await d.status()
     assert b.loaded != a.loaded and not has_barcode(b.loaded)
     insert(world, "LIB001L8")  # blank too, but a library once wrote its barcode to its memory
-    assert (await d.status()).loaded == "LIB001L8"
+    named = await d.status()
+    assert (named.loaded, named.label, named.serial) == ("LIB001L8", None, None)
+    [in_drive] = await d.inventory()
+    assert (in_drive.barcode, in_drive.formatted) == ("LIB001L8", False)  # a barcode is not a format
 
 
 async def test_a_standalone_drive_never_takes_a_fresh_cartridge_for_a_named_one(tmp_path: Path, world: Path) -> None:

@@ -232,7 +232,8 @@ class LtfsDriver(TapeDriver):
             mam = await self._read_mam()
             barcode = tag
             if mam is not None:
-                st.label, st.serial = mam.label, mam.barcode
+                if mam.ltfs:  # a barcode alone (a library wrote it) is not a format
+                    st.label, st.serial = mam.label, mam.barcode
                 st.capacity_bytes, st.remaining_bytes = mam.capacity_bytes, mam.remaining_bytes
                 st.health.update(mam.health)
                 barcode = tag or mam.barcode or unlabelled_id(mam.medium_serial)
