@@ -9,8 +9,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from ...engine.schedule import describe, spec_from_dict
-from ...engine.schedule.describe import describe_short
+from ...engine.schedule import describe, describe_short, spec_from_dict
 from ...engine.store.models import ScheduleRow
 from ..context import tapp
 from ..fmt import Fit, short_level, when_fit

@@ -6,7 +6,7 @@ skipped by the clocks fires at the end of the gap, a time repeated fires once.
 """
 
 from tapetui.engine.schedule.checks import validate
-from tapetui.engine.schedule.describe import describe
+from tapetui.engine.schedule.describe import describe, describe_short
 from tapetui.engine.schedule.errors import ScheduleError
 from tapetui.engine.schedule.parse import KINDS, parse_spec
 from tapetui.engine.schedule.rules import firings, next_run, period_key
@@ -39,6 +39,7 @@ __all__ = [
     "Weekly",
     "Yearly",
     "describe",
+    "describe_short",
     "firings",
     "local_zone",
     "next_run",
