@@ -3,6 +3,7 @@
     python bench/backup.py                 # 3 GB of large files + 100k small files
     python bench/backup.py --small         # a quick run (300 MB + 10k files)
     python bench/backup.py --large-gb 2 --small-files 50000 --rss-files 200000
+    python bench/backup.py --keep-data /var/tmp/tb --cases rss --rss-files 1000000   # 1M files, built once
 
 Measures (page cache warm, `sync` before each timing so nobody pays another's writeback):
   * full backup of the large files to a `sim` cartridge (no speed limit) vs `cp -a`
@@ -36,6 +37,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+CASES = ("large", "small", "incremental", "rss")
 
 
 def child(home: str, src: str, level: str) -> None:
@@ -110,14 +112,13 @@ def floor(src: Path, dst: Path) -> float:
     return float(out.split()[-1])
 
 
-def best(repeat: int, mine, peer, between=None) -> tuple[float, float, float, str]:  # noqa: ANN001
-    """Run ours and the peer alternately; the best time of each, ours' RSS and summary."""
+def best(repeat: int, mine, peer) -> tuple[float, float, float, str]:  # noqa: ANN001
+    """Run ours and the peer alternately (each given the repeat's number, to write
+    somewhere new); the best time of each, ours' RSS and summary."""
     t_mine, t_peer, rss, what = float("inf"), float("inf"), 0.0, ""
     for k in range(repeat):
-        if k and between is not None:
-            between()
-        t_peer = min(t_peer, peer())
-        t, r, what = mine()
+        t_peer = min(t_peer, peer(k))
+        t, r, what = mine(k)
         t_mine, rss = min(t_mine, t), max(rss, r)
     return t_mine, t_peer, rss, what
 
@@ -173,75 +174,83 @@ def main() -> None:
     ap.add_argument("--rss-files", type=int, default=0, help="also back up this many tiny files for peak RSS")
     ap.add_argument("--small", action="store_true", help="quick run: 0.3 GB and 10k small files")
     ap.add_argument("--workdir", help="where to build the data (default: a temp dir, removed after)")
+    ap.add_argument("--keep-data", metavar="DIR",
+                    help="build the source trees in DIR once and reuse them on later runs (never removed)")
+    ap.add_argument("--cases", default=",".join(CASES),
+                    help=f"comma-separated subset of {','.join(CASES)} (rss needs --rss-files)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each side per comparison (best kept)")
     args = ap.parse_args()
     if args.small:
         args.large_gb, args.small_files = 0.3, 10_000
+    cases = set(args.cases.split(","))
+    if cases - set(CASES):
+        raise SystemExit(f"unknown case(s) {', '.join(sorted(cases - set(CASES)))}; expected {', '.join(CASES)}")
     if shutil.which("rsync") is None:
         raise SystemExit("rsync is not installed (apt-get install rsync); it is the peer for incrementals")
     rng = random.Random(1)
     work = Path(tempfile.mkdtemp(prefix="tapetui-bench-", dir=args.workdir))
+    data = Path(args.keep_data) if args.keep_data else work
     try:
-        large, small = work / "data-large", work / "data-small"
-        print(f"building {args.large_gb} GB in {args.large_files} files and {args.small_files} small files "
-              f"under {work} ...", flush=True)
-        make_large(large, int(args.large_gb * 1e9), args.large_files)
-        small_files = make_small(small, args.small_files, rng)
-        for tree in (large, small):  # warm the page cache for everyone
-            subprocess.run(["cat", *map(str, tree.rglob("*.bin"))] if tree is large else ["true"],
-                           stdout=subprocess.DEVNULL, check=True)
+        large, small = data / f"data-large-{args.large_gb:g}x{args.large_files}", data / f"data-small-{args.small_files}"
+        print(f"data: {args.large_gb} GB in {args.large_files} files, {args.small_files} small files, under {data}; "
+              f"output under {work}", flush=True)
+        if "large" in cases and not large.exists():
+            make_large(large, int(args.large_gb * 1e9), args.large_files)
+        if not small.exists():
+            make_small(small, args.small_files, rng)
+        small_files = sorted(p for p in small.rglob("*") if p.is_file())
+        if "large" in cases:  # warm the page cache for everyone
+            subprocess.run(["cat", *map(str, large.rglob("*.bin"))], stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(["tar", "-cf", "/dev/null", str(small)], check=True)
 
-        def rm(*paths: Path) -> None:
-            for path in paths:
-                shutil.rmtree(path, ignore_errors=True)
-
+        # Each run writes to a new folder, and copies are removed only at the end: ext4
+        # looks past recently deleted inodes when it creates files (recently_deleted()),
+        # so creating 100k files right after removing 100k costs several times more.
         n = args.repeat
-        t, t_cp, rss, what = best(
-            n, lambda: ours(work / "home-large", large, "full"),
-            lambda: timed(["cp", "-a", str(large), str(work / "cp-large")]),
-            between=lambda: rm(work / "cp-large", work / "home-large"))
-        row(f"full, large files ({what})", t, t_cp, "cp -a", rss, 1.2)
-        rm(work / "cp-large", work / "home-large")
+        if "large" in cases:
+            t, t_cp, rss, what = best(
+                n, lambda k: ours(work / f"home-large-{k}", large, "full"),
+                lambda k: timed(["cp", "-a", str(large), str(work / f"cp-large-{k}")]))
+            row(f"full, large files ({what})", t, t_cp, "cp -a", rss, 1.2)
+        if "small" in cases:
+            t, t_cp, rss, what = best(
+                n, lambda k: ours(work / f"home-small-{k}", small, "full"),
+                lambda k: timed(["cp", "-a", str(small), str(work / f"cp-small-{k}")]))
+            row(f"full, small files ({what})", t, t_cp, "cp -a", rss, 1.5)
+            t_floor, t_cp, _, _ = best(
+                n, lambda k: (floor(small, work / f"floor-small-{k}"), 0.0, ""),
+                lambda k: timed(["cp", "-a", str(small), str(work / f"cp2-small-{k}")]))
+            row("  CPython floor, small files", t_floor, t_cp, "cp -a", 0, 1.5)
 
-        t, t_cp, rss, what = best(
-            n, lambda: ours(work / "home-small", small, "full"),
-            lambda: timed(["cp", "-a", str(small), str(work / "cp-small")]),
-            between=lambda: rm(work / "cp-small", work / "home-small"))
-        row(f"full, small files ({what})", t, t_cp, "cp -a", rss, 1.5)
-        t_floor, t_cp, _, _ = best(
-            n, lambda: (floor(small, work / "floor-small"), 0.0, ""),
-            lambda: timed(["cp", "-a", str(small), str(work / "cp-small")]),
-            between=lambda: rm(work / "cp-small", work / "floor-small"))
-        row("  CPython floor, small files", t_floor, t_cp, "cp -a", 0, 1.5)
-        rm(work / "cp-small", work / "floor-small")
+        if "incremental" in cases:
+            home = work / "home-small-inc"
+            ours(home, small, "full")
+            rsync = ["rsync", "-a", f"{small}/", f"{work / 'rsync-small'}/"]
+            subprocess.run(rsync, check=True)
+            t, t_rs, rss, what = best(n, lambda k: ours(home, small, "incremental"), lambda k: timed(rsync))
+            row(f"incremental, no change ({what})", t, t_rs, "rsync -a", rss, 1.0)
 
-        subprocess.run(["rsync", "-a", f"{small}/", f"{work / 'rsync-small'}/"], check=True)
-        rsync = ["rsync", "-a", f"{small}/", f"{work / 'rsync-small'}/"]
-        t, t_rs, rss, what = best(n, lambda: ours(work / "home-small", small, "incremental"),
-                                  lambda: timed(rsync))
-        row(f"incremental, no change ({what})", t, t_rs, "rsync -a", rss, 1.0)
+            # 1% changed: before each repeat another 1%, seen by the peer (first) and then ours
+            def change_then_rsync(_k: int) -> float:
+                for p in rng.sample(small_files, max(1, len(small_files) // 100)):
+                    p.write_bytes(os.urandom(rng.randint(200, 8000)))
+                return timed(rsync)
 
-        # 1% changed: each repeat changes another 1% after both sides caught up with the last
-        def change() -> None:
-            for p in rng.sample(small_files, max(1, len(small_files) // 100)):  # both see the same change
-                p.write_bytes(os.urandom(rng.randint(200, 8000)))
+            t, t_rs, rss, what = best(n, lambda k: ours(home, small, "incremental"), change_then_rsync)
+            row(f"incremental, 1% changed ({what})", t, t_rs, "rsync -a", rss, 1.0)
 
-        change()
-        t, t_rs, rss, what = best(n, lambda: ours(work / "home-small", small, "incremental"),
-                                  lambda: timed(rsync), between=change)
-        row(f"incremental, 1% changed ({what})", t, t_rs, "rsync -a", rss, 1.0)
-
-        if args.rss_files:
-            tiny = work / "data-tiny"
-            for i in range(args.rss_files):
-                d = tiny / f"d{i // 1000:04d}"
-                if i % 1000 == 0:
-                    d.mkdir(parents=True)
-                (d / f"t{i}").write_bytes(b"x")
+        if "rss" in cases and args.rss_files:
+            tiny = data / f"data-tiny-{args.rss_files}"
+            if not tiny.exists():
+                for i in range(args.rss_files):
+                    d = tiny / f"d{i // 1000:04d}"
+                    if i % 1000 == 0:
+                        d.mkdir(parents=True)
+                    (d / f"t{i}").write_bytes(b"x")
             for level in ("full", "incremental"):
                 t, rss, what = ours(work / "home-tiny", tiny, level)
                 print(f"{level} of {args.rss_files} tiny files: {t:.1f} s ({what}), peak RSS {rss:.0f} MB "
-                      f"(target <= 300 MB for 1M files)")
+                      f"(target <= 300 MB for 1M files)   load {load()}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

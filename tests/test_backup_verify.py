@@ -100,7 +100,8 @@ async def test_cancel_stops_threads_and_leaves_the_set_incomplete(tmp_path: Path
     src = tmp_path / "src"
     for i in range(6):
         write(src / f"f{i}", os.urandom(1 * MB))
-    engine = await open_engine(tmp_path / "home")
+    # room for the copies the cancelled run leaves behind (up to a few 1 MiB chunks) and a whole run
+    engine = await open_engine(tmp_path / "home", capacity=16 * MB)
     engine.config.sections["sim"] = SimConfig(capacity_bytes=50 * MB, throughput_mb_s=2.0)
     engine.driver.cfg = engine.config.sim  # a slow drive, so the run is cancelled mid-way
     log = run_log(engine)

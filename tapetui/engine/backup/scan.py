@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .errors import BackupInputError
-from .layout import join, split
+from .layout import split
 from .state import KIND_NAMES, signature
 
 #: A catalog row without its set id (the writer adds cartridge and position to files).
@@ -106,62 +106,82 @@ class Scanner:
 
     def _walk(self, top: str) -> None:
         res = self.result
-        paths, sizes, rows = res.paths, res.sizes, res.rows
-        include, exclude = self.include, self.exclude
         stack = [top]
         while stack:
             if self.stop.is_set():
                 return
             folder = stack.pop()
             try:
-                with os.scandir(folder) as it:
-                    entries = list(it)
+                fd, entries = _list(folder)
             except OSError as e:
                 res.unreadable += 1
                 self._unreadable_dirs.append(folder)
                 self.warn(f"cannot read folder {folder}: {e.strerror}")
                 continue
-            for entry in entries:
-                name = entry.name
-                path = join(folder, name)
-                if exclude is not None and self._matches(exclude, path, name):
-                    continue
+            try:
+                self._folder(folder, entries, stack)
+            finally:
+                if fd is not None:
+                    os.close(fd)
+
+    def _folder(self, folder: str, entries: list[os.DirEntry], stack: list[str]) -> None:
+        """One folder's entries: the hot loop of an incremental (every entry of the
+        tree), so plain string joins, a regular file's signature inlined, and no
+        call per unchanged file."""
+        res = self.result
+        paths, sizes, rows = res.paths, res.sizes, res.rows
+        include, exclude, base = self.include, self.exclude, self.base
+        pop = base.pop if base is not None else None
+        S_ISDIR, S_ISREG, S_ISLNK = stat.S_ISDIR, stat.S_ISREG, stat.S_ISLNK  # noqa: N806
+        prefix = folder.rstrip("/") + "/"
+        seen = unchanged = 0
+        for entry in entries:
+            name = entry.name
+            path = prefix + name
+            if exclude is not None and self._matches(exclude, path, name):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # gone since the folder was listed
+            except OSError as e:
+                res.unreadable += 1
+                self.warn(f"cannot read {path}: {e.strerror}")
+                continue
+            seen += 1
+            mode = st.st_mode
+            if S_ISDIR(mode):
+                self._dir_row(path, st)
+                stack.append(path)
+                continue
+            if include is not None and not self._matches(include, path, name):
+                continue
+            if S_ISREG(mode):
+                size = st.st_size
+                # signature("file", ...) inlined: the kind code of a file is 0
+                if pop is not None and pop(path, None) == hash((size, st.st_mtime_ns, st.st_ino,
+                                                                 st.st_ctime_ns, None)) << 2:
+                    unchanged += 1
+                else:
+                    paths.append(path)
+                    sizes.append(size)
+                    res.bytes_total += size
+            elif S_ISLNK(mode):
                 try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue  # gone since the folder was listed
+                    link = os.readlink(path)
                 except OSError as e:
                     res.unreadable += 1
-                    self.warn(f"cannot read {path}: {e.strerror}")
+                    self.warn(f"cannot read symlink {path}: {e.strerror}")
                     continue
-                res.seen += 1
-                mode = st.st_mode
-                if stat.S_ISDIR(mode):
-                    self._dir_row(path, st)
-                    stack.append(path)
-                    continue
-                if include is not None and not self._matches(include, path, name):
-                    continue
-                if stat.S_ISREG(mode):
-                    size = st.st_size
-                    if self._changed(path, signature("file", size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, None)):
-                        paths.append(path)
-                        sizes.append(size)
-                        res.bytes_total += size
-                elif stat.S_ISLNK(mode):
-                    try:
-                        link = os.readlink(path)
-                    except OSError as e:
-                        res.unreadable += 1
-                        self.warn(f"cannot read symlink {path}: {e.strerror}")
-                        continue
-                    sig = signature("symlink", st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, link)
-                    if self._changed(path, sig):
-                        rows.append((folder, name, "symlink", st.st_size, st.st_mtime_ns, mode, st.st_uid,
-                                     st.st_gid, st.st_ino, st.st_ctime_ns, None, link, None, None, 0))
-                else:
-                    res.special += 1
-                    self.info(f"skipped special file {path} ({_special_kind(mode)})")
+                sig = signature("symlink", st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, link)
+                if self._changed(path, sig):
+                    rows.append((folder, name, "symlink", st.st_size, st.st_mtime_ns, mode, st.st_uid,
+                                 st.st_gid, st.st_ino, st.st_ctime_ns, None, link, None, None, 0))
+            else:
+                res.special += 1
+                self.info(f"skipped special file {path} ({_special_kind(mode)})")
+        res.seen += seen
+        res.unchanged += unchanged
 
     def _deletions(self) -> None:
         """What the base had and the walk did not find (unless its folder was unreadable)."""
@@ -176,6 +196,27 @@ class Scanner:
             self.result.rows.append((folder, name, kind, 0, 0, 0, 0, 0, 0, 0, None, None, None, None, 1))
             self.result.deleted += 1
         self.base.clear()
+
+
+#: Where the OS allows it, a folder is listed through an open descriptor and its
+#: entries' lstat() is relative to it: the kernel resolves one name, not the whole
+#: path (a fifth of a no-change incremental's scan here).
+_BY_FD = os.scandir in os.supports_fd
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _list(folder: str) -> tuple[int | None, list[os.DirEntry]]:
+    """(descriptor to close after the entries' stat(), or None; the folder's entries)."""
+    if not _BY_FD:
+        with os.scandir(folder) as it:
+            return None, list(it)
+    fd = os.open(folder, _DIR_FLAGS)
+    try:
+        with os.scandir(fd) as it:
+            return fd, list(it)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _special_kind(mode: int) -> str:
