@@ -91,8 +91,8 @@ async def test_the_target_disk_full_fails_clearly_and_leaves_no_partial_file(
     tmp_path: Path, small_disk: Path
 ) -> None:
     src = tmp_path / "src"
-    for i in range(4):
-        write(src / f"big{i}.bin", os.urandom(MB))
+    for i in range(20):  # the 2 MB disk fills part-way through some file's one write
+        write(src / f"big{i:02d}.bin", os.urandom(150_001))
     engine = await open_engine(tmp_path / "home")
     try:
         result = await run_backup(engine, BackupRequest(sources=[str(src)]), run_log(engine))

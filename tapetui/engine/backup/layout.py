@@ -28,7 +28,3 @@ def split(path: str) -> tuple[str, str]:
     """'/a/b/c' -> ('/a/b', 'c'); '/a' -> ('/', 'a'). Plain string work (hot path)."""
     head, _, tail = path.rpartition("/")
     return head or "/", tail
-
-
-def join(folder: str, name: str) -> str:
-    return "/" + name if folder == "/" else folder + "/" + name

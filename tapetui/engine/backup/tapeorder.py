@@ -3,6 +3,7 @@ drive never seeks back and forth; and hashing what is read."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import threading
@@ -46,6 +47,16 @@ class Hasher:
                 chunk = view[:n]
                 h.update(chunk)
                 if out is not None:
-                    out.write(chunk)
+                    _write_all(out, chunk)
                 size += n
                 self.bytes_done += n
+
+
+def _write_all(out: io.RawIOBase, data: memoryview) -> None:
+    """A raw write may take only part of `data` (the disk is filling up): write the
+    rest, so a full disk raises ENOSPC instead of leaving a silently short file."""
+    while data:
+        done = out.write(data)
+        if not done:
+            raise OSError(errno.EIO, f"writing made no progress ({len(data)} bytes left)")
+        data = data[done:]
