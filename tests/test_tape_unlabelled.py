@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent / "standins"))
 from standin_state import cartridge, init_state, locked, medium_serial, tool  # noqa: E402
+from test_tape_ops import Lines  # noqa: E402
 
 from tapetui.engine.config import Config  # noqa: E402
 from tapetui.engine.core import Engine  # noqa: E402
@@ -37,20 +38,6 @@ from tapetui.engine.tape.ops import TapeOps  # noqa: E402
 TOOLS = ("mkltfs", "ltfs", "ltfsck", "mt", "mtx", "sg_read_attr", "umount")
 NOV = datetime(2025, 11, 15, 10, 0).astimezone()
 FRESH_A, FRESH_B = "NEW001L8", "NEW002L8"  # stickers only: their memory holds no barcode
-
-
-class Lines:
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str]] = []
-
-    def info(self, text: str) -> None:
-        self.lines.append(("info", text))
-
-    def warning(self, text: str) -> None:
-        self.lines.append(("warning", text))
-
-    def tool(self, text: str) -> None:
-        self.lines.append(("tool", text))
 
 
 @pytest.fixture
