@@ -8,6 +8,7 @@ docs/reliability.md for the figures."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -75,6 +76,33 @@ async def test_200_every_minute_schedules_fire_exactly_once_each_for_a_day(home)
         assert [tuple(r) for r in rows] == [("success", firings)]
         after = {(r.status, r.last_result, r.next_run) for r in await rig.service.list()}
         assert after == {("idle", "success", START + timedelta(minutes=minutes + 1))}
+    finally:
+        await rig.scheduler.close()
+        await engine.close()
+
+
+@pytest.mark.usefixtures("noop")
+async def test_more_schedules_due_at_once_than_one_statement_takes(home) -> None:  # noqa: ANN001
+    """300 schedules due in the same tick on a SQLite that binds at most 999 values
+    per statement (older builds; newer ones take 32,766 or 250,000): claimed and
+    started in slices, each fired once."""
+    clock = SimClock(START)
+    engine = await open_engine(home, clock)
+    conn = engine.store.conn
+    await conn._execute(conn._conn.setlimit, sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # its own thread
+    rig = Rig(engine, clock)
+    count = 300  # 1,800 values to bind for their runs, 300 to claim them
+    try:
+        await engine.store.executemany(
+            "INSERT INTO schedules(name, type, config, action, missed_policy, next_run, created_at, "
+            "updated_at) VALUES (?, 'once', ?, 'noop', 'run_once', ?, ?, ?)",
+            [(f"o{i:04d}", f'{{"at": "{(START + timedelta(minutes=1)).isoformat()}"}}',
+              to_db(START + timedelta(minutes=1)), to_db(START), to_db(START)) for i in range(count)],
+        )
+        await rig.simulate(START + timedelta(minutes=2))
+        assert len(FIRED) == count and set(FIRED.values()) == {1}
+        rows = await engine.store.fetchall("SELECT status, count(*) FROM schedule_runs GROUP BY status")
+        assert [tuple(r) for r in rows] == [("success", count)]
     finally:
         await rig.scheduler.close()
         await engine.close()

@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable, Sequence
+from typing import Any, AsyncIterator, Iterable, Iterator, Sequence
 
 import aiosqlite
 
@@ -21,6 +21,17 @@ PRAGMAS = (
     "PRAGMA cache_size=-65536",
     "PRAGMA temp_store=MEMORY",
 )
+
+
+#: Rows per multi-row statement: at up to 9 values a row, under the 999 values
+#: per statement of the oldest SQLite builds (32,766 or more in newer ones).
+CHUNK_ROWS = 100
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK_ROWS) -> Iterator[Sequence[Any]]:
+    """`items` in slices of at most `size`, for statements that bind values per item."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 class Store:

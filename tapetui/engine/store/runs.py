@@ -14,7 +14,7 @@ from typing import Any, AsyncIterator, Iterable, Sequence
 
 from ..errors import NotFound
 from ..timeutil import to_db
-from .db import Store
+from .db import Store, chunks
 from .models import LogLine, RunRow, ScheduleRow
 from .rows import dumps, load
 
@@ -59,17 +59,18 @@ class Runs:
 
     async def start_many(self, schedules: Sequence[ScheduleRow], *, trigger: str, at: datetime) -> dict[int, int]:
         """One running run for each schedule, in one statement; returns schedule id -> run id."""
-        if not schedules:
-            return {}
         stamp, pid = to_db(at), os.getpid()
+        started: dict[int, int] = {}
         async with self.store.transaction() as conn:
-            async with conn.execute(
-                "INSERT INTO schedule_runs(schedule_id, schedule_name, action, trigger, status, started_at, pid) "
-                "VALUES " + ",".join(["(?, ?, ?, ?, 'running', ?, ?)"] * len(schedules)) +
-                " RETURNING schedule_id, id",
-                [v for s in schedules for v in (s.id, s.name, s.action, trigger, stamp, pid)],
-            ) as cur:
-                return {r[0]: r[1] for r in await cur.fetchall()}
+            for part in chunks(schedules):
+                async with conn.execute(
+                    "INSERT INTO schedule_runs(schedule_id, schedule_name, action, trigger, status, started_at, "
+                    "pid) VALUES " + ",".join(["(?, ?, ?, ?, 'running', ?, ?)"] * len(part)) +
+                    " RETURNING schedule_id, id",
+                    [v for s in part for v in (s.id, s.name, s.action, trigger, stamp, pid)],
+                ) as cur:
+                    started.update({r[0]: r[1] for r in await cur.fetchall()})
+        return started
 
     async def finish(self, run_id: int, **end: Any) -> None:
         """The run's final status; `end` as for `ended`."""

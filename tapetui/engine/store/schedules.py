@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 
 from ..errors import NotFound, UserError
 from ..timeutil import from_db, now, to_db
-from .db import Store
+from .db import Store, chunks
 from .models import ScheduleRow
 from .rows import dumps, load
 
@@ -102,14 +102,15 @@ class Schedules:
     async def claim(self, ids: Sequence[int]) -> set[int]:
         """idle -> running, atomically; returns the ids claimed (the others were already
         running: the running check)."""
-        if not ids:
-            return set()
+        claimed: set[int] = set()
         async with self.store.transaction() as conn:
-            async with conn.execute(
-                f"UPDATE schedules SET status = 'running' WHERE status = 'idle' AND id IN "
-                f"({','.join('?' * len(ids))}) RETURNING id", tuple(ids)
-            ) as cur:
-                return {r[0] for r in await cur.fetchall()}
+            for part in chunks(ids):
+                async with conn.execute(
+                    f"UPDATE schedules SET status = 'running' WHERE status = 'idle' AND id IN "
+                    f"({','.join('?' * len(part))}) RETURNING id", tuple(part)
+                ) as cur:
+                    claimed.update(r[0] for r in await cur.fetchall())
+        return claimed
 
     async def release(self, ends: Iterable[Released]) -> None:
         """running -> idle, with each firing's outcome as its schedule's last result."""
