@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -331,3 +332,24 @@ def test_a_copied_localtime_file_still_knows_dst(monkeypatch: pytest.MonkeyPatch
 def test_no_zone_information_means_utc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("TZ", raising=False)
     assert local_zone(tmp_path / "missing") is UTC
+
+
+@pytest.mark.skipif(not (ZONEINFO / "Asia/Tokyo").exists(), reason="no system zone files")
+def test_a_changed_zone_is_seen_without_a_restart(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """local_zone() keeps its answer only while the link chain and the file are the same."""
+    monkeypatch.delenv("TZ", raising=False)
+    middle, link = tmp_path / "middle", tmp_path / "localtime"
+    middle.symlink_to(ZONEINFO / "Europe/Berlin")
+    link.symlink_to(middle)
+    assert local_zone(link) == BERLIN
+    middle.unlink()
+    middle.symlink_to(ZONEINFO / "Asia/Tokyo")  # the outer link is untouched
+    assert local_zone(link) == ZoneInfo("Asia/Tokyo")
+
+    copy = tmp_path / "copied"
+    shutil.copyfile(ZONEINFO / "Europe/Berlin", copy)
+    assert datetime(2026, 1, 15, tzinfo=local_zone(copy)).utcoffset() == timedelta(hours=1)
+    before = copy.stat()
+    copy.write_bytes((ZONEINFO / "Asia/Tokyo").read_bytes())  # rewritten in place, as `cp -p` does
+    os.utime(copy, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert datetime(2026, 1, 15, tzinfo=local_zone(copy)).utcoffset() == timedelta(hours=9)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -19,9 +20,12 @@ from tapetui.engine.core import Engine
 from tapetui.engine.paths import Home
 from tapetui.engine.handlers.base import Action, Firing, Outcome
 from tapetui.engine.schedule import firings, local_zone, spec_from_dict
+from tapetui.engine.run_ends import EndWriter, RunEnd
+from tapetui.engine.runlog import RunLog
 from tapetui.engine.scheduler import Scheduler
 from tapetui.engine.service import Service
-from tapetui.engine.store.runs import pid_alive
+from tapetui.engine.store.runs import ended, pid_alive
+from tapetui.engine.store.schedules import Released
 from tapetui.engine.timeutil import to_db
 
 START = datetime(2026, 11, 2, 0, 30, tzinfo=local_zone())  # a Monday
@@ -367,3 +371,73 @@ async def test_many_schedules_fire_exactly_once_per_due_time(rig: Rig) -> None:
     assert len(counts) == 200 * 5 and set(counts.values()) == {1}
     statuses = await rig.engine.store.fetchall("SELECT status, count(*) FROM schedule_runs GROUP BY status")
     assert [tuple(r) for r in statuses] == [("success", 1000)]
+
+
+# --- the tick's and the ends' writes fail as a whole, never half ----------------------
+
+
+async def test_a_tick_that_cannot_be_written_moves_nothing_and_the_next_fires_all(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in "xyz":
+        await rig.service.add(name, kind="daily", when="23:00", action="probe")
+    await rig.engine.store.execute("UPDATE schedules SET next_run = ?", (to_db(START),))
+
+    async def locked(ids: Any) -> set[int]:
+        raise sqlite3.OperationalError("database is locked")
+
+    with monkeypatch.context() as m:  # the database is busy for this one tick
+        m.setattr(rig.scheduler.schedules, "claim", locked)
+        with pytest.raises(sqlite3.OperationalError):
+            await rig.scheduler.tick(START + timedelta(seconds=5))
+    assert {r.next_run for r in await rig.service.list()} == {START}  # nothing moved
+    assert len(await rig.scheduler.tick(START + timedelta(seconds=65))) == 3
+    await rig.scheduler.idle()
+    for name in "xyz":
+        assert [r.status for r in await rig.runs(name)] == ["success"]
+        assert (await rig.service.get(name)).status == "idle"
+
+
+async def test_an_end_that_cannot_be_stored_fails_alone(rig: Rig) -> None:
+    """Ends written together fall back to one transaction each when the batch fails."""
+    writer, runs = EndWriter(rig.engine.store), rig.scheduler.runs
+    names = ("a", "b", "c")
+    for name in names:
+        await rig.service.add(name, kind="daily", when="23:00", action="probe")
+    rows = [await rig.service.get(name) for name in names]
+    async with rig.engine.store.transaction():
+        await rig.scheduler.schedules.claim([r.id for r in rows])
+        started = await runs.start_many(rows, trigger="manual", at=START)
+    ends = []
+    for row in rows:
+        run_id = started[row.id]
+        log = RunLog(rig.engine.store, rig.engine.bus, run_id)
+        log.info(f"end of {row.name}")
+        end = ended(run_id, status="success", message="done", at=START)
+        if row.name == "b":  # a value SQLite cannot bind
+            end = (end[0], object(), *end[2:])
+        ends.append(RunEnd(log, end, Released(row.id, START, "success", True)))
+    results = await asyncio.wait_for(asyncio.gather(*(writer.write(e) for e in ends), return_exceptions=True), 10)
+    assert results[0] is None and results[2] is None and isinstance(results[1], sqlite3.Error)
+    for row, name in zip(rows, names):
+        run = await runs.get(started[row.id])
+        lines = [ln.line for ln in await runs.lines(run.id)]
+        if name == "b":
+            assert (run.status, lines) == ("running", [])
+        else:
+            assert (run.status, lines) == ("success", [f"end of {name}"])
+            assert (await rig.service.get(name)).status == "idle"
+
+
+async def test_a_line_with_an_undecodable_file_name_is_stored_escaped(rig: Rig) -> None:
+    async def odd(engine: Engine, firing: Firing) -> Outcome:
+        firing.log.warning("skipped special file /data/caf\udce9")  # os.fsdecode(b"/data/caf\xe9")
+        return Outcome("success", "ok")
+
+    with handlers.registered(Action("odd", odd, _accept)):
+        await rig.service.add("o", kind="daily", when="23:00", action="odd")
+        run_id = await rig.scheduler.run_now((await rig.service.get("o")).id)
+        await rig.scheduler.idle()
+    run = await rig.service.runs.get(run_id)
+    assert run.status == "success"
+    assert "skipped special file /data/caf\\udce9" in [ln.line for ln in await rig.service.runs.lines(run_id)]

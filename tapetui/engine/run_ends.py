@@ -5,18 +5,23 @@ its run's final status and its schedule's last result (idle again). Firings
 that end at about the same moment -- 200 every-minute schedules end within a
 few loop turns -- share one transaction: ends that arrive while a batch is
 being written form the next batch. The cost is a few statements per batch
-instead of per firing, and no end waits for more than the batch before it.
+instead of per firing, and no end waits for more than the batch before it. A
+batch that fails is stored end by end, so an end that cannot be stored (a
+locked or full database aside) fails alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 from .runlog import INSERT_LINES, RunLog
 from .store import Store
 from .store.runs import Runs
 from .store.schedules import Released, Schedules
+
+log = logging.getLogger("tapetui.scheduler")
 
 
 @dataclass
@@ -47,26 +52,53 @@ class EndWriter:
         while self._waiting:
             batch, self._waiting = self._waiting, []
             try:
-                await self._commit([end for end, _ in batch])
-            except Exception as e:  # e.g. the disk is full: every end of the batch says so
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(e)
+                await self._commit(batch)
             except BaseException:  # cancelled (the loop is closing): nobody is left waiting
                 for _, done in batch + self._waiting:
                     done.cancel()
                 raise
-            else:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
 
-    async def _commit(self, ends: list[RunEnd]) -> None:
-        for end in ends:
-            await end.log.settle()
+    async def _commit(self, batch: list[tuple[RunEnd, asyncio.Future[None]]]) -> None:
+        """The batch in one transaction; if that fails, each end in its own, so one
+        end that cannot be stored fails alone."""
+        parts = []
+        for end, done in batch:
+            try:
+                await end.log.settle()
+            except Exception:  # its background write failed (and said why); its end still counts
+                log.exception("run %s: storing earlier log lines failed", end.run[-1])
+            parts.append((end, end.log.take(), done))
+        try:
+            await self._store(parts)
+        except Exception as e:
+            if len(parts) == 1:
+                _settle(parts[0][2], e)
+                return
+            log.warning("storing %d run ends together failed (%s); storing each alone", len(parts), e)
+            for part in parts:
+                try:
+                    await self._store([part])
+                except Exception as one:
+                    _settle(part[2], one)
+                else:
+                    _settle(part[2], None)
+        else:
+            for _, _, done in parts:
+                _settle(done, None)
+
+    async def _store(self, parts: list[tuple[RunEnd, list[tuple], asyncio.Future[None]]]) -> None:
         async with self.store.transaction():
-            lines = [line for end in ends for line in end.log.take()]
+            lines = [line for _, taken, _ in parts for line in taken]
             if lines:
                 await self.store.executemany(INSERT_LINES, lines)
-            await self.runs.finish_many([end.run for end in ends])
-            await self.schedules.release([end.schedule for end in ends])
+            await self.runs.finish_many([end.run for end, _, _ in parts])
+            await self.schedules.release([end.schedule for end, _, _ in parts])
+
+
+def _settle(done: asyncio.Future[None], error: Exception | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)

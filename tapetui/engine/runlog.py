@@ -41,6 +41,8 @@ class RunLog:
     def emit(self, level: str, text: str) -> None:
         """Event-loop thread only."""
         for line in text.splitlines() or [""]:
+            if not line.isascii():  # undecodable file names (os.fsdecode) cannot be stored as text
+                line = line.encode("utf-8", "backslashreplace").decode("utf-8")
             event = LogLine(run_id=self.run_id, level=level, text=line)
             self.bus.publish(event)
             if level in ("warning", "error"):

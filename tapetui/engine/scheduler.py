@@ -36,7 +36,7 @@ from .run_ends import EndWriter, RunEnd
 from .runlog import RunLog
 from .schedule import ScheduleError, ScheduleSpec, next_run, period_key, spec_from_dict
 from .store.models import ScheduleRow
-from .store.runs import Runs, ended, pid_alive
+from .store.runs import FINAL, Runs, ended, pid_alive
 from .store.schedules import Released, Schedules
 from .timeutil import show
 
@@ -50,6 +50,15 @@ PERIOD_NAMES = {"daily": "day", "weekly": "week", "monthly": "month", "yearly": 
 #: Missed firings are counted up to this many (an every-minute schedule after a year off).
 MISSED_COUNT_CAP = 1000
 SUCCEEDED = ("success", "warning")
+
+
+@dataclass
+class _Skip:
+    """A due firing a check said no to: recorded as a 'skipped' run, saying why."""
+
+    row: ScheduleRow
+    message: str
+    result: dict[str, object]
 
 
 @dataclass
@@ -172,9 +181,11 @@ class Scheduler:
     async def tick(self, now: datetime) -> list[int]:
         """Fire every schedule due at `now` once; returns the run ids recorded.
 
-        The due schedules move their next runs together, then are claimed and
-        started together: 200 schedules due at once cost a few statements, not
-        a few hundred."""
+        What the tick writes -- the next runs moved past `now`, the claims, the
+        runs opened, the skips -- is one transaction, a few statements for any
+        number of due schedules: if it fails, nothing moved and the next tick
+        retries every firing; once it is committed, every firing started has
+        its task before anything else can fail."""
         due, moves = [], []
         for row in await self.schedules.due(now):
             try:
@@ -185,8 +196,7 @@ class Scheduler:
                 log.error("schedule %r cannot be evaluated and will not fire: %s", row.name, e)
             else:
                 due.append((row, spec))
-        await self.schedules.set_next_runs(moves)
-        fired, starting = [], []
+        starting, skips = [], []
         for row, spec in due:
             since = row.next_run
             assert since is not None
@@ -197,49 +207,62 @@ class Scheduler:
             what = f"{missed} firing(s) missed since {show(since)} while the scheduler was not running"
             if row.missed_policy == "skip":
                 log.info("schedule %r: %s; skipped", row.name, what)
-                fired.append(await self._skipped(row, "auto", now, f"{what}; skipped (missed policy: skip)",
-                                                 {"missed": missed, "missed_since": since.isoformat()}))
+                skips.append(_Skip(row, f"{what}; skipped (missed policy: skip)",
+                                   {"missed": missed, "missed_since": since.isoformat()}))
             else:
                 note = f"{what}; running once now (missed policy: run_once)"
                 log.info("schedule %r: %s", row.name, note)
                 starting.append((row, note))
-        return fired + await self._launch(starting, "auto", now)
+        return list((await self._launch(starting, "auto", now, moves=moves, skips=skips)).values())
 
     # -- firing ------------------------------------------------------------------
     async def launch(self, row: ScheduleRow, trigger: str, now: datetime, *, note: str | None = None) -> int:
         """Run the checks and start the firing in its own task; returns its run id
         (the id of a 'skipped' record when a check says no)."""
-        return (await self._launch([(row, note)], trigger, now))[0]
+        return (await self._launch([(row, note)], trigger, now))[row.id]
 
-    async def _launch(self, items: list[tuple[ScheduleRow, str | None]], trigger: str, now: datetime) -> list[int]:
-        """`launch` for many schedules at once: one transaction claims them and opens their runs."""
-        run_ids: dict[int, int] = {}  # schedule id -> run id (started or skipped)
+    async def _launch(self, items: list[tuple[ScheduleRow, str | None]], trigger: str, now: datetime, *,
+                      moves: list[tuple[int, datetime | None]] = (), skips: list[_Skip] = ()) -> dict[int, int]:
+        """`launch` for many schedules at once (with the tick's next-run moves and
+        skips): one transaction; returns schedule id -> run id (started or skipped)."""
+        skips = list(skips)
         checked = []
         for row, note in items:
             done = self._done_this_period(row, trigger, now)
             if done:
-                run_ids[row.id] = await self._skipped(row, trigger, now, done, {"check": "period"})
+                skips.append(_Skip(row, done, {"check": "period"}))
             else:
                 checked.append((row, note))
+        run_ids: dict[int, int] = {}
         async with self.engine.store.transaction():
+            await self.schedules.set_next_runs(moves)
             claimed = await self.schedules.claim([row.id for row, _ in checked])
             started = await self.runs.start_many([row for row, _ in checked if row.id in claimed],
                                                  trigger=trigger, at=now)
+            if len(started) < len(checked):
+                running = {r.schedule_id: r.id for r in await self.runs.running()}
+                for row, _ in checked:
+                    if row.id not in started:
+                        where = f" (run #{running[row.id]})" if row.id in running else ""
+                        skips.append(_Skip(row, f"already running{where}", {"check": "running"}))
+            for skip in skips:
+                run_ids[skip.row.id] = await self.runs.record(
+                    schedule_id=skip.row.id, schedule_name=skip.row.name, action=skip.row.action,
+                    trigger=trigger, at=now, status="skipped", message=skip.message, result=skip.result,
+                )
+                await self.schedules.note_skipped(skip.row.id)
         loop = asyncio.get_running_loop()
         for row, note in checked:
-            run_id = started.get(row.id)
-            if run_id is None:
-                current = next((r.id for r in await self.runs.running() if r.schedule_id == row.id), None)
-                where = f" (run #{current})" if current else ""
-                run_ids[row.id] = await self._skipped(row, trigger, now, f"already running{where}",
-                                                      {"check": "running"})
-                continue
-            task = loop.create_task(self._execute(row, run_id, trigger, now, note), name=f"firing-{row.name}")
-            self._active[row.id] = _Active(run_id, task)
-            run_ids[row.id] = run_id
+            if row.id in started:
+                run_ids[row.id] = run_id = started[row.id]
+                task = loop.create_task(self._execute(row, run_id, trigger, now, note), name=f"firing-{row.name}")
+                self._active[row.id] = _Active(run_id, task)
         if started:
             self._ensure_stop_watch()
-        return [run_ids[row.id] for row, _ in items]
+        for skip in skips:
+            self.engine.bus.publish(RunFinished(run_id=run_ids[skip.row.id], schedule=skip.row.name,
+                                                status="skipped", message=skip.message))
+        return run_ids
 
     def _done_this_period(self, row: ScheduleRow, trigger: str, now: datetime) -> str | None:
         """The period check: why an automatic firing is not needed, or None."""
@@ -250,16 +273,6 @@ class Scheduler:
         if key is None or key != period_key(kind, row.last_success):
             return None
         return f"already succeeded this {PERIOD_NAMES[kind]} (at {show(row.last_success)})"
-
-    async def _skipped(self, row: ScheduleRow, trigger: str, now: datetime, message: str,
-                       result: dict[str, object]) -> int:
-        run_id = await self.runs.record(
-            schedule_id=row.id, schedule_name=row.name, action=row.action, trigger=trigger, at=now,
-            status="skipped", message=message, result=result,
-        )
-        await self.schedules.note_skipped(row.id)
-        self.engine.bus.publish(RunFinished(run_id=run_id, schedule=row.name, status="skipped", message=message))
-        return run_id
 
     async def _execute(self, row: ScheduleRow, run_id: int, trigger: str, now: datetime, note: str | None) -> None:
         active = self._active[row.id]
@@ -293,6 +306,8 @@ class Scheduler:
 
     async def _record(self, row: ScheduleRow, run_id: int, started: datetime, outcome: Outcome,
                       runlog: RunLog) -> None:
+        if outcome.status not in FINAL:  # an action's mistake must not leave the run open
+            outcome = Outcome("failed", f"internal error: the action ended with status {outcome.status!r}")
         level = {"failed": "error", "cancelled": "warning"}.get(outcome.status, "info")
         runlog.emit(level, f"{outcome.status}: {outcome.message}")
         try:
@@ -335,8 +350,8 @@ class Scheduler:
     async def wait(self, run_id: int) -> None:
         """Until the firing `run_id` of this process has been recorded (and notified)."""
         task = next((a.task for a in self._active.values() if a.run_id == run_id), None)
-        if task is not None:
-            await task
+        if task is not None:  # a waiter that gives up must not stop the firing: that is `stop`
+            await asyncio.shield(task)
 
     async def idle(self) -> None:
         """Until no firing of this process runs, including firings started meanwhile."""

@@ -30,20 +30,21 @@ def local_zone(localtime: Path = Path("/etc/localtime")) -> tzinfo:
         except (ZoneInfoNotFoundError, ValueError):
             pass  # not a zone name (e.g. a POSIX rule string): use the system zone
     # Every next-run computation asks; resolving the link costs a dozen system
-    # calls, so the answer is kept until the link or file itself is replaced
-    # (changing the zone replaces it: a new inode or mtime).
+    # calls, so the answer is kept while both the link and the file at the end
+    # of its chain are unchanged (a replaced link or file has a new inode; one
+    # rewritten in place, even with its old mtime, a new ctime).
     try:
-        st = os.lstat(localtime)
+        link, target = os.lstat(localtime), os.stat(localtime)
     except OSError:
         return timezone.utc
-    stamp = (str(localtime), st.st_ino, st.st_mtime_ns)
+    stamp = (str(localtime), link.st_ino, link.st_ctime_ns, target.st_ino, target.st_ctime_ns, target.st_size)
     zone = _ZONES.get(stamp)
     if zone is None:
         zone = _ZONES[stamp] = _read_zone(localtime)
     return zone
 
 
-_ZONES: dict[tuple[str, int, int], tzinfo] = {}
+_ZONES: dict[tuple[object, ...], tzinfo] = {}
 
 
 def _read_zone(localtime: Path) -> tzinfo:
