@@ -107,7 +107,7 @@ async def test_a_streaming_run_shows_every_line_once(tmp_path: Path) -> None:
     async with make_app(home).run_test(size=(80, 24)) as pilot:
         app = await start(tmp_path, pilot)
         await app.service.add("stream", kind="daily", when="01:00", action="chatter",
-                              action_config={"lines": 1500, "wait": True})
+                              action_config={"lines": 300, "wait": True})  # then on until GATE
         seen: list[ev.LogLine] = []
         app.engine.bus.subscribe(seen.append, ev.LogLine)
         await app.service.run_now("stream")
@@ -123,7 +123,7 @@ async def test_a_streaming_run_shows_every_line_once(tmp_path: Path) -> None:
         await until(pilot, lambda: "success" in (screen.query_one(LiveLog).border_title or ""))
         [run] = await app.service.run_list()
         total = run.result["lines"]
-        assert total > 1500
+        assert total > 700  # it streamed on while the log was opened, twice
         await until(pilot, lambda: len(log_lines(app)) >= total, timeout=5)
         assert log_lines(app) == expected(total)
 
