@@ -441,3 +441,23 @@ async def test_a_line_with_an_undecodable_file_name_is_stored_escaped(rig: Rig) 
     run = await rig.service.runs.get(run_id)
     assert run.status == "success"
     assert "skipped special file /data/caf\\udce9" in [ln.line for ln in await rig.service.runs.lines(run_id)]
+
+
+async def test_an_action_ending_with_an_unknown_status_is_recorded_failed(rig: Rig) -> None:
+    await rig.service.add("w", kind="daily", when="23:00", action="probe", action_config={"status": "weird"})
+    run_id = await rig.scheduler.run_now((await rig.service.get("w")).id)
+    await rig.scheduler.idle()
+    run = await rig.service.runs.get(run_id)
+    assert (run.status, run.message) == ("failed", "internal error: the action ended with status 'weird'")
+    assert (await rig.service.get("w")).status == "idle"
+
+
+async def test_a_waiter_that_gives_up_does_not_stop_the_firing(rig: Rig) -> None:
+    await rig.service.add("b", kind="daily", when="23:00", action="probe", action_config={"block": True})
+    run_id = await rig.scheduler.run_now((await rig.service.get("b")).id)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(rig.scheduler.wait(run_id), 0.05)
+    assert (await rig.service.runs.get(run_id)).status == "running"
+    PROBE.gate.set()
+    await asyncio.wait_for(rig.scheduler.wait(run_id), 10)
+    assert (await rig.service.runs.get(run_id)).status == "success"
