@@ -6,7 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 from pathlib import Path
+from typing import Iterator
+
+import pytest
 
 from tapetui.engine.config import Config
 from tapetui.engine.core import Engine
@@ -23,6 +27,17 @@ async def open_engine(home: Path, capacity: int = 8 * MB, **backup) -> Engine:
     for key, value in backup.items():
         setattr(cfg.backup, key, value)
     return await Engine.open(Home.single(home), config=cfg)
+
+
+def tmpfs(mnt: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` (e.g. "2m") at `mnt` for a fixture to yield from: a real disk
+    that fills up. Needs root; the test is skipped where it cannot be mounted."""
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def run_log(engine: Engine) -> RunLog:

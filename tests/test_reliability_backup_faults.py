@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 import pytest
-from test_backup_support import MB, assert_same_tree, open_engine, run_log, snapshot, write
+from test_backup_support import MB, assert_same_tree, open_engine, run_log, snapshot, tmpfs, write
 
 from tapetui.engine.backup.engine import BackupRequest, BackupResult, run_backup
 from tapetui.engine.backup.restore import RestoreRequest, run_restore
@@ -310,13 +310,7 @@ async def test_a_source_file_changing_while_read_is_warned_never_recorded_wrong(
 @pytest.fixture
 def tiny_fs(tmp_path: Path) -> AsyncIterator[Path]:
     """An 8 MB tmpfs (root only): the disk that fills up."""
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
+    yield from tmpfs(tmp_path / "tiny", "8m")
 
 
 async def _fill_the_catalog_disk(tmp_path: Path, tiny_fs: Path) -> tuple[Engine, Path, BackupResult, Path, Path]:

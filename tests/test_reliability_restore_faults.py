@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from test_backup_support import MB, open_engine, run_log, write
+from test_backup_support import MB, open_engine, run_log, tmpfs, write
 from test_reliability_backup_faults import ltfs_driver, tree
 
 from tapetui.engine.backup import layout
@@ -78,13 +77,7 @@ async def test_a_damaged_file_on_the_cartridge_is_reported_and_the_rest_restored
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
+    yield from tmpfs(tmp_path / "small", "2m")
 
 
 async def test_the_target_disk_full_fails_clearly_and_leaves_no_partial_file(
