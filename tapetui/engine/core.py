@@ -20,6 +20,7 @@ from .store import Store, open_store
 from .store.cartridges import Cartridges
 from .store.catalog import Catalog
 from .store.sets import Sets
+from .store.states import States
 from .store.templates import Templates
 from .tape.base import TapeDriver
 from .tape.factory import make_driver
@@ -38,12 +39,14 @@ class Engine:
     cartridges: Cartridges = field(init=False)
     sets: Sets = field(init=False)
     catalog: Catalog = field(init=False)
+    states: States = field(init=False)
     templates: Templates = field(init=False)
 
     def __post_init__(self) -> None:
         self.cartridges = Cartridges(self.store)
         self.sets = Sets(self.store)
         self.catalog = Catalog(self.store)
+        self.states = States(self.store)
         self.templates = Templates(self.store)
 
     @classmethod

@@ -30,7 +30,7 @@ from .errors import RunFailed
 from .levels import LevelPlan, normalize_sources, plan_level, source_key
 from .progress import Ticker
 from .scan import ScanResult, Scanner, compile_patterns
-from .state import load_signatures
+from . import signatures
 from .writer import Stopped, TapeTarget, Writer
 
 if TYPE_CHECKING:
@@ -74,9 +74,9 @@ class BackupResult:
 
 class _Run:
     def __init__(self, engine: Engine, request: BackupRequest, log: RunLog, plan: LevelPlan,
-                 sources: list[str], run_id: int, set_id: int) -> None:
+                 sources: list[str], key: str, run_id: int, set_id: int) -> None:
         self.engine, self.request, self.log, self.plan = engine, request, log, plan
-        self.sources, self.run_id, self.set_id = sources, run_id, set_id
+        self.sources, self.key, self.run_id, self.set_id = sources, key, run_id, set_id
         self.tape_dir = layout.set_dir(set_id)
         self.algo = engine.config.backup.hash
         self.loop = asyncio.get_running_loop()
@@ -156,7 +156,8 @@ class _Run:
 
     # -- phases -------------------------------------------------------------------
     def _scan(self) -> None:
-        base = load_signatures(self.engine.home.db_path, [s.id for s in self.plan.chain]) if self.plan.chain else None
+        chain = [s.id for s in self.plan.chain]
+        base = signatures.load_state(self.engine.home.db_path, chain) if chain else None
         scanner = Scanner(
             self.sources, self.request.includes, self.request.excludes, base,
             info=lambda t: self.log.emit_threadsafe("info", t), warn=self._warn, stop=self.stop,
@@ -216,6 +217,21 @@ class _Run:
             self._pending = None
         self.target = w.target
 
+    async def _save_state(self) -> None:
+        """The state this set leaves, for the next run to start from (a cache: the
+        catalog entries say the same, so failing to store it only costs speed)."""
+        engine, chain = self.engine, [s.id for s in self.plan.chain]
+        try:
+            if chain and not await engine.states.has_entries(self.set_id) and \
+                    await asyncio.to_thread(signatures.has_snapshot, engine.home.db_path, chain):
+                await asyncio.shield(engine.states.save_same(self.set_id, [*chain, self.set_id], chain[-1]))
+                return
+            parts = await asyncio.to_thread(signatures.state_after, engine.home.db_path, chain, self.set_id)
+            await asyncio.shield(engine.states.save(self.set_id, [*chain, self.set_id], signatures.SCHEME, parts))
+        except sqlite3.Error as e:
+            self.log.info(f"the set's change signatures were not stored ({e}); the next run reads them "
+                          "from the catalog instead")
+
     async def finish(self) -> BackupResult:
         """Catalog copy on the last cartridge, then -- only then -- the set is complete."""
         finished = self.engine.clock()
@@ -229,7 +245,9 @@ class _Run:
                 self.warnings += 1
                 self.log.warning(f"could not write the catalog copy to {self.target.barcode}: {e}; "
                                  "the catalog database still holds every row")
+        await self._save_state()
         await self.engine.sets.complete(self.set_id, files=files, bytes_=nbytes, finished_at=finished)
+        await asyncio.shield(self.engine.states.prune(self.key))
         s = self.scan
         unreadable = s.unreadable + (w.unreadable if w else 0)
         result = BackupResult(
@@ -288,7 +306,7 @@ async def run_backup(engine: Engine, request: BackupRequest, log: RunLog) -> Bac
         started_at=engine.clock(),
     )
     await sets.set_tape_dir(set_id, layout.set_dir(set_id))
-    job = _Run(engine, request, log, plan, sources, run_id, set_id)
+    job = _Run(engine, request, log, plan, sources, key, run_id, set_id)
 
     async def give_up(status: str, message: str) -> BackupResult:
         await job.settle()

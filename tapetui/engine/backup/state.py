@@ -1,9 +1,7 @@
-"""The merged state of a chain of sets, read straight from SQLite in a worker thread.
-
-A backup compares a whole tree against its base (100k to millions of paths), so
-this reads with its own read-only connection, streaming rows into a dict without
-building row objects, and keeps per path only a small int signature; the event
-loop (and so the console) never waits on it.
+"""Catalog entries as restore, verify and the catalog copy read them, straight from
+SQLite in a worker thread with its own read-only connection, so the event loop
+(and so the console) never waits on a million-row read. (What a backup compares
+against is in `signatures`.)
 """
 
 from __future__ import annotations
@@ -12,47 +10,13 @@ import sqlite3
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
-KIND_CODES = {"file": 0, "dir": 1, "symlink": 2}
-KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
-
 _PATH = "CASE WHEN d.path = '/' THEN '/' || e.name ELSE d.path || '/' || e.name END"
-
-
-def signature(kind: str, size: int, mtime_ns: int, inode: int, ctime_ns: int, link: str | None) -> int:
-    """What change detection compares: path aside, size, mtime, inode, ctime (and a link's
-    target). The kind sits in the low two bits so a deleted-marker can name it.
-    (`Scanner` inlines the case of a file: keep the two the same.)"""
-    return (hash((size, mtime_ns, inode, ctime_ns, link)) << 2) | KIND_CODES[kind]
 
 
 def connect(db_path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout=10000")
     return conn
-
-
-#: The kind code (-1 for a deleted-marker) and the fields `signature` hashes, as
-#: SQL hands them over: a store per row and no call, 15 % less time than unpacking rows.
-_SIG_SQL = ("SELECT " + _PATH + ", CASE WHEN e.deleted THEN -1 "
-            + " ".join(f"WHEN e.kind = '{k}' THEN {v}" for k, v in KIND_CODES.items())
-            + " END, CASE e.kind WHEN 'dir' THEN 0 ELSE e.size END, e.mtime_ns, e.inode, e.ctime_ns, e.link_target "
-            "FROM entries e JOIN dirs d ON d.id = e.dir_id WHERE e.set_id = ?")
-
-
-def load_signatures(db_path: Path, chain: list[int]) -> dict[str, int]:
-    """path -> signature of the newest version in the chain; deleted paths dropped."""
-    state: dict[str, int] = {}
-    conn = connect(db_path)
-    try:
-        for set_id in chain:
-            for r in conn.execute(_SIG_SQL, (set_id,)):
-                if r[1] < 0:
-                    state.pop(r[0], None)
-                else:
-                    state[r[0]] = (hash(r[2:]) << 2) | r[1]
-    finally:
-        conn.close()
-    return state
 
 
 class Version(NamedTuple):

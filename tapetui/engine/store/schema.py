@@ -183,6 +183,23 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE backup_runs ADD COLUMN pid INTEGER;
     """,
+    # 5: a completed set's merged state (each path's change signature) as a
+    # snapshot, so the next incremental need not rebuild it from the entries;
+    # derived data (backup.signatures), kept for the newest sets only
+    """
+    CREATE TABLE set_states (
+        set_id INTEGER PRIMARY KEY REFERENCES backup_sets(id) ON DELETE CASCADE,
+        chain TEXT NOT NULL,
+        scheme TEXT NOT NULL,
+        parts INTEGER NOT NULL
+    );
+    CREATE TABLE set_state_parts (
+        set_id INTEGER NOT NULL REFERENCES set_states(set_id) ON DELETE CASCADE,
+        part INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (set_id, part)
+    );
+    """,
 ]
 
 LATEST = len(MIGRATIONS)
