@@ -1,9 +1,10 @@
-"""The writer's batched hand-offs and the sim index's buffered records.
+"""The writer's two paths and the sim index's buffered records.
 
-Small files travel between threads many to a queue item, and the sim volume keeps
-its per-file index records in memory until a flush: both must stay invisible to
-what a backup records (order, hashes, bytes on the volume, warnings) and to what
-the volume answers (positions, hashes, counters), before and after a flush.
+Small files are read by the writer itself, large ones stream from reader threads,
+and the sim volume keeps its per-file index records in memory until a flush: all
+must stay invisible to what a backup records (order, hashes, bytes on the volume,
+warnings) and to what the volume answers (positions, hashes, counters), before
+and after a flush.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tapetui.engine.backup.writer import BATCH, CHUNK, SMALL, TapeTarget, Writer
+from tapetui.engine.backup.writer import CHUNK, SMALL, TapeTarget, Writer
 from tapetui.engine.tape.sim import SimConfig, SimDriver
 from tapetui.engine.tape.sim_media import MediaIndex
 
@@ -35,7 +36,8 @@ async def mounted(root: Path):  # noqa: ANN201
 def run_writer(volume, paths: list[str], readers: int, batch_rows: int = 7) -> tuple[list[tuple], list[str]]:  # noqa: ANN001
     rows: list[tuple] = []
     warnings: list[str] = []
-    w = Writer(paths=paths, set_id=1, tape_dir="tapetui/set-1", algo="sha256", readers=readers,
+    sizes = [os.path.getsize(p) if os.path.exists(p) else 0 for p in paths]
+    w = Writer(paths=paths, sizes=sizes, set_id=1, tape_dir="tapetui/set-1", algo="sha256", readers=readers,
                batch_rows=batch_rows, target=TapeTarget(volume, 1, "TPA001L8"), next_target=lambda: None,
                submit_rows=rows.extend, warn=warnings.append, stop=threading.Event())
     t = threading.Thread(target=w.run)
@@ -49,7 +51,7 @@ SIZES = [0, 1, 100, SMALL - 1, SMALL, SMALL + 1, 3 * CHUNK + 5]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(plan=st.lists(st.sampled_from(SIZES + [-1]), min_size=1, max_size=3 * BATCH),
+@given(plan=st.lists(st.sampled_from(SIZES + [-1]), min_size=1, max_size=60),
        readers=st.integers(1, 4))
 async def test_every_file_is_recorded_in_order_with_its_hash_and_bytes(
     tmp_path_factory: pytest.TempPathFactory, plan: list[int], readers: int

@@ -37,7 +37,7 @@ class TapeConfig:
 class BackupConfig:
     #: Per-file hash recorded in the catalog and on the tape.
     hash: Literal["sha256", "blake2b"] = "sha256"
-    #: Threads that read and hash source files ahead of the single tape writer.
+    #: Threads that read and hash large files (over 256 KiB) ahead of the single tape writer.
     readers: int = 4
     #: Catalog rows written per transaction.
     batch_rows: int = 5000

@@ -23,7 +23,7 @@ from ..runlog import RunLog
 from ..tape.base import Volume
 from ..timeutil import from_db, to_db
 from . import layout
-from .state import Version, iter_set
+from .state import PATH_SQL, connect
 
 if TYPE_CHECKING:
     from ..core import Engine
@@ -32,13 +32,17 @@ FORMAT = "tapetui-catalog"
 VERSION = 1
 
 
-def _entry(v: Version) -> str:
-    return json.dumps({
-        "path": v.path, "kind": v.kind, "size": v.size, "mtime_ns": v.mtime_ns, "mode": v.mode,
-        "uid": v.uid, "gid": v.gid, "inode": v.inode, "ctime_ns": v.ctime_ns,
-        "checksum": v.checksum.hex() if v.checksum else None, "link_target": v.link_target,
-        "cartridge": v.cartridge, "position": v.position, "deleted": v.deleted,
-    }, ensure_ascii=False)
+#: One entry per row as JSON text, encoded by SQLite (a tenth of the time of
+#: json.dumps per entry): the keys and values `_import_set` reads.
+_ENTRY_SQL = (
+    f"SELECT json_object('path', {PATH_SQL}, 'kind', e.kind, 'size', e.size, 'mtime_ns', e.mtime_ns, "
+    "'mode', e.mode, 'uid', e.uid, 'gid', e.gid, 'inode', e.inode, 'ctime_ns', e.ctime_ns, "
+    "'checksum', CASE WHEN e.checksum IS NULL THEN NULL ELSE lower(hex(e.checksum)) END, "
+    "'link_target', e.link_target, 'cartridge', c.barcode, 'position', e.position, "
+    "'deleted', json(CASE WHEN e.deleted THEN 'true' ELSE 'false' END)) "
+    "FROM entries e JOIN dirs d ON d.id = e.dir_id LEFT JOIN cartridges c ON c.id = e.cartridge_id "
+    "WHERE e.set_id = ?"
+)
 
 
 async def write_copy(engine: Engine, volume: Volume, set_id: int, *, finished_at: datetime, files: int,
@@ -58,17 +62,15 @@ async def write_copy(engine: Engine, volume: Volume, set_id: int, *, finished_at
     }
 
     def write() -> None:
-        versions = iter_set(engine.home.db_path, set_id)
-        with volume.open_write(layout.catalog_copy_relpath(tape_dir)) as out:
-            out.write((json.dumps(header, ensure_ascii=False) + "\n").encode())
-            lines: list[str] = []
-            for v in versions:
-                lines.append(_entry(v))
-                if len(lines) >= 5000:
-                    out.write(("\n".join(lines) + "\n").encode())
-                    lines = []
-            if lines:
-                out.write(("\n".join(lines) + "\n").encode())
+        conn = connect(engine.home.db_path)
+        try:
+            cur = conn.execute(_ENTRY_SQL, (set_id,))
+            with volume.open_write(layout.catalog_copy_relpath(tape_dir)) as out:
+                out.write((json.dumps(header, ensure_ascii=False) + "\n").encode())
+                while batch := cur.fetchmany(5000):  # a million-entry set is never held whole
+                    out.write(("\n".join(row[0] for row in batch) + "\n").encode())
+        finally:
+            conn.close()
 
     await asyncio.to_thread(write)
 

@@ -17,6 +17,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..errors import UserError
@@ -203,7 +204,7 @@ class _Run:
         paths = self.scan.paths
         cfg = engine.config.backup
         self.writer = w = Writer(
-            paths=paths, set_id=self.set_id, tape_dir=self.tape_dir, algo=self.algo, readers=cfg.readers,
+            paths=paths, sizes=self.scan.sizes, set_id=self.set_id, tape_dir=self.tape_dir, algo=self.algo, readers=cfg.readers,
             batch_rows=cfg.batch_rows, target=self.target, next_target=self._next_target,
             submit_rows=self._submit_rows, warn=self._warn, stop=self.stop,
         )
@@ -232,20 +233,24 @@ class _Run:
             self.log.info(f"the set's change signatures were not stored ({e}); the next run reads them "
                           "from the catalog instead")
 
+    async def _write_copy(self, finished: datetime, files: int, nbytes: int) -> None:
+        if self.target is None:
+            return
+        try:
+            await write_copy(self.engine, self.target.volume, self.set_id, finished_at=finished,
+                             files=files, bytes_=nbytes)
+        except (OSError, TapeError) as e:
+            self.warnings += 1
+            self.log.warning(f"could not write the catalog copy to {self.target.barcode}: {e}; "
+                             "the catalog database still holds every row")
+
     async def finish(self) -> BackupResult:
         """Catalog copy on the last cartridge, then -- only then -- the set is complete."""
         finished = self.engine.clock()
         w = self.writer
         files, nbytes = (w.files_written, w.bytes_written) if w else (0, 0)
-        if self.target is not None:
-            try:
-                await write_copy(self.engine, self.target.volume, self.set_id, finished_at=finished,
-                                 files=files, bytes_=nbytes)
-            except (OSError, TapeError) as e:
-                self.warnings += 1
-                self.log.warning(f"could not write the catalog copy to {self.target.barcode}: {e}; "
-                                 "the catalog database still holds every row")
-        await self._save_state()
+        await self._write_copy(finished, files, nbytes)
+        await self._save_state()  # after, not beside: two threads contending for the GIL took longer
         await self.engine.sets.complete(self.set_id, files=files, bytes_=nbytes, finished_at=finished)
         await asyncio.shield(self.engine.states.prune(self.key))
         s = self.scan

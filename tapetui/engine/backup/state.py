@@ -10,7 +10,8 @@ import sqlite3
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
-_PATH = "CASE WHEN d.path = '/' THEN '/' || e.name ELSE d.path || '/' || e.name END"
+#: A catalog entry's whole path, from its folder and name.
+PATH_SQL = "CASE WHEN d.path = '/' THEN '/' || e.name ELSE d.path || '/' || e.name END"
 
 
 def connect(db_path: Path) -> sqlite3.Connection:
@@ -41,7 +42,7 @@ class Version(NamedTuple):
 
 
 _VERSION_SQL = (
-    f"SELECT {_PATH}, e.set_id, e.kind, e.size, e.mtime_ns, e.mode, e.uid, e.gid, e.inode, e.ctime_ns, e.checksum, "
+    f"SELECT {PATH_SQL}, e.set_id, e.kind, e.size, e.mtime_ns, e.mode, e.uid, e.gid, e.inode, e.ctime_ns, e.checksum, "
     "e.link_target, c.barcode, e.position, coalesce(s.tape_dir, 'tapetui/set-' || s.id), e.deleted "
     "FROM entries e JOIN dirs d ON d.id = e.dir_id JOIN backup_sets s ON s.id = e.set_id "
     "LEFT JOIN cartridges c ON c.id = e.cartridge_id WHERE e.set_id = ?"

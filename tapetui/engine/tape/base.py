@@ -127,6 +127,12 @@ class Volume(abc.ABC):
         Writing past the cartridge's capacity raises OSError(ENOSPC), as a
         full tape does."""
 
+    def write_whole(self, relpath: str, data: bytes) -> None:
+        """Create a file holding `data`: a small file in one call, which a volume
+        may do with less work per file than `open_write`."""
+        with self.open_write(relpath) as out:
+            out.write(data)
+
     @abc.abstractmethod
     def free_bytes(self) -> int:
         """Space left on the medium."""

@@ -150,15 +150,11 @@ class TapeFile(io.RawIOBase):
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(data).cast("B")
-        n = len(view)
-        fits = self._medium.reserve(n)
-        if fits:
-            _write_all(self._fd, view if fits == n else view[:fits])
-            self._size += fits
-            self._medium.pace(fits)
-        if fits < n:
+        fits = _write_counted(self._medium, self._fd, view)
+        self._size += fits
+        if fits < len(view):
             raise OSError(errno.ENOSPC, "No space left on device", self.name)
-        return n
+        return len(view)
 
     def close(self) -> None:
         if self.closed:
@@ -168,6 +164,15 @@ class TapeFile(io.RawIOBase):
         finally:
             self._medium.finish_file(self._key, self._block, self._size)
             super().close()
+
+
+def _write_counted(medium: Medium, fd: int, view: memoryview) -> int:
+    """Write what still fits on the medium; how many bytes that was."""
+    fits = medium.reserve(len(view))
+    if fits:
+        _write_all(fd, view if fits == len(view) else view[:fits])
+        medium.pace(fits)
+    return fits
 
 
 def _write_all(fd: int, view: memoryview) -> None:
@@ -205,18 +210,39 @@ class SimVolume(Volume):
             raise TapeError(f"{self._medium.meta.barcode} is not mounted")
         return self._medium.index
 
-    def open_write(self, relpath: str) -> TapeFile:
+    def _new_file(self, relpath: str) -> tuple[str, str]:
+        """(key, host path) of a file about to be created, its folder made."""
         key = self._key(relpath)
         self._index()
         folder = key.rpartition("/")[0]
         if folder not in self._made_dirs:
             os.makedirs(os.path.join(self._root, folder), exist_ok=True)
             self._made_dirs.add(folder)
-        path = f"{self._root}/{key}"  # Windows takes "/" too
         self._opened = ""
+        return key, f"{self._root}/{key}"  # Windows takes "/" too
+
+    def open_write(self, relpath: str) -> TapeFile:
+        key, path = self._new_file(relpath)
         out = TapeFile(self._medium, key, path)
         self._opened = key
         return out
+
+    def write_whole(self, relpath: str, data: bytes) -> None:
+        """`open_write` + `write` + `close` without a file object: a third of the
+        Python work per small file."""
+        key, path = self._new_file(relpath)
+        medium = self._medium
+        fd = os.open(path, _CREATE_FLAGS, 0o666)
+        block = medium.start_file()
+        fits = 0
+        try:
+            fits = _write_counted(medium, fd, memoryview(data))
+        finally:
+            os.close(fd)
+            medium.finish_file(key, block, fits)
+        self._opened = key
+        if fits < len(data):
+            raise OSError(errno.ENOSPC, "No space left on device", path)
 
     def free_bytes(self) -> int:
         return self._medium.free()
