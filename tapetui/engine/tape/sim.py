@@ -175,8 +175,8 @@ class SimDriver(TapeDriver):
         self._state.slots = (slots + [None] * want)[:want]
         self._state.save(self._state_path)
 
-    def _save_state(self) -> None:
-        self._state.save(self._state_path)
+    def _save_state(self, *, durable: bool = True) -> None:
+        self._state.save(self._state_path, durable=durable)
 
     def _new_medium(self, barcode: str) -> Medium:
         return Medium(self._carts / barcode, self._metas[barcode], self.cfg.throughput_mb_s)
@@ -358,9 +358,9 @@ class SimDriver(TapeDriver):
                 )
             if self._volume is None or not self._volume.mounted:
                 self._volume = SimVolume(medium)
-            if not self._state.mounted:
+            if not self._state.mounted:  # a power cut unmounts anyway: no fsync (see write_json_atomic)
                 self._state.mounted = True
-                self._save_state()
+                self._save_state(durable=False)
             return self._volume
 
     async def unmount(self) -> None:
@@ -375,7 +375,7 @@ class SimDriver(TapeDriver):
             self._volume = None
         if self._state.mounted:
             self._state.mounted = False
-            self._save_state()
+            self._save_state(durable=False)
 
     async def check(self, on_line: LineSink | None = None) -> OpResult:
         """ltfsck on the loaded, unmounted cartridge; reconciles the index with the files.

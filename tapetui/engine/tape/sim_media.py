@@ -30,20 +30,26 @@ INDEX_FILE = "index.sqlite"
 VOLUME_DIR = "volume"
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Replace `path` with `data` so readers see the old or the new file, never a mix."""
+def write_json_atomic(path: Path, data: dict[str, Any], *, durable: bool = True) -> None:
+    """Replace `path` with `data` so readers see the old or the new file, never a mix.
+
+    `durable=False` skips the fsyncs, for changes a power cut may lose: on ext4
+    (data=ordered) an fsync waits for every dirty page of the file system, which
+    right after a backup is the whole backup's data (1.2 s for 3 GB here)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2, sort_keys=True)
             f.write("\n")
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -254,8 +260,8 @@ class LibraryState:
     home_slot: int | None = None
     mounted: bool = False
 
-    def save(self, path: Path) -> None:
-        write_json_atomic(path, asdict(self))
+    def save(self, path: Path, *, durable: bool = True) -> None:
+        write_json_atomic(path, asdict(self), durable=durable)
 
     @classmethod
     def load(cls, path: Path) -> LibraryState:
