@@ -250,6 +250,8 @@ class _Run:
         w = self.writer
         files, nbytes = (w.files_written, w.bytes_written) if w else (0, 0)
         await self._write_copy(finished, files, nbytes)
+        self.scan.paths.clear()  # the writer's list too: a million paths are 100 MB, and the state comes next
+        del self.scan.sizes[:]
         await self._save_state()  # after, not beside: two threads contending for the GIL took longer
         await self.engine.sets.complete(self.set_id, files=files, bytes_=nbytes, finished_at=finished)
         await asyncio.shield(self.engine.states.prune(self.key))
