@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tapetui.engine.backup import writer as writer_module
 from tapetui.engine.backup.writer import CHUNK, SMALL, TapeTarget, Writer
 from tapetui.engine.tape.sim import SimConfig, SimDriver
 from tapetui.engine.tape.sim_media import MediaIndex
@@ -33,10 +34,13 @@ async def mounted(root: Path):  # noqa: ANN201
     return drv, await drv.mount()
 
 
-def run_writer(volume, paths: list[str], readers: int, batch_rows: int = 7) -> tuple[list[tuple], list[str]]:  # noqa: ANN001
+def run_writer(volume, paths: list[str], readers: int, batch_rows: int = 7,  # noqa: ANN001
+               sizes: list[int] | None = None) -> tuple[list[tuple], list[str]]:
+    """`sizes`: what the scan saw (default: the sizes now)."""
     rows: list[tuple] = []
     warnings: list[str] = []
-    sizes = [os.path.getsize(p) if os.path.exists(p) else 0 for p in paths]
+    if sizes is None:
+        sizes = [os.path.getsize(p) if os.path.exists(p) else 0 for p in paths]
     w = Writer(paths=paths, sizes=sizes, set_id=1, tape_dir="tapetui/set-1", algo="sha256", readers=readers,
                batch_rows=batch_rows, target=TapeTarget(volume, 1, "TPA001L8"), next_target=lambda: None,
                submit_rows=rows.extend, warn=warnings.append, stop=threading.Event())
@@ -80,6 +84,38 @@ async def test_every_file_is_recorded_in_order_with_its_hash_and_bytes(
             rel = "tapetui/set-1" + path
             assert (volume.root / rel.lstrip("/")).read_bytes() == data
             assert volume.get_xattr(rel, "ltfs.hash.sha256") == digest
+    finally:
+        await drv.close()
+
+
+async def test_files_that_changed_kind_or_size_since_the_scan(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """A small file that grew large is copied in chunks (never read whole into
+    memory), and one replaced by a FIFO is skipped with a warning (its open must
+    not wait for a writer on the pipe)."""
+    whole: list[int] = []
+    original = writer_module._read_all
+
+    def read_all(fd: int, size: int) -> bytes:
+        data = original(fd, size)
+        whole.append(len(data))
+        return data
+
+    monkeypatch.setattr(writer_module, "_read_all", read_all)
+    src = tmp_path / "src"
+    src.mkdir()
+    grew, fifo, after = src / "grew.bin", src / "fifo", src / "after.txt"
+    data = os.urandom(3 * CHUNK + 7)
+    grew.write_bytes(data)
+    os.mkfifo(fifo)
+    after.write_bytes(b"after")
+    drv, volume = await mounted(tmp_path / "lib")
+    try:
+        rows, warnings = run_writer(volume, [str(grew), str(fifo), str(after)], readers=2, sizes=[10, 10, 5])
+        assert [(r[1], r[3], r[10]) for r in rows] == [("grew.bin", len(data), hashlib.sha256(data).digest()),
+                                                       ("after.txt", 5, hashlib.sha256(b"after").digest())]
+        assert (volume.root / f"tapetui/set-1{grew}".lstrip("/")).read_bytes() == data
+        assert warnings == [f"{fifo} is no longer a regular file; skipped"]
+        assert whole == [5]  # only after.txt was read whole
     finally:
         await drv.close()
 

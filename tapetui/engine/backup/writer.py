@@ -46,8 +46,11 @@ POOL = 8  # chunk buffers per reader (8 MiB)
 QUEUE_DEPTH = 32
 POLL_S = 0.2
 
-_WHOLE, _CHUNK, _END, _ERROR, _FATAL = range(5)
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+_WHOLE, _CHUNK, _END, _ERROR, _FATAL, _GREW = range(6)
+#: O_NONBLOCK: a source replaced by a FIFO since the scan must not hang the open
+#: (it is then found not regular and skipped); reads of regular files ignore it.
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+               | getattr(os, "O_BINARY", 0))
 
 
 class Stopped(Exception):
@@ -198,6 +201,8 @@ def read_small(path: str, new_hash: Callable[[bytes], "hashlib._Hash"]) -> tuple
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return (_ERROR, f"{path} is no longer a regular file; skipped", None, None)
+        if st.st_size > SMALL:  # it grew since the scan: copied in chunks, never held whole
+            return (_GREW, None, None, None)
         data = _read_all(fd, st.st_size)
         return (_WHOLE, data, new_hash(data).digest(), (st, _changed(st, fd, len(data))))
     except OSError as e:
@@ -320,31 +325,36 @@ class Writer:
                 _, data, digest, (st, changed) = item
                 self._write_whole(relpath, data)
                 size = len(data)
+            elif tag == _GREW:
+                digest, size, st, changed = self._copy_direct(path, relpath)
             else:
                 assert reader is not None
                 digest, size, (st, changed) = self._write_stream(relpath, item, reader)
         except _SourceError as e:
-            self.unreadable += 1
-            self.warn(str(e))
-            return None
+            return self._unreadable(str(e))
         except TapeError as e:  # e.g. a name the volume refuses; nothing was written
             if tag == _CHUNK:
                 assert reader is not None
                 self._drain(reader)
-            self.unreadable += 1
-            self.warn(f"cannot store {path} on tape: {e}")
-            return None
+            return self._unreadable(f"cannot store {path} on tape: {e}")
         except OSError as e:
             if e.errno != errno.ENOSPC:
                 raise RunFailed(f"writing {path} to {self.target.barcode} failed: {e.strerror or e}") from e
             if tag == _CHUNK:
                 assert reader is not None
                 self._drain(reader)
-            digest, size, st, changed = self._rewrite(path, relpath)
+            try:
+                digest, size, st, changed = self._rewrite(path, relpath)
+            except _SourceError as e:  # gone or unreadable since: the run goes on without it
+                return self._unreadable(str(e))
         if changed:
             self.changed += 1
             self.warn(f"{path} changed while it was being read; its copy may not match any one moment")
         return self._finish(path, relpath, digest, size, st)
+
+    def _unreadable(self, message: str) -> None:
+        self.unreadable += 1
+        self.warn(message)
 
     def _write_whole(self, relpath: str, data: bytes) -> None:
         self.target.volume.write_whole(relpath, data)
@@ -398,23 +408,34 @@ class Writer:
             raise RunFailed(f"writing {path} to {self.target.barcode} failed: {e.strerror or e}") from e
 
     def _copy_direct(self, path: str, relpath: str) -> tuple[bytes, int, os.stat_result, bool]:
+        """Copy and hash `path` in chunks on this thread: after a cartridge switch, or
+        a file that grew past SMALL since the scan. Source failures are _SourceError."""
+        try:
+            fd = os.open(path, _OPEN_FLAGS)
+        except OSError as e:
+            raise _SourceError(f"cannot read {path}: {e.strerror}") from None
         h = hashlib.new(self.algo)
         buf = bytearray(CHUNK)
         view = memoryview(buf)
         size = 0
-        fd = os.open(path, _OPEN_FLAGS)
-        with io.FileIO(fd, "rb") as f, self.target.volume.open_write(relpath) as out:
+        with io.FileIO(fd, "rb") as f:
             st = os.fstat(fd)
-            while True:
-                if self.stop.is_set():
-                    raise Stopped
-                n = f.readinto(buf)
-                if not n:
-                    break
-                chunk = view[:n]
-                h.update(chunk)
-                out.write(chunk)
-                size += n
+            if not stat.S_ISREG(st.st_mode):
+                raise _SourceError(f"{path} is no longer a regular file; skipped")
+            with self.target.volume.open_write(relpath) as out:
+                while True:
+                    if self.stop.is_set():
+                        raise Stopped
+                    try:
+                        n = f.readinto(buf)
+                    except OSError as e:
+                        raise _SourceError(f"cannot read {path}: {e.strerror}") from None
+                    if not n:
+                        break
+                    chunk = view[:n]
+                    h.update(chunk)
+                    out.write(chunk)
+                    size += n
             changed = _changed(st, fd, size)
         self.bytes_done += size
         return h.digest(), size, st, changed
