@@ -8,9 +8,11 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 from test_backup_support import open_engine, run_log, write
 
 from tapetui.engine.backup.engine import BackupRequest, run_backup
+from tapetui.engine.backup.scan import Scanner
 
 
 async def _entries(engine, set_id: int) -> dict[str, tuple[str, int]]:  # noqa: ANN001
@@ -20,7 +22,11 @@ async def _entries(engine, set_id: int) -> dict[str, tuple[str, int]]:  # noqa: 
     return {(folder.rstrip("/") + "/" + name): (kind, deleted) for folder, name, kind, deleted in rows}
 
 
-async def test_incrementals_copy_only_changes_and_mark_deletions_with_their_kind(tmp_path: Path) -> None:
+@pytest.mark.parametrize("shared", [False, True], ids=["one-walk", "helper-walks-part"])
+async def test_incrementals_copy_only_changes_and_mark_deletions_with_their_kind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared: bool) -> None:
+    if shared:
+        monkeypatch.setattr(Scanner, "split_after", 0)
     src = tmp_path / "src"
     for i in range(30):
         write(src / f"d{i % 3}" / f"f{i}.txt", f"file {i}\n")

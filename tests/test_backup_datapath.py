@@ -9,6 +9,7 @@ and after a flush.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import threading
@@ -116,6 +117,62 @@ async def test_files_that_changed_kind_or_size_since_the_scan(tmp_path: Path, mo
         assert (volume.root / f"tapetui/set-1{grew}".lstrip("/")).read_bytes() == data
         assert warnings == [f"{fifo} is no longer a regular file; skipped"]
         assert whole == [5]  # only after.txt was read whole
+    finally:
+        await drv.close()
+
+
+class _FullAtClose:
+    """A volume whose first file's close() finds the cartridge full, as a buffered
+    LTFS file flushing its last few KiB at close does."""
+
+    def __init__(self, volume, fail: str) -> None:  # noqa: ANN001
+        self.volume, self.fail = volume, fail
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.volume, name)
+
+    def open_write(self, relpath: str):  # noqa: ANN201
+        out = self.volume.open_write(relpath)
+        if relpath != self.fail:
+            return out
+        self.fail = ""
+        real_close = out.close
+
+        def close() -> None:
+            real_close()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        out.close = close
+        return out
+
+
+async def test_a_cartridge_full_at_close_rewrites_that_file_and_only_it(tmp_path: Path) -> None:
+    """The end of the file was already taken when close() failed: the next file's
+    items must stay for the next file (once they were skipped, every later row of
+    that reader carried the following file's hash)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    paths = []
+    for i in range(4):
+        p = src / f"big{i}"
+        p.write_bytes(bytes([65 + i]) * (SMALL + 1000 + i))
+        paths.append(str(p))
+    drv, volume = await mounted(tmp_path / "lib")
+    try:
+        rows: list[tuple] = []
+        warnings: list[str] = []
+        first = _FullAtClose(volume, "tapetui/set-1" + paths[0])
+        w = Writer(paths=paths, sizes=[SMALL + 1] * 4, set_id=1, tape_dir="tapetui/set-1", algo="sha256",
+                   readers=1, batch_rows=1, target=TapeTarget(first, 1, "TPA001L8"),
+                   next_target=lambda: TapeTarget(volume, 2, "TPA002L8"), submit_rows=rows.extend,
+                   warn=warnings.append, stop=threading.Event())
+        t = threading.Thread(target=w.run)
+        t.start()
+        t.join(timeout=30)
+        assert not t.is_alive()
+        assert [(f"{r[0]}/{r[1]}", r[10], r[12]) for r in rows] == [
+            (p, hashlib.sha256(Path(p).read_bytes()).digest(), 2) for p in paths]  # all after the switch
+        assert warnings == []
     finally:
         await drv.close()
 

@@ -20,6 +20,7 @@ from test_backup_support import open_engine, run_log, write
 
 from tapetui.engine.backup import signatures
 from tapetui.engine.backup.engine import BackupRequest, run_backup
+from tapetui.engine.backup.scan import Scanner
 
 
 def _from_catalog(db: Path, chain: list[int]) -> signatures.State:
@@ -150,8 +151,12 @@ _changes = st.lists(st.tuples(st.sampled_from(["write", "delete", "link", "touch
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(st.tuples(st.sampled_from(["full", "incremental", "differential"]), _changes),
-                      min_size=1, max_size=5))
-async def test_any_chain_of_changes_leaves_stored_states_equal_to_the_catalog(tmp_path_factory, steps) -> None:  # noqa: ANN001
+                      min_size=1, max_size=5),
+       shared=st.booleans())
+async def test_any_chain_of_changes_leaves_stored_states_equal_to_the_catalog(  # noqa: ANN001
+        tmp_path_factory, monkeypatch, steps, shared: bool) -> None:
+    """`shared`: the scans hand part of every tree to their helper process."""
+    monkeypatch.setattr(Scanner, "split_after", 0 if shared else Scanner.split_after)
     root = tmp_path_factory.mktemp("chain")
     src = root / "src"
     src.mkdir()

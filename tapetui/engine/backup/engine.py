@@ -229,9 +229,16 @@ class _Run:
                 return
             parts = await asyncio.to_thread(signatures.state_after, engine.home.db_path, chain, self.set_id)
             await asyncio.shield(engine.states.save(self.set_id, [*chain, self.set_id], signatures.SCHEME, parts))
-        except sqlite3.Error as e:
+        except (sqlite3.Error, ValueError, OSError) as e:
             self.log.info(f"the set's change signatures were not stored ({e}); the next run reads them "
                           "from the catalog instead")
+
+    async def _prune_states(self) -> None:
+        """After the set is complete: a failure here must not fail the run."""
+        try:
+            await asyncio.shield(self.engine.states.prune(self.key))
+        except sqlite3.Error as e:
+            self.log.info(f"older change-signature states were not removed ({e}); the next run removes them")
 
     async def _write_copy(self, finished: datetime, files: int, nbytes: int) -> None:
         if self.target is None:
@@ -254,7 +261,7 @@ class _Run:
         del self.scan.sizes[:]
         await self._save_state()  # after, not beside: two threads contending for the GIL took longer
         await self.engine.sets.complete(self.set_id, files=files, bytes_=nbytes, finished_at=finished)
-        await asyncio.shield(self.engine.states.prune(self.key))
+        await self._prune_states()
         s = self.scan
         unreadable = s.unreadable + (w.unreadable if w else 0)
         result = BackupResult(

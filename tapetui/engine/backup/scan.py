@@ -1,7 +1,9 @@
 """Walking the source folders: what exists, what changed since the base, what was deleted.
 
-Runs in a worker thread. Files to copy are kept as two flat lists (paths and
-sizes), not objects, so a million files stay within the memory budget;
+Runs in a worker thread; past `Scanner.split_after` entries, a helper process
+(`walk.Helper`) lists and lstats every other pending folder on the other core,
+and what it found is compared here after. Files to copy are kept as two flat
+lists (paths and sizes), not objects, so a million files stay within the memory budget;
 folders, symlinks and deleted-markers become catalog rows right away (they carry
 no data). Symlinks are recorded as links, never followed; sockets, FIFOs and
 devices are skipped with a log line; what cannot be read is logged and counted.
@@ -21,6 +23,7 @@ from typing import Callable
 from .errors import BackupInputError
 from .layout import split
 from .signatures import KIND_NAMES, State, signature
+from .walk import Helper, Item, Unread, observe
 
 #: A catalog row without its set id (the writer adds cartridge and position to files).
 Row = tuple
@@ -52,6 +55,10 @@ class ScanResult:
 
 
 class Scanner:
+    #: Entries seen before every other pending folder goes to a helper process
+    #: (`walk.Helper`): a tree smaller than this never starts one.
+    split_after = 5_000
+
     def __init__(
         self,
         sources: list[str],
@@ -83,11 +90,11 @@ class Scanner:
             return False
         return True
 
-    def _dir_row(self, path: str, st: os.stat_result) -> None:
-        folder, name = split(path)
-        if self._changed(folder, name, signature("dir", 0, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)):
-            self.result.rows.append((folder, name, "dir", 0, st.st_mtime_ns, st.st_mode, st.st_uid,
-                                     st.st_gid, st.st_ino, st.st_ctime_ns, None, None, None, None, 0))
+    def _dir_row(self, folder: str, item: Item) -> None:
+        name, mode, _, mtime_ns, ino, ctime_ns, uid, gid, _ = item
+        if self._changed(folder, name, signature("dir", 0, mtime_ns, ino, ctime_ns)):
+            self.result.rows.append((folder, name, "dir", 0, mtime_ns, mode, uid, gid, ino, ctime_ns,
+                                     None, None, None, None, 0))
 
     def run(self) -> ScanResult:
         for root in self.sources:
@@ -96,92 +103,108 @@ class Scanner:
             except OSError as e:
                 raise BackupInputError(f"cannot read source folder {root}: {e.strerror}") from None
             if root != "/":
-                self._dir_row(root, st)
-            self._walk(root)
+                folder, name = split(root)
+                self._dir_row(folder, (name, st.st_mode, 0, st.st_mtime_ns, st.st_ino, st.st_ctime_ns,
+                                       st.st_uid, st.st_gid, None))
+            self._walk([root], share=True)
         self._deletions()
         return self.result
 
-    def _walk(self, top: str) -> None:
-        res = self.result
-        stack = [top]
-        while stack:
-            if self.stop.is_set():
-                return
-            folder = stack.pop()
-            try:
-                fd, entries = _list(folder)
-            except OSError as e:
-                res.unreadable += 1
-                self._unreadable_dirs.append(folder)
-                self.warn(f"cannot read folder {folder}: {e.strerror}")
-                continue
-            try:
-                self._folder(folder, entries, stack)
-            finally:
-                if fd is not None:
-                    os.close(fd)
+    def _walk(self, tops: list[str], *, share: bool) -> None:
+        """Depth first from `tops`; past `split_after` entries, every other pending
+        folder goes to a helper process, whose findings are compared here after."""
+        stack = list(reversed(tops))
+        helper: Helper | None = None
+        try:
+            while stack:
+                if self.stop.is_set():
+                    return
+                folder = stack.pop()
+                try:
+                    items, unread = observe(folder, self.exclude)
+                except OSError as e:
+                    self._unlisted(folder, e.strerror or str(e))
+                    continue
+                self._folder(folder, items, unread, stack)
+                if share and len(stack) >= 2 and self.result.seen >= self.split_after:
+                    share = False  # one helper per source
+                    helper = _start_helper(stack[::2], self.exclude)
+                    if helper is not None:
+                        del stack[::2]
+            if helper is not None:
+                self._take(helper)
+        finally:
+            if helper is not None:
+                helper.close()
 
-    def _folder(self, folder: str, entries: list[os.DirEntry], stack: list[str]) -> None:
+    def _take(self, helper: Helper) -> None:
+        found = helper.found(self.stop)
+        if found is None:  # it failed before anything of it was used: walk its part here
+            if not self.stop.is_set():
+                self._walk(helper.tops, share=False)
+            return
+        for folder, items, unread, why in found:
+            if why is not None:
+                self._unlisted(folder, why)
+            else:
+                self._folder(folder, items, unread, None)
+
+    def _unlisted(self, folder: str, why: str) -> None:
+        self.result.unreadable += 1
+        self._unreadable_dirs.append(folder)
+        self.warn(f"cannot read folder {folder}: {why}")
+
+    def _folder(self, folder: str, items: list[Item], unread: list[Unread], stack: list[str] | None) -> None:
         """One folder's entries: the hot loop of an incremental (every entry of the
         tree), so regular files come first with their signature inlined, and an
-        unchanged file costs its lstat, one hash and one dict pop (no path, no call)."""
+        unchanged file costs one hash and one dict pop (no path, no call).
+        Subfolders go on `stack` (None: the helper walked them already)."""
         res = self.result
-        paths, sizes = res.paths, res.sizes
-        include, exclude = self.include, self.exclude
         names = self.base.get(folder) if self.base is not None else None
-        pop = names.pop if names else None  # this folder's entries in the base
         prefix = folder.rstrip("/") + "/"
-        seen = unchanged = 0
-        for entry in entries:
-            name = entry.name
-            if exclude is not None and self._matches(exclude, prefix + name, name):
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue  # gone since the folder was listed
-            except OSError as e:
-                res.unreadable += 1
-                self.warn(f"cannot read {prefix + name}: {e.strerror}")
-                continue
-            seen += 1
-            if st.st_mode & _S_IFMT == _S_IFREG:
+        for name, is_dir, message in unread:  # not seen is not deleted: kept as the base has them
+            res.unreadable += 1
+            self.warn(message)
+            if names:
+                names.pop(name, None)
+            if is_dir:
+                self._unreadable_dirs.append(prefix + name)
+        paths, sizes = res.paths, res.sizes
+        include = self.include
+        pop = names.pop if names else None  # this folder's entries in the base
+        unchanged = 0
+        for item in items:
+            name, mode, size, mtime_ns, ino, ctime_ns, _, _, _ = item
+            if mode & _S_IFMT == _S_IFREG:
                 if include is not None and not self._matches(include, prefix + name, name):
                     continue
-                size = st.st_size
                 # signature("file", ...) inlined: the kind code of a file is 0
-                if pop is not None and pop(name, None) == hash((size, st.st_mtime_ns, st.st_ino,
-                                                                 st.st_ctime_ns, 0)) << 2:
+                if pop is not None and pop(name, None) == hash((size, mtime_ns, ino, ctime_ns, 0)) << 2:
                     unchanged += 1
                 else:
                     paths.append(prefix + name)
                     sizes.append(size)
                     res.bytes_total += size
             else:
-                self._other(folder, prefix + name, name, st, stack)
-        res.seen += seen
+                self._other(folder, prefix + name, item, stack)
+        res.seen += len(items)
         res.unchanged += unchanged
 
-    def _other(self, folder: str, path: str, name: str, st: os.stat_result, stack: list[str]) -> None:
+    def _other(self, folder: str, path: str, item: Item, stack: list[str] | None) -> None:
         """A folder (walked later), a symlink (recorded as a link) or a special file (skipped)."""
-        res, mode = self.result, st.st_mode
+        res = self.result
+        name, mode, size, mtime_ns, ino, ctime_ns, uid, gid, link = item
         if stat.S_ISDIR(mode):
-            self._dir_row(path, st)
-            stack.append(path)
+            self._dir_row(folder, item)
+            if stack is not None:
+                stack.append(path)
             return
         if self.include is not None and not self._matches(self.include, path, name):
             return
         if stat.S_ISLNK(mode):
-            try:
-                link = os.readlink(path)
-            except OSError as e:
-                res.unreadable += 1
-                self.warn(f"cannot read symlink {path}: {e.strerror}")
-                return
-            sig = signature("symlink", st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, link)
-            if self._changed(folder, name, sig):
-                res.rows.append((folder, name, "symlink", st.st_size, st.st_mtime_ns, mode, st.st_uid,
-                                 st.st_gid, st.st_ino, st.st_ctime_ns, None, link, None, None, 0))
+            if self._changed(folder, name, signature("symlink", size, mtime_ns, ino, ctime_ns, link)):
+                res.rows.append((folder, name, "symlink", size, mtime_ns, mode, uid, gid, ino, ctime_ns,
+                                 None, link, None, None, 0))
         else:
             res.special += 1
             self.info(f"skipped special file {path} ({_special_kind(mode)})")
@@ -204,25 +227,12 @@ class Scanner:
 
 _S_IFMT, _S_IFREG = 0o170000, stat.S_IFREG  # S_ISREG(mode), inlined
 
-#: Where the OS allows it, a folder is listed through an open descriptor and its
-#: entries' lstat() is relative to it: the kernel resolves one name, not the whole
-#: path (a fifth of a no-change incremental's scan here).
-_BY_FD = os.scandir in os.supports_fd
-_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 
-
-def _list(folder: str) -> tuple[int | None, list[os.DirEntry]]:
-    """(descriptor to close after the entries' stat(), or None; the folder's entries)."""
-    if not _BY_FD:
-        with os.scandir(folder) as it:
-            return None, list(it)
-    fd = os.open(folder, _DIR_FLAGS)
+def _start_helper(tops: list[str], exclude: re.Pattern | None) -> Helper | None:
     try:
-        with os.scandir(fd) as it:
-            return fd, list(it)
-    except BaseException:
-        os.close(fd)
-        raise
+        return Helper(tops, exclude)
+    except OSError:  # no interpreter to start (an embedded Python): walk it all here
+        return None
 
 
 def _special_kind(mode: int) -> str:

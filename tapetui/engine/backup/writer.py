@@ -47,10 +47,19 @@ QUEUE_DEPTH = 32
 POLL_S = 0.2
 
 _WHOLE, _CHUNK, _END, _ERROR, _FATAL, _GREW = range(6)
-#: O_NONBLOCK: a source replaced by a FIFO since the scan must not hang the open
-#: (it is then found not regular and skipped); reads of regular files ignore it.
-_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-               | getattr(os, "O_BINARY", 0))
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+def _open_source(path: str) -> int:
+    """O_NONBLOCK, so a source replaced by a FIFO since the scan cannot hang the open
+    (it is then found not regular and skipped; reads of regular files ignore the
+    flag). A file under a lease (Samba oplock, NFS delegation) refuses that with
+    EAGAIN: it is opened again, waiting for the lease break as a plain open does."""
+    try:
+        return os.open(path, _OPEN_FLAGS | _NONBLOCK)
+    except BlockingIOError:
+        return os.open(path, _OPEN_FLAGS)
 
 
 class Stopped(Exception):
@@ -131,7 +140,7 @@ class Reader(threading.Thread):
 
     def _read(self, path: str) -> None:
         try:
-            fd = os.open(path, _OPEN_FLAGS)
+            fd = _open_source(path)
         except OSError as e:
             _put(self.out, (_ERROR, f"cannot read {path}: {e.strerror}", None, None), self.stop)
             return
@@ -194,7 +203,7 @@ def read_small(path: str, new_hash: Callable[[bytes], "hashlib._Hash"]) -> tuple
     On the writer's own thread: a hand-off to another thread costs more than
     reading and hashing a file this small."""
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = _open_source(path)
     except OSError as e:
         return (_ERROR, f"cannot read {path}: {e.strerror}", None, None)
     try:
@@ -271,6 +280,7 @@ class Writer:
         self.unreadable = 0
         self.changed = 0
         self._xattr_ok = True
+        self._unended: Reader | None = None  # see _write_stream
 
     def run(self) -> None:
         large = [path for path, size in zip(self.paths, self.sizes) if size > SMALL]  # as the scan saw them
@@ -333,16 +343,12 @@ class Writer:
         except _SourceError as e:
             return self._unreadable(str(e))
         except TapeError as e:  # e.g. a name the volume refuses; nothing was written
-            if tag == _CHUNK:
-                assert reader is not None
-                self._drain(reader)
+            self._drain_unended()
             return self._unreadable(f"cannot store {path} on tape: {e}")
         except OSError as e:
             if e.errno != errno.ENOSPC:
                 raise RunFailed(f"writing {path} to {self.target.barcode} failed: {e.strerror or e}") from e
-            if tag == _CHUNK:
-                assert reader is not None
-                self._drain(reader)
+            self._drain_unended()
             try:
                 digest, size, st, changed = self._rewrite(path, relpath)
             except _SourceError as e:  # gone or unreadable since: the run goes on without it
@@ -361,8 +367,13 @@ class Writer:
         self.bytes_done += len(data)
 
     def _write_stream(self, relpath: str, first: tuple, reader: Reader) -> tuple[bytes, int, tuple]:
+        """Write a large file's chunks up to its end. Until its last item is taken,
+        `_unended` names the reader whose queue still holds the rest of this file
+        (a write that fails must skip it, and only it: a failure in `close()`,
+        after the end was taken, must not eat the next file's items)."""
         free, out_q, stop = reader.free, reader.out, self.stop
         item = first
+        self._unended = reader if first[0] == _CHUNK else None
         with self.target.volume.open_write(relpath) as out:
             write = out.write
             while True:
@@ -374,16 +385,20 @@ class Writer:
                     finally:
                         free.put(buf)
                     self.bytes_done += n
-                elif tag == _END:
-                    return item[1], item[2], item[3]
-                elif tag == _FATAL:
-                    raise item[1]
-                else:  # _ERROR mid-file: the source went bad while being read
-                    raise _SourceError(item[1])
+                else:
+                    self._unended = None
+                    if tag == _END:
+                        return item[1], item[2], item[3]
+                    if tag == _FATAL:
+                        raise item[1]
+                    raise _SourceError(item[1])  # _ERROR mid-file: the source went bad while being read
                 item = _get(out_q, stop)
 
-    def _drain(self, reader: Reader) -> None:
-        """Skip the rest of an abandoned file's chunks, giving the buffers back."""
+    def _drain_unended(self) -> None:
+        """Skip the rest of an abandoned large file's chunks, giving the buffers back."""
+        reader, self._unended = self._unended, None
+        if reader is None:
+            return
         while True:
             item = _get(reader.out, self.stop)
             if item[0] == _CHUNK:
@@ -411,7 +426,7 @@ class Writer:
         """Copy and hash `path` in chunks on this thread: after a cartridge switch, or
         a file that grew past SMALL since the scan. Source failures are _SourceError."""
         try:
-            fd = os.open(path, _OPEN_FLAGS)
+            fd = _open_source(path)
         except OSError as e:
             raise _SourceError(f"cannot read {path}: {e.strerror}") from None
         h = hashlib.new(self.algo)
