@@ -24,14 +24,13 @@ from ..errors import UserError
 from ..runlog import RunLog
 from ..tape.base import TapeError
 from ..units import human_bytes
-from . import layout
+from . import layout, signatures
 from .cartridge import mark_full, open_for_write
 from .catalog_copy import write_copy
 from .errors import RunFailed
 from .levels import LevelPlan, normalize_sources, plan_level, source_key
 from .progress import Ticker
 from .scan import ScanResult, Scanner, compile_patterns
-from . import signatures
 from .writer import Stopped, TapeTarget, Writer
 
 if TYPE_CHECKING:
@@ -204,8 +203,8 @@ class _Run:
         paths = self.scan.paths
         cfg = engine.config.backup
         self.writer = w = Writer(
-            paths=paths, sizes=self.scan.sizes, set_id=self.set_id, tape_dir=self.tape_dir, algo=self.algo, readers=cfg.readers,
-            batch_rows=cfg.batch_rows, target=self.target, next_target=self._next_target,
+            paths=paths, sizes=self.scan.sizes, set_id=self.set_id, tape_dir=self.tape_dir, algo=self.algo,
+            readers=cfg.readers, batch_rows=cfg.batch_rows, target=self.target, next_target=self._next_target,
             submit_rows=self._submit_rows, warn=self._warn, stop=self.stop,
         )
         ticker = Ticker(log, "writing", lambda: (w.files_done, len(paths), w.bytes_done, need, w.current))
@@ -223,8 +222,8 @@ class _Run:
         catalog entries say the same, so failing to store it only costs speed)."""
         engine, chain = self.engine, [s.id for s in self.plan.chain]
         try:
-            if chain and not await engine.states.has_entries(self.set_id) and \
-                    await asyncio.to_thread(signatures.has_snapshot, engine.home.db_path, chain):
+            unchanged = bool(chain) and not await engine.states.has_entries(self.set_id)
+            if unchanged and await asyncio.to_thread(signatures.has_snapshot, engine.home.db_path, chain):
                 await asyncio.shield(engine.states.save_same(self.set_id, [*chain, self.set_id], chain[-1]))
                 return
             parts = await asyncio.to_thread(signatures.state_after, engine.home.db_path, chain, self.set_id)

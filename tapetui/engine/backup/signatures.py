@@ -81,19 +81,29 @@ def apply_sets(conn: sqlite3.Connection, state: State, set_ids: list[int]) -> No
                 names[r[1]] = (hash(r[3:]) << 2) | r[2]
 
 
+def _parts(conn: sqlite3.Connection, chain: list[int]) -> int | None:
+    """How many parts the snapshot stored for exactly `chain` has; None when there is
+    none for this chain and this signature scheme."""
+    row = conn.execute("SELECT chain, scheme, parts FROM set_states WHERE set_id = ?", (chain[-1],)).fetchone()
+    try:
+        return row[2] if row is not None and row[1] == SCHEME and json.loads(row[0]) == chain else None
+    except ValueError:
+        return None
+
+
 def _snapshot(conn: sqlite3.Connection, chain: list[int]) -> State | None:
     """The stored state of exactly `chain`, or None (absent, other chain, other scheme, damaged)."""
     conn.execute("BEGIN")  # one read snapshot: a prune committing meanwhile is not half seen
     try:
-        row = conn.execute("SELECT chain, scheme, parts FROM set_states WHERE set_id = ?", (chain[-1],)).fetchone()
-        if row is None or row[1] != SCHEME or json.loads(row[0]) != chain:
+        parts = _parts(conn, chain)
+        if parts is None:
             return None
         state: State = {}
         count = 0
         for (data,) in conn.execute("SELECT data FROM set_state_parts WHERE set_id = ? ORDER BY part", (chain[-1],)):
             state.update(marshal.loads(zlib.decompress(data)))
             count += 1
-        return state if count == row[2] else None
+        return state if count == parts else None
     except (ValueError, EOFError, TypeError, zlib.error):
         return None
     finally:
@@ -122,10 +132,9 @@ def _load(conn: sqlite3.Connection, chain: list[int]) -> State:
 def has_snapshot(db_path: Path, chain: list[int]) -> bool:
     conn = connect(db_path)
     try:
-        row = conn.execute("SELECT chain, scheme FROM set_states WHERE set_id = ?", (chain[-1],)).fetchone()
+        return _parts(conn, chain) is not None
     finally:
         conn.close()
-    return row is not None and row[1] == SCHEME and json.loads(row[0]) == chain
 
 
 def state_after(db_path: Path, chain: list[int], set_id: int) -> list[bytes]:
