@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tapetui.console.app import TapetuiApp, make_app
-from tapetui.console.live import join_log
+from tapetui.console.live import after_shown, join_log
 from tapetui.console.screens.runs import RunsScreen, log_text
 from tapetui.console.widgets.log_view import LiveLog
 from tapetui.engine import events as ev
@@ -147,6 +147,17 @@ def test_join_log_takes_the_live_lines_after_the_last_stored_one() -> None:
     assert [x for _, x in join_log(db, [live("c", t[4])])] == ["a", "b", "same", "c"]  # no overlap
     assert [x for _, x in join_log([], recent)] == ["b", "same", "same", "c"]
     assert [x for _, x in join_log(db, [])] == ["a", "b", "same"]
+
+
+def test_live_lines_already_stored_are_not_shown_twice() -> None:
+    """The stored lines were read before the bridge handed on its newest batch: that
+    batch repeats the last stored lines (a run opened mid-stream showed 20 twice)."""
+    t = [T + timedelta(microseconds=i) for i in range(6)]
+    batch = [live("a", t[0]), live("b", t[1]), live("c", t[2]), live("d", t[3])]
+    assert [x.text for x in after_shown(batch, (t[1], "info", "b"))] == ["c", "d"]
+    assert [x.text for x in after_shown(batch, (t[3], "info", "d"))] == []
+    assert [x.text for x in after_shown(batch, (t[1], "info", "gone"))] == ["b", "c", "d"]  # not in it: by time
+    assert after_shown(batch, None) == batch
 
 
 async def test_follow_mode_keeps_the_tail_in_view_when_the_log_shrinks() -> None:

@@ -52,6 +52,19 @@ def join_log(stored: list[StoredLine], recent: Iterable[ev.LogLine]) -> list[tup
     return lines + [(x.level, x.text) for x in recent if x.at >= last.ts]
 
 
+def after_shown(batch: list[ev.LogLine], last: tuple[datetime, str, str] | None) -> list[ev.LogLine]:
+    """The lines of `batch` that come after `last` (time, level, text of the last
+    line the view shows). The stored lines can be newer than the live ones the
+    bridge has handed on (it hands them on every `FLUSH_S`): its next batch then
+    repeats the newest stored lines, which must not be shown twice."""
+    if last is None:
+        return batch
+    for i in range(len(batch) - 1, -1, -1):
+        if (batch[i].at, batch[i].level, batch[i].text) == last:
+            return batch[i + 1:]
+    return [x for x in batch if x.at >= last[0]]
+
+
 @dataclass
 class LiveState:
     """What is going on right now, for the header line."""

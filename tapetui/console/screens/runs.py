@@ -10,6 +10,8 @@ sticks to the tail; scrolling up pauses it (End resumes).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,7 +21,7 @@ from textual.widgets import DataTable
 from ...engine import events as ev
 from ...engine.store.models import RunRow
 from ..context import tapp
-from ..live import StoredLine, join_log
+from ..live import StoredLine, after_shown, join_log
 from ..fmt import human_bytes, span, when_fit
 from ..widgets.log_view import LiveLog
 from ..widgets.progress_panel import ProgressPanel
@@ -64,6 +66,7 @@ class RunsScreen(MainScreen):
         self.schedule_filter: str | None = None
         self.shown_run: int | None = None
         self.log_joined = False  # the shown run's stored lines are in: live ones may follow
+        self._last_stored: tuple[datetime, str, str] | None = None  # until live lines pass it (after_shown)
 
     def on_mount(self) -> None:
         # At 80 columns: the start without its year; no file count or trigger (the log has both).
@@ -130,6 +133,7 @@ class RunsScreen(MainScreen):
     def show_run(self, run_id: int) -> None:
         self.shown_run = run_id
         self.log_joined = False
+        self._last_stored = None
         self._load_log(run_id)
 
     @work(exclusive=True, group="runs.log", exit_on_error=False)
@@ -146,6 +150,9 @@ class RunsScreen(MainScreen):
         self.query_one(LiveLog).replace([log_text(level, text) for level, text in lines[-LiveLog.MAX:]],
                                         title=log_title(run))
         self.log_joined = True
+        if message.lines:
+            last = message.lines[-1]
+            self._last_stored = (last.ts, last.level, last.line)
         self._show_progress()
 
     def _show_progress(self) -> None:
@@ -156,9 +163,13 @@ class RunsScreen(MainScreen):
     def _on_lines(self, batch: list[ev.LogLine]) -> None:
         if not self.log_joined:  # held back: the bridge's recent lines bring them in
             return
-        mine = [log_text(x.level, x.text) for x in batch if x.run_id == self.shown_run]
+        mine = [x for x in batch if x.run_id == self.shown_run]
+        if mine and self._last_stored is not None:
+            mine = after_shown(mine, self._last_stored)
+            if mine:  # live lines have passed the stored ones
+                self._last_stored = None
         if mine:
-            self.query_one(LiveLog).add_lines(mine)
+            self.query_one(LiveLog).add_lines([log_text(x.level, x.text) for x in mine])
 
     def _on_progress(self, p: ev.Progress) -> None:
         if p.run_id == self.shown_run:
