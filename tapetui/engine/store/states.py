@@ -48,8 +48,5 @@ class States:
             (source_key,),
         )
 
-    async def kept(self) -> list[int]:
-        return [r[0] for r in await self.store.fetchall("SELECT set_id FROM set_states ORDER BY set_id")]
-
     async def has_entries(self, set_id: int) -> bool:
         return await self.store.scalar("SELECT 1 FROM entries WHERE set_id = ? LIMIT 1", (set_id,)) is not None
