@@ -36,6 +36,8 @@ async def test_cleanup_prunes_old_runs_and_expires_old_sets_but_keeps_needed_bas
     for s in sets.values():
         await store.execute("INSERT INTO entries(set_id, dir_id, name, kind) VALUES (?, ?, 'f', 'file')",
                             (s, dir_id))
+        await store.execute("INSERT INTO set_states(set_id, chain, scheme, parts) VALUES (?, ?, 's', 0)",
+                            (s, f"[{s}]"))
     await rig.service.add("c", kind="daily", when="04:00", action="cleanup",
                           action_config={"run_log_days": 180, "set_days": 365})
     run = await _run(rig, "c")
@@ -45,6 +47,8 @@ async def test_cleanup_prunes_old_runs_and_expires_old_sets_but_keeps_needed_bas
     status = dict(await store.fetchall("SELECT name, status FROM backup_sets"))
     assert status == {"old-full": "complete", "lone": "expired", "new-diff": "complete"}
     assert await store.scalar("SELECT count(*) FROM entries WHERE set_id = ?", (sets["lone"],)) == 0
+    assert sorted(r[0] for r in await store.fetchall("SELECT set_id FROM set_states")) == sorted(
+        [sets["old-full"], sets["new-diff"]])  # an expired set's signature snapshot goes with its entries
     assert await store.scalar("SELECT count(*) FROM schedule_runs WHERE started_at = ?", (old,)) == 0
 
 

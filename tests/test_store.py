@@ -189,3 +189,30 @@ async def test_cancel_while_waiting_for_begin_leaves_no_open_transaction(tmp_pat
             assert not store.conn.in_transaction
     finally:
         await store.close()
+
+
+async def test_a_cancelled_read_leaves_no_stale_snapshot(tmp_path):
+    """A console worker cancelled during a read (a newer reload replaced it) must
+    not leave that query open on the shared connection: later reads on it would
+    keep its snapshot and miss another process's commits (a console saw a
+    daemon's finished run as still running)."""
+    import asyncio
+
+    writer, reader = await open_store(tmp_path / "c.db"), await open_store(tmp_path / "c.db")
+    try:
+        await writer.execute("INSERT INTO dirs(path) VALUES ('/before')")
+        slow = ("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 1000000) "
+                "SELECT count(*) FROM c JOIN dirs")  # reads a table: it has a snapshot
+        for read in (reader.fetchall, reader.fetchone):
+            task = asyncio.create_task(read(slow))
+            await asyncio.sleep(0.05)  # the query runs on the reader's thread now
+            assert not task.done()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await writer.execute("UPDATE dirs SET path = path || '+'")  # committed after the read began
+            want = await writer.scalar("SELECT path FROM dirs")
+            assert await reader.scalar("SELECT path FROM dirs") == want
+            assert await reader.scalar("SELECT path FROM dirs") == want
+    finally:
+        await writer.close()
+        await reader.close()

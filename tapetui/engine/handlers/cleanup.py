@@ -41,11 +41,11 @@ async def expire_sets(engine: Engine, before: str) -> list[int]:
     those a kept (newer, or still running) set builds on."""
     store = engine.store
     async with store.transaction() as conn:
-        candidates = {r[0] for r in await (await conn.execute(
+        candidates = {r[0] for r in await conn.execute_fetchall(
             "SELECT id FROM backup_sets WHERE started_at < ? AND status IN ('complete', 'incomplete', 'overwritten')",
-            (before,))).fetchall()}
-        links = await (await conn.execute(
-            "SELECT id, base_set_id FROM backup_sets WHERE base_set_id IS NOT NULL AND status != 'expired'")).fetchall()
+            (before,))}
+        links = await conn.execute_fetchall(
+            "SELECT id, base_set_id FROM backup_sets WHERE base_set_id IS NOT NULL AND status != 'expired'")
         changed = True
         while changed:  # a base of any kept set is kept, transitively
             changed = False
@@ -56,6 +56,7 @@ async def expire_sets(engine: Engine, before: str) -> list[int]:
         expired = sorted(candidates)
         for set_id in expired:
             await conn.execute("DELETE FROM entries WHERE set_id = ?", (set_id,))
+            await conn.execute("DELETE FROM set_states WHERE set_id = ?", (set_id,))  # no run starts from it now
             await conn.execute("UPDATE backup_sets SET status = 'expired' WHERE id = ?", (set_id,))
     return expired
 

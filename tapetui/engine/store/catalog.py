@@ -77,9 +77,9 @@ class Catalog:
             for i in range(0, len(todo), 500):
                 chunk = todo[i : i + 500]
                 marks = ",".join("?" * len(chunk))
-                async with conn.execute(f"SELECT path, id FROM dirs WHERE path IN ({marks})", chunk) as cur:
-                    for path, id_ in await cur.fetchall():
-                        self._dir_cache[path] = id_
+                found = await conn.execute_fetchall(f"SELECT path, id FROM dirs WHERE path IN ({marks})", chunk)
+                for path, id_ in found:
+                    self._dir_cache[path] = id_
         return self._dir_cache
 
     async def add(self, entries: Sequence[Entry]) -> None:

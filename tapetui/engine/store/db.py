@@ -56,12 +56,18 @@ class Store:
         await self.conn.close()
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self.conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        """Every row, read to the end on the connection's thread in one step.
+
+        A read must never be cancelled half-way (a console worker replaced by a
+        newer one is): a query left open on the shared connection keeps its read
+        snapshot, and every later read on it then misses commits made since by
+        another process (a console saw a daemon's finished run as still running)."""
+        return list(await self.conn.execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        async with self.conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        """The first row (queries here return one or a few), read as `fetchall` is."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = await self.fetchone(sql, params)

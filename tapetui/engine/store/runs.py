@@ -63,13 +63,12 @@ class Runs:
         started: dict[int, int] = {}
         async with self.store.transaction() as conn:
             for part in chunks(schedules):
-                async with conn.execute(
+                started.update({r[0]: r[1] for r in await conn.execute_fetchall(
                     "INSERT INTO schedule_runs(schedule_id, schedule_name, action, trigger, status, started_at, "
                     "pid) VALUES " + ",".join(["(?, ?, ?, ?, 'running', ?, ?)"] * len(part)) +
                     " RETURNING schedule_id, id",
                     [v for s in part for v in (s.id, s.name, s.action, trigger, stamp, pid)],
-                ) as cur:
-                    started.update({r[0]: r[1] for r in await cur.fetchall()})
+                )})
         return started
 
     async def finish(self, run_id: int, **end: Any) -> None:
@@ -161,8 +160,8 @@ class Runs:
         cutoff = to_db(before)
         async with self.store.transaction() as conn:
             old = "SELECT id FROM schedule_runs WHERE started_at < ? AND status != 'running'"
-            lines = (await (await conn.execute(
-                f"SELECT count(*) FROM run_log_lines WHERE run_id IN ({old})", (cutoff,))).fetchone())[0]
+            lines = (await conn.execute_fetchall(
+                f"SELECT count(*) FROM run_log_lines WHERE run_id IN ({old})", (cutoff,)))[0][0]
             await conn.execute(f"DELETE FROM run_log_lines WHERE run_id IN ({old})", (cutoff,))
             cur = await conn.execute("DELETE FROM schedule_runs WHERE started_at < ? AND status != 'running'",
                                      (cutoff,))

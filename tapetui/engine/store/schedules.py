@@ -105,11 +105,9 @@ class Schedules:
         claimed: set[int] = set()
         async with self.store.transaction() as conn:
             for part in chunks(ids):
-                async with conn.execute(
+                claimed.update(r[0] for r in await conn.execute_fetchall(
                     f"UPDATE schedules SET status = 'running' WHERE status = 'idle' AND id IN "
-                    f"({','.join('?' * len(part))}) RETURNING id", tuple(part)
-                ) as cur:
-                    claimed.update(r[0] for r in await cur.fetchall())
+                    f"({','.join('?' * len(part))}) RETURNING id", tuple(part)))
         return claimed
 
     async def release(self, ends: Iterable[Released]) -> None:
