@@ -13,6 +13,10 @@ Measures (page cache warm, `sync` before each timing so nobody pays another's wr
   * the CPython floor for small files: a bare loop (open, read, sha256, create,
     write, close per file; no catalog, no index, no threads) against `cp -a`,
     i.e. the best ratio any Python copier can reach on this machine
+  * floors for large files against `cp -a`: SHA-256 of the files alone (one
+    core: a file's SHA-256 cannot be split), an in-kernel copy with the copy
+    hashed on a second thread (what any copier that hashes needs on 2 cores),
+    and, when the `blake3` package is installed, BLAKE3 alone on every core
 Ours runs in a child process; its time is the `run_backup` call alone (engine
 start-up excluded, as a daemon has it open already). Each comparison runs ours
 and the peer alternately `--repeat` times and keeps the best of each (the
@@ -26,7 +30,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import hashlib
+import importlib.util
 import os
 import random
 import shutil
@@ -86,7 +92,6 @@ def timed(cmd: list[str]) -> float:
 
 def floor_copy(src: str, dst: str) -> None:
     """The least a Python copier that hashes each file must do, in one thread."""
-    started = time.perf_counter()
     for folder, _dirs, names in os.walk(src):
         out = dst + folder[len(src):]
         os.makedirs(out, exist_ok=True)
@@ -102,12 +107,71 @@ def floor_copy(src: str, dst: str) -> None:
                 os.write(fd, data)
             finally:
                 os.close(fd)
-    print(f"{time.perf_counter() - started:.4f}", flush=True)
 
 
-def floor(src: Path, dst: Path) -> float:
+def _hash_range(fd: int, start: int, end: int, h: "hashlib._Hash", buf: bytearray) -> None:
+    view = memoryview(buf)
+    while start < end:
+        n = os.preadv(fd, [view[: min(len(buf), end - start)]], start)
+        h.update(view[:n])
+        start += n
+
+
+def floor_kernel_copy(src: str, dst: str) -> None:
+    """The least any copier that SHA-256s each file needs, on two cores: the bytes
+    move in the kernel (sendfile, as `cp` does with copy_file_range), never through
+    Python, while a second thread reads the copy back and hashes it."""
+    buf = bytearray(1 << 20)
+    with concurrent.futures.ThreadPoolExecutor(1) as hasher:
+        for folder, _dirs, names in os.walk(src):
+            out = dst + folder[len(src):]
+            os.makedirs(out, exist_ok=True)
+            for name in names:
+                h = hashlib.sha256()
+                fi = os.open(os.path.join(folder, name), os.O_RDONLY)
+                fo = os.open(os.path.join(out, name), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+                try:
+                    done, pending = 0, []
+                    while n := os.sendfile(fo, fi, None, 8 << 20):
+                        pending.append(hasher.submit(_hash_range, fo, done, done + n, h, buf))
+                        done += n
+                    for job in pending:
+                        job.result()
+                    h.digest()
+                finally:
+                    os.close(fi)
+                    os.close(fo)
+
+
+def hash_only(src: str, _dst: str, new_hash=hashlib.sha256) -> None:  # noqa: ANN001
+    """One hash of every file and nothing else (SHA-256: one core, it cannot be split)."""
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    for folder, _dirs, names in os.walk(src):
+        for name in names:
+            h = new_hash()
+            with open(os.path.join(folder, name), "rb", buffering=0) as f:
+                while n := f.readinto(buf):
+                    h.update(view[:n])
+            h.digest()
+
+
+def blake3_only(src: str, dst: str) -> None:
+    """BLAKE3 (PyPI `blake3`, not a tapetui dependency) on every core: the fastest
+    strong hash a Python program can get here."""
+    import blake3
+
+    hash_only(src, dst, lambda: blake3.blake3(max_threads=blake3.blake3.AUTO))
+
+
+FLOORS = {"--floor": floor_copy, "--floor-kernel": floor_kernel_copy, "--hash-only": hash_only,
+          "--blake3-only": blake3_only}
+
+
+def floor(kind: str, src: Path, dst: Path) -> float:
+    """Time one of FLOORS in a fresh process (after a sync, like the peers)."""
     subprocess.run(["sync"], check=True)
-    out = subprocess.run([sys.executable, __file__, "--floor", str(src), str(dst)], check=True,
+    out = subprocess.run([sys.executable, __file__, kind, str(src), str(dst)], check=True,
                          stdout=subprocess.PIPE, text=True).stdout
     return float(out.split()[-1])
 
@@ -164,8 +228,10 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(*sys.argv[2:5])
         return
-    if len(sys.argv) > 1 and sys.argv[1] == "--floor":
-        floor_copy(*sys.argv[2:4])
+    if len(sys.argv) > 1 and sys.argv[1] in FLOORS:
+        started = time.perf_counter()
+        FLOORS[sys.argv[1]](*sys.argv[2:4])
+        print(f"{time.perf_counter() - started:.4f}", flush=True)
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--large-gb", type=float, default=3.0, help="total size of the large files (GB)")
@@ -212,13 +278,24 @@ def main() -> None:
                 n, lambda k: ours(work / f"home-large-{k}", large, "full"),
                 lambda k: timed(["cp", "-a", str(large), str(work / f"cp-large-{k}")]))
             row(f"full, large files ({what})", t, t_cp, "cp -a", rss, 1.2)
+            floors = [("--floor-kernel", "in-kernel copy + SHA-256 on 2nd core"),
+                      ("--hash-only", "SHA-256 alone, no copy")]
+            if importlib.util.find_spec("blake3"):
+                floors.append(("--blake3-only", "BLAKE3 on 2 cores alone, no copy"))
+            else:
+                print("  (pip install blake3 to see the floor of the fastest strong hash too)")
+            for kind, what in floors:
+                t_floor, t_cp, _, _ = best(
+                    n, lambda k, kind=kind: (floor(kind, large, work / f"floor{kind}-{k}"), 0.0, ""),
+                    lambda k, kind=kind: timed(["cp", "-a", str(large), str(work / f"cp{kind}-{k}")]))
+                row(f"  floor, large files: {what}", t_floor, t_cp, "cp -a", 0, 1.2)
         if "small" in cases:
             t, t_cp, rss, what = best(
                 n, lambda k: ours(work / f"home-small-{k}", small, "full"),
                 lambda k: timed(["cp", "-a", str(small), str(work / f"cp-small-{k}")]))
             row(f"full, small files ({what})", t, t_cp, "cp -a", rss, 1.5)
             t_floor, t_cp, _, _ = best(
-                n, lambda k: (floor(small, work / f"floor-small-{k}"), 0.0, ""),
+                n, lambda k: (floor("--floor", small, work / f"floor-small-{k}"), 0.0, ""),
                 lambda k: timed(["cp", "-a", str(small), str(work / f"cp2-small-{k}")]))
             row("  CPython floor, small files", t_floor, t_cp, "cp -a", 0, 1.5)
 
