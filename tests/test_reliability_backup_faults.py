@@ -104,8 +104,9 @@ CHILD = ("import sys; from tapetui.cli import main; "
 @pytest.mark.parametrize("seed", range(10))
 async def test_sigkill_of_the_whole_cli_process_at_a_random_point(tmp_path: Path, seed: int) -> None:
     """`tapetui backup --wait` (scheduler, handler, engine, catalog) killed with
-    SIGKILL anywhere from start-up to the end: after a restart the schedule run is
-    interrupted, the set incomplete, and nothing earlier is lost."""
+    SIGKILL anywhere from start-up to the end: the next `tapetui` command (here
+    `sets`, with no daemon or console ever started) finds the schedule run
+    interrupted and the set incomplete, and nothing earlier is lost."""
     rng = random.Random(seed)
     home, src = tmp_path / "home", tree(tmp_path / "src", files=120, big=2)
     home.mkdir()
@@ -133,9 +134,16 @@ async def test_sigkill_of_the_whole_cli_process_at_a_random_point(tmp_path: Path
         if child.poll() is None:
             child.kill()
             child.wait(timeout=10)
+    after = subprocess.run([sys.executable, "-m", "tapetui", "sets", "--json"], env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert after.returncode == 0, after.stderr
     engine = await Engine.open(Home.single(home))
     try:
-        await Scheduler(engine).recover()
+        status = dict(await engine.store.fetchall("SELECT id, status FROM backup_sets"))
+        assert "running" not in status.values(), status
+        incomplete = [i for i, st in status.items() if st == "incomplete"]
+        if incomplete:  # the command closed them, and said so
+            assert f"tapetui: backup set(s) {', '.join(map(str, incomplete))} were left unfinished" in after.stderr
         runs = await engine.store.fetchall("SELECT status, message FROM schedule_runs")
         assert all(r["status"] in ("interrupted", "success") for r in runs), [tuple(r) for r in runs]
         finished: set[int] = set()

@@ -12,12 +12,15 @@ import argparse
 import asyncio
 import sys
 import traceback
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from .. import __version__
 from ..engine.errors import UserError
 from ..engine.paths import Home
 from . import commands_catalog, commands_config, commands_daemon, commands_schedule, commands_tape
+
+if TYPE_CHECKING:
+    from ..engine.core import Engine
 
 #: Command modules, in the order their subcommands appear in --help.
 MODULES = [commands_config, commands_tape, commands_schedule, commands_catalog, commands_daemon]
@@ -49,9 +52,24 @@ async def _run_with_engine(args: argparse.Namespace, home: Home) -> int:
 
     engine = await Engine.open(home, debug=args.debug)
     try:
+        await _recover(engine)
         return await args.handler(args, engine)
     finally:
         await engine.close()
+
+
+async def _recover(engine: Engine) -> None:
+    """What a killed process left running (a `backup --wait` killed with no daemon or
+    console to notice) is closed before any command reads or changes it, as a daemon
+    or console does when it starts; a failure here never stops the command."""
+    from ..engine.scheduler import Scheduler
+
+    try:
+        done = await Scheduler(engine).recover()
+    except Exception as e:  # noqa: BLE001 - e.g. a read-only catalog: the command may still work
+        done = [f"could not check for runs left unfinished by ended processes: {e}"]
+    for line in done:
+        print(f"tapetui: {line}", file=sys.stderr)
 
 
 def dispatch(args: argparse.Namespace) -> int:

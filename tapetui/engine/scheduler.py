@@ -98,19 +98,25 @@ class Scheduler:
         self._subs: list[Subscription] = []
 
     # -- life cycle --------------------------------------------------------------
-    async def recover(self) -> None:
-        """Close what a dead process left open: its runs are 'interrupted', its schedules idle."""
+    async def recover(self) -> list[str]:
+        """Close what a dead process left open: its runs are 'interrupted', its sets
+        incomplete, its schedules idle. Runs of live processes are left alone, so any
+        process may call this at start. Returns what it did, a line each (also logged)."""
         now = self.engine.clock()
         stale = await self.runs.mark_interrupted(now)
         incomplete = await self.engine.sets.mark_interrupted_runs()
         freed = await self.schedules.release_orphans()
+        done = []
         if incomplete:
-            log.warning("backup set(s) %s were left unfinished by a process that ended; marked incomplete",
-                        ", ".join(map(str, incomplete)))
+            done.append(f"backup set(s) {', '.join(map(str, incomplete))} were left unfinished by a process "
+                        "that ended; marked incomplete")
         if stale:
-            log.warning("marked run(s) %s interrupted (their process ended)", ", ".join(map(str, stale)))
+            done.append(f"marked run(s) {', '.join(map(str, stale))} interrupted (their process ended)")
         if freed:
-            log.warning("schedule(s) %s were left running by a process that ended; now idle", ", ".join(freed))
+            done.append(f"schedule(s) {', '.join(freed)} were left running by a process that ended; now idle")
+        for line in done:
+            log.warning(line)
+        return done
 
     async def start(self) -> None:
         """Recover, then run the worker loop in the background (console and daemon)."""
