@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from test_backup_support import open_engine, run_log, write
 
 from tapetui.engine.backup.engine import BackupRequest, run_backup
 from tapetui.engine.backup.errors import BackupInputError
-from tapetui.engine.backup.restore import RestoreRequest, run_restore
+from tapetui.engine.backup.restore import RestoreRequest, RestoreResult, _Restorer, run_restore
+from tapetui.engine.backup.state import Version
+from tapetui.engine.bus import Bus
+from tapetui.engine.runlog import RunLog
 
 
 async def test_path_escapes_are_refused_and_logged(tmp_path: Path) -> None:
@@ -88,3 +96,95 @@ async def test_selecting_a_folder_or_file_restores_only_that(tmp_path: Path) -> 
             await run_restore(engine, RestoreRequest(target=str(out), paths=["relative/path"]), log)
     finally:
         await engine.close()
+
+
+async def test_a_chain_of_symlinks_cannot_lead_out_in_any_order(tmp_path: Path) -> None:
+    """l1 -> '..' is harmless alone; l2 -> 'l1/../..' looks inside when read as text
+    but leads out through l1. Refused whether l1 is restored before, with or
+    after l2, and whether l1 is already on disk; plain links stay."""
+    src, outside = tmp_path / "src", tmp_path / "outside"
+    a = src / "a"
+    write(a / "sub" / "f", "data")
+    depth = len(str(a).strip("/").split("/"))  # folders from the target down to a
+    os.symlink("..", a / "l1")
+    os.symlink("l1/" + "/".join([".."] * depth), a / "l2")  # lexically one folder below the target
+    os.symlink("sub/../sub/f", a / "fine")  # '..' after a real folder is exact
+    os.symlink("../a/sub", a / "up")
+    outside.mkdir()
+    engine = await open_engine(tmp_path / "home")
+    log = run_log(engine)
+    try:
+        result = await run_backup(engine, BackupRequest(sources=[str(src)]), log)
+        for n, selections in enumerate([[], [str(a / "l2")], [str(a / "l1")]]):
+            out = tmp_path / f"out{n}"
+            for paths in ([selections] if not selections else [selections, []]):
+                r = await run_restore(engine, RestoreRequest(target=str(out), set_id=result.set_id, paths=paths), log)
+                restored = out / str(a).lstrip("/")
+                if paths != [str(a / "l1")]:
+                    assert r.refused == 1 and r.status == "warning"
+            assert not os.path.lexists(restored / "l2")
+            assert os.readlink(restored / "l1") == ".."
+            assert (restored / "fine").read_text() == "data"
+            assert os.path.realpath(restored / "up") == str((restored / "sub").resolve())
+        job = await engine.sets.get_restore(r.job_id)
+        assert job.status == "warning" and job.errors == 1
+    finally:
+        await engine.close()
+
+
+async def test_a_symlink_through_a_foreign_link_leading_out_is_refused(tmp_path: Path) -> None:
+    """A link already in the target folder that leads out (not made by the restore)
+    cannot be used as a way out by a restored link."""
+    src, out, outside = tmp_path / "src", tmp_path / "out", tmp_path / "outside"
+    os.makedirs(src)
+    os.symlink("door/secret", src / "via")
+    outside.mkdir()
+    engine = await open_engine(tmp_path / "home")
+    log = run_log(engine)
+    try:
+        result = await run_backup(engine, BackupRequest(sources=[str(src)]), log)
+        restored = out / str(src).lstrip("/")
+        restored.mkdir(parents=True)
+        os.symlink(outside, restored / "door")
+        r = await run_restore(engine, RestoreRequest(target=str(out), set_id=result.set_id), log)
+        assert r.refused == 1 and not os.path.lexists(restored / "via")
+    finally:
+        await engine.close()
+
+
+LINK_PLACES = ["/a/l0", "/a/l1", "/a/b/l2", "/a/b/l3", "/a/b/c/l4"]
+link_texts = st.lists(st.sampled_from(["..", "..", "..", ".", "b", "c", "x", "l0", "l1", "l2", "l3", "l4"]),
+                      min_size=1, max_size=6).map("/".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(LINK_PLACES), link_texts), min_size=1, max_size=8),
+       st.lists(st.integers(0, 2), min_size=8, max_size=8), st.sampled_from(["skip", "overwrite"]))
+@example([("/a/l1", "l0/.."), ("/a/l0", "..")], [0] * 8, "skip")  # the way out is made after the link using it
+@example([("/a/l1", "l0/.."), ("/a/l0", "..")], [0, 1] + [0] * 6, "skip")  # ... by a later restore
+@example([("/a/l0", ".."), ("/a/l1", "l0/.."), ("/a/l0", "b/../..")], [0, 0, 1] + [0] * 5, "overwrite")
+def test_no_restored_symlink_resolves_outside_whatever_the_order(links, batch_of, conflict) -> None:
+    """Links restored in any grouping and order (several restores into one folder,
+    later ones overwriting) never resolve out of the target; links with no '..'
+    are always kept."""
+    async def restore_all(top: Path) -> list[str]:
+        root = top / "root"
+        (root / "a" / "b" / "c").mkdir(parents=True)
+        log = RunLog(None, Bus(), None)
+        kept = []
+        for batch in range(3):
+            versions = [Version(path, 1, "symlink", 0, 0, 0o777, 0, 0, 0, 0, None, text, None, None, "", False)
+                        for i, (path, text) in enumerate(links) if batch_of[i] == batch]
+            result = RestoreResult(0, "running", "")
+            _Restorer(str(root), conflict, result, log, threading.Event(), "sha256").symlinks(versions)
+            for dirpath, dirnames, filenames in os.walk(root):
+                for name in dirnames + filenames:
+                    real = os.path.realpath(os.path.join(dirpath, name))
+                    assert real == str(root) or real.startswith(str(root) + "/"), (name, os.readlink(
+                        os.path.join(dirpath, name)) if os.path.islink(os.path.join(dirpath, name)) else "")
+            kept += [v.path for v in versions if ".." not in v.link_target.split("/")]
+        return [p for p in kept if not os.path.lexists(str(root) + p)]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        top = Path(os.path.realpath(tmp))
+        assert asyncio.run(restore_all(top)) == []

@@ -9,6 +9,12 @@ modes and times are set deepest first at the very end (so a read-only folder
 does not stop its own restore). A catalog path can never write outside the
 target: `..`, relative or odd paths, parents that are symlinks leading out, and
 symlinks pointing out are refused and logged.
+
+A restore as of now or as of a time takes, per source set (folders and
+patterns), its newest complete set and that set's chain; when several source
+sets cover the same folder, the newest one says what the folder holds (see
+`chain.merge_newest`). A newer set passed over because its cartridge was
+formatted is named in the log, with the set used instead.
 """
 
 from __future__ import annotations
@@ -27,9 +33,10 @@ from ..errors import UserError
 from ..runlog import RunLog
 from ..tape.base import TapeError
 from .cartridge import open_for_read
-from .chain import newest_by, resolve_chain
+from .chain import merge_newest, newest_by, overwritten_newer, resolve_chain
 from .errors import BackupInputError, RunFailed
 from .layout import file_relpath
+from .levels import sources_of
 from .progress import Ticker
 from .state import Version, load_versions
 from .tapeorder import Hasher, in_tape_order
@@ -122,8 +129,7 @@ class _Restorer:
         """True when `folder` (as it resolves now, symlinks followed) is inside the root."""
         if self.root == "/" or folder in self._inside_ok:
             return True
-        real = os.path.realpath(folder)
-        if real == self.root or real.startswith(self.root + "/"):
+        if self._within(os.path.realpath(folder)):
             self._inside_ok.add(folder)
             return True
         return False
@@ -226,21 +232,48 @@ class _Restorer:
             self.result.files += 1
             self.result.bytes += size
 
+    def _link_escapes(self, folder: str, link: str) -> str | None:
+        """Why the symlink text `link`, placed in `folder`, could lead out of the root (None: it cannot).
+
+        Walked from the folder's real path: `..` steps up from a real folder are
+        exact and must stay inside; a `..` after a name that is not a real folder
+        here (a symlink, possibly one this restore makes later, or a missing
+        name) is refused, as it could go anywhere; a name that is already a
+        symlink must resolve inside. Links that pass only go up from real folders
+        and then down, so they stay inside whatever order links are made in."""
+        if os.path.isabs(link):
+            return f"symlink to {link!r} points outside the target"
+        cur, through = os.path.realpath(folder), None
+        for part in link.split("/"):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if through is not None:
+                    return (f"symlink to {link!r} goes up ('..') after {through!r}, which is not a plain folder "
+                            "here (a symlink, a file or missing): it could lead outside the target")
+                cur = os.path.dirname(cur)
+                if not self._within(cur):
+                    return f"symlink to {link!r} points outside the target"
+                continue
+            cur = os.path.join(cur, part)
+            is_link = os.path.islink(cur)
+            if is_link and not self._within(os.path.realpath(cur)):
+                return f"symlink to {link!r} goes through {part!r}, a symlink leading outside the target"
+            if through is None and (is_link or not os.path.isdir(cur)):
+                through = part
+        return None
+
+    def _within(self, real: str) -> bool:
+        return real == self.root or real.startswith(self.root + "/")
+
     def symlinks(self, links: list[Version]) -> None:
         for v in links:
             dest = self.dest(v.path)
-            if dest is None:
+            if dest is None or not self._parent_ready(v.path, dest):
                 continue
             link = v.link_target or ""
-            if self.root != "/":
-                if os.path.isabs(link):
-                    self._refuse(v.path, f"symlink to {link!r} points outside the target")
-                    continue
-                resolved = os.path.normpath(os.path.join(os.path.dirname(dest), link))
-                if not (resolved == self.root or resolved.startswith(self.root + "/")):
-                    self._refuse(v.path, f"symlink to {link!r} points outside the target")
-                    continue
-            if not self._parent_ready(v.path, dest):
+            if self.root != "/" and (why := self._link_escapes(os.path.dirname(dest), link)):
+                self._refuse(v.path, why)
                 continue
             dest = self._place(v.path, dest)
             if dest is None:
@@ -270,14 +303,27 @@ def _unlink(path: str) -> None:
         pass
 
 
-async def resolve_sets(engine: Engine, set_id: int | None, at: datetime | None) -> list[list[int]]:
-    """The chains to apply (one per source set), each oldest first."""
+@dataclass
+class RestorePlan:
+    chains: list[list[int]]  # one per source set, oldest first, each oldest set first
+    folders: list[list[str]]  # each chain's source folders
+    notes: list[str] = field(default_factory=list)  # warnings for the restore log
+
+
+async def resolve_sets(engine: Engine, set_id: int | None, at: datetime | None) -> RestorePlan:
+    """The chains to apply (one per source set) and what the log must say about them."""
     sets = await engine.sets.all()
     by_id = {s.id: s for s in sets}
     if set_id is not None:
-        return [[s.id for s in resolve_chain(by_id, set_id)]]
-    tops = newest_by(sets, at or engine.clock())
-    return [[s.id for s in resolve_chain(by_id, t.id)] for t in tops]
+        return RestorePlan([[s.id for s in resolve_chain(by_id, set_id)]], [sources_of(by_id[set_id].source_key)])
+    when = at or engine.clock()
+    tops = newest_by(sets, when)
+    notes = [f"set {lost.id} ({', '.join(sources_of(lost.source_key))}) was overwritten when its cartridge was "
+             "formatted: " + (f"restoring those folders as of set(s) {', '.join(str(s.id) for s in instead)} instead"
+                              if instead else "nothing else holds those folders: they are not restored")
+             for lost, instead in overwritten_newer(sets, when, lambda s: sources_of(s.source_key))]
+    return RestorePlan([[s.id for s in resolve_chain(by_id, t.id)] for t in tops],
+                       [sources_of(t.source_key) for t in tops], notes)
 
 
 async def run_restore(engine: Engine, request: RestoreRequest, log: RunLog) -> RestoreResult:
@@ -286,13 +332,14 @@ async def run_restore(engine: Engine, request: RestoreRequest, log: RunLog) -> R
     if request.set_id is not None and request.at is not None:
         raise BackupInputError("restore as of a set or as of a time, not both")
     selection = _normalize_selection(request.paths)
-    chains = await resolve_sets(engine, request.set_id, request.at)
+    plan = await resolve_sets(engine, request.set_id, request.at)
+    chains = plan.chains
+    for note in plan.notes:
+        log.warning(note)
 
     def load() -> dict[str, Version]:
-        state: dict[str, Version] = {}
-        for chain in chains:
-            state.update(load_versions(engine.home.db_path, chain, selection))
-        return state
+        return merge_newest([(folders, load_versions(engine.home.db_path, chain, selection))
+                             for folders, chain in zip(plan.folders, chains)])
 
     state = await asyncio.to_thread(load)
     for p in selection:
