@@ -14,7 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tapetui.engine.backup.chain import ChainError, choose_base, newest_by, resolve_chain
+from tapetui.engine.backup.chain import (
+    ChainError,
+    choose_base,
+    merge_newest,
+    newest_by,
+    overwritten_newer,
+    resolve_chain,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -114,3 +121,37 @@ def test_a_chain_through_an_overwritten_set_says_so() -> None:
 def test_nothing_finished_by_the_time_asked() -> None:
     with pytest.raises(ChainError, match="no complete backup set"):
         newest_by([FakeSet(1, "full", "complete", None, T0, T0)], T0 - timedelta(days=1))
+
+
+def test_the_newest_chain_covering_a_path_decides_it() -> None:
+    merged = merge_newest([
+        (["/d"], {"/d": "old", "/d/x": "old", "/d/sub": "old", "/d/sub/y": "old", "/d/subway": "old"}),
+        (["/e"], {"/e": "mid", "/e/z": "mid"}),  # a disjoint folder adds up
+        (["/d/sub"], {"/d/sub": "new", "/d/sub/w": "new"}),  # /d/sub/y was gone by then
+    ])
+    assert merged == {"/d": "old", "/d/x": "old", "/d/subway": "old", "/d/sub": "new", "/d/sub/w": "new",
+                      "/e": "mid", "/e/z": "mid"}
+    assert merge_newest([(["/d"], {"/d/x": 1}), (["/"], {"/e": 2})]) == {"/e": 2}
+
+
+def test_overwritten_sets_newer_than_what_is_restored_are_named() -> None:
+    def at(h: int) -> datetime:
+        return T0 + timedelta(hours=h)
+
+    folders = {"k": ["/d"], "k2": ["/d"], "other": ["/o"]}
+    sets = [
+        FakeSet(1, "full", "complete", None, at(1), at(1)),
+        FakeSet(2, "full", "overwritten", None, at(2), at(2)),
+        FakeSet(3, "full", "overwritten", None, at(3), at(3), source_key="other"),
+        FakeSet(4, "full", "overwritten", None, at(4), at(4), source_key="k2"),
+    ]
+
+    def named(when: datetime, these: list[FakeSet]) -> list[tuple[int, list[int]]]:
+        return [(s.id, [u.id for u in instead])
+                for s, instead in overwritten_newer(these, when, lambda s: folders[s.source_key])]
+
+    assert named(at(5), sets) == [(2, [1]), (3, []), (4, [1])]
+    assert named(at(2), sets) == [(2, [1])]
+    assert named(at(1), sets) == []
+    newer = FakeSet(5, "full", "complete", None, at(5), at(5), source_key="k2")  # a newer set covers /d again
+    assert named(at(6), [*sets, newer]) == [(3, [])]

@@ -6,12 +6,17 @@ last full. Following those links from a set back to its full gives the chain
 DESIGN.md names -- the full, the newest differential after it, every incremental
 after that -- and it stays exact when sets in between are incomplete or gone:
 a missing link is reported instead of silently restoring the wrong state.
+
+A restore as of a time takes the newest complete set of each source set
+(folders and patterns); where source sets share folders, the newest chain
+alone says what those folders hold (`merge_newest`), and newer sets passed
+over because they were overwritten are named (`overwritten_newer`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Iterable, Mapping, Protocol, TypeVar
+from typing import Callable, Iterable, Mapping, Protocol, Sequence, TypeVar
 
 from ..errors import UserError
 from ..timeutil import show
@@ -30,6 +35,7 @@ class SetLike(Protocol):
 
 
 S = TypeVar("S", bound=SetLike)
+V = TypeVar("V")
 
 
 class ChainError(UserError):
@@ -86,16 +92,69 @@ def choose_base(sets: Iterable[S], requested: str) -> tuple[str, S | None]:
     return "incremental", complete[-1]
 
 
-def newest_by(sets: Iterable[S], at: datetime) -> list[S]:
-    """Per source set, the newest complete set finished by `at` (restore "as of T")."""
+def _newer(a: SetLike, b: SetLike) -> bool:
+    return (a.finished_at, a.id) > (b.finished_at, b.id)  # type: ignore[operator]
+
+
+def _newest_complete(sets: Iterable[S], at: datetime) -> dict[str, S]:
     best: dict[str, S] = {}
     for s in sets:
         if s.status != "complete" or s.finished_at is None or s.finished_at > at:
             continue
         cur = best.get(s.source_key)
-        if cur is None or (s.finished_at, s.id) > (cur.finished_at, cur.id):  # type: ignore[operator]
+        if cur is None or _newer(s, cur):
             best[s.source_key] = s
+    return best
+
+
+def newest_by(sets: Iterable[S], at: datetime) -> list[S]:
+    """Per source set, the newest complete set finished by `at` (restore "as of T"), oldest first."""
+    best = _newest_complete(sets, at)
     if not best:
         raise ChainError(f"no complete backup set had finished by {show(at, seconds=True)}")
     return sorted(best.values(), key=_order)
 
+
+def overwritten_newer(sets: Iterable[S], at: datetime,
+                      folders: Callable[[S], Sequence[str]]) -> list[tuple[S, list[S]]]:
+    """(overwritten set, the sets restored instead for its folders), oldest first.
+
+    `newest_by` passes over overwritten sets (their cartridge was formatted), so
+    a restore "as of T" quietly falls back to older sets; these are the
+    overwritten sets finished by `at` that are newer than every set used for
+    any of their folders, so the restore can say so."""
+    sets = list(sets)
+    used = list(_newest_complete(sets, at).values())
+    out = []
+    for s in sorted(sets, key=_order):
+        if s.status != "overwritten" or s.finished_at is None or s.finished_at > at:
+            continue
+        mine = folders(s)
+        instead = sorted((u for u in used if any(covers(f, g) or covers(g, f) for f in folders(u) for g in mine)),
+                         key=_order)
+        if all(_newer(s, u) for u in instead):
+            out.append((s, instead))
+    return out
+
+
+def covers(folder: str, path: str) -> bool:
+    """`path` is `folder` or lies below it."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def merge_newest(layers: Sequence[tuple[Sequence[str], Mapping[str, V]]]) -> dict[str, V]:
+    """One state from the states of several chains, given oldest first with their source folders.
+
+    Each path comes from the newest chain whose source folders cover it, and
+    only from it: when that chain does not hold the path (deleted, or left out
+    by its patterns), it is not there, whatever an older chain says. Chains of
+    disjoint folders simply add up. So a folder backed up again under new
+    include/exclude patterns (a new source set) restores as its newest backup
+    saw it, and files deleted before that backup do not come back."""
+    out: dict[str, V] = {}
+    for i, (_, state) in enumerate(layers):
+        newer = [f for folders, _ in layers[i + 1:] for f in folders]
+        for path, v in state.items():
+            if not any(covers(f, path) for f in newer):
+                out[path] = v
+    return out
