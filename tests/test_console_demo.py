@@ -80,7 +80,11 @@ async def test_opening_the_demo_fires_nothing_and_shows_the_history(tmp_path: Pa
         await pilot.pause()
         assert app.screen.query_one("#sets", DataTable).row_count == 6
 
-        # run now of a full backup says which sets its format would destroy, and "no" runs nothing
+        # run now of a full backup: the library's blank cartridge takes it, so nothing is
+        # at risk; on the loaded cartridge (policy 'loaded') the console says which sets
+        # its format would destroy, and "no" runs nothing
+        assert await app.service.format_risk("monthly-full") is None
+        await app.service.edit("monthly-full", settings={"cartridge_policy": "loaded"})
         await pilot.press("1")
         await asyncio.wait_for(app.workers.wait_for_complete(), 15)
         table = app.screen.query_one("#schedules", DataTable)

@@ -107,7 +107,8 @@ async def test_a_failed_format_is_a_warning_and_the_backup_goes_on(bk: Rig) -> N
     await _add(bk, "full", level="full")
     first = await _fire(bk, "full", OCT)
     bk.engine.driver.fail_format = True
-    run = await _fire(bk, "full", OCT + timedelta(days=1))
+    await _add(bk, "again", level="full", cartridge_policy="loaded")  # 'auto' would take a blank one
+    run = await _fire(bk, "again", OCT + timedelta(days=1))
     assert bk.engine.driver.formats == ["TP20261001", "TP20261001"]  # once per run, never twice
     lines = [ln.line for ln in await bk.service.runs.lines(run.id)]
     assert "format failed: mkltfs failed: medium error" in lines
@@ -115,6 +116,38 @@ async def test_a_failed_format_is_a_warning_and_the_backup_goes_on(bk: Rig) -> N
     assert run.result["format"]["ok"] is False
     assert run.status == "warning" and run.set_id != first.set_id
     assert (await bk.engine.sets.get(run.set_id)).complete
+
+
+async def test_a_full_takes_a_blank_cartridge_before_formatting_away_catalogued_sets(bk: Rig) -> None:
+    """An incremental with no full of its own sources (here: other patterns) runs as
+    a full, and a full formats: in a library it takes a blank cartridge rather than
+    the loaded one that holds another backup's sets; with no blank left it formats
+    the loaded one, and the run ends with a warning naming the sets destroyed."""
+    await _add(bk, "full", level="full")
+    first = await _fire(bk, "full", OCT)
+    await _add(bk, "inc", level="incremental", excludes=["*.tmp"])
+    risk = await bk.service.format_risk("inc")
+    assert risk is None  # a blank one is free: nothing would be destroyed
+    run = await _fire(bk, "inc", OCT + timedelta(hours=1))
+    assert run.status == "success" and run.result["level"] == "full"
+    assert run.result["cartridges"] != first.result["cartridges"]
+    assert (await bk.engine.sets.get(first.set_id)).complete
+    lines = [ln.line for ln in await bk.service.runs.lines(run.id)]
+    assert any(ln.startswith(f"unloading {first.result['cartridges'][0]}") and "a blank one is used instead" in ln
+               for ln in lines), lines
+
+    assert all(c.formatted for c in await bk.engine.driver.inventory())  # both cartridges used: no blank left
+    await bk.engine.driver.unload()
+    await bk.engine.driver.load(first.result["cartridges"][0])
+    await _add(bk, "other", level="incremental", excludes=["*.bak"])
+    risk = await bk.service.format_risk("other")
+    assert risk is not None and risk.barcode == first.result["cartridges"][0]
+    assert [s.id for s in risk.sets] == [first.set_id] and "no complete full backup" in risk.why
+    run = await _fire(bk, "other", OCT + timedelta(hours=2))
+    assert run.status == "warning" and run.result["format"]["overwritten_sets"] == [first.set_id]
+    assert run.result["format_warnings"] == [
+        f"the format before this full backup destroyed 1 catalogued backup set(s) on the cartridge: #{first.set_id}"]
+    assert (await bk.engine.sets.get(first.set_id)).status == "overwritten"
 
 
 async def test_a_failed_record_update_is_a_warning_not_a_failed_format(bk: Rig) -> None:

@@ -342,8 +342,13 @@ async def test_changes_wake_the_sleeping_worker(rig: Rig) -> None:
         rig.clock.now += timedelta(minutes=1)
         await rig.service.add("soon", kind="once", when=f"{START + timedelta(minutes=2):%Y-%m-%d %H:%M}",
                               action="probe")
-        rig.clock.now += timedelta(minutes=5)
-        await rig.service.set_enabled("soon", True)  # publishes SchedulesChanged
+        await asyncio.sleep(0.2)  # the worker has seen it: not due for a (real) minute, it sleeps
+        assert not PROBE.calls
+        rig.clock.now += timedelta(minutes=5)  # due now, but nothing tells the sleeping worker ...
+        await asyncio.sleep(0.2)
+        assert not PROBE.calls
+        await rig.service.add("later", kind="once", when=f"{START + timedelta(days=1):%Y-%m-%d %H:%M}",
+                              action="probe")  # ... until any change publishes SchedulesChanged
         for _ in range(500):
             if PROBE.calls:
                 break

@@ -20,7 +20,7 @@ from .events import SchedulesChanged
 from .handlers.backup import ADVICE
 from .schedule import Once, describe, firings, next_run, parse_spec, spec_from_dict, spec_to_dict, spec_type, validate
 from .scheduler import Scheduler
-from .store.models import RunRow, ScheduleRow, TemplateRow
+from .store.models import RunRow, ScheduleRow, SetRow, TemplateRow
 from .store.runs import Runs
 from .store.schedules import Schedules
 
@@ -50,6 +50,16 @@ class PreviewItem:
     schedule: str
     action: str
     rule: str
+
+
+@dataclass
+class FormatRisk:
+    """What running a backup schedule now would destroy: it runs as a full backup
+    (asked for, or `why` it becomes one), and a full formats `barcode` first."""
+
+    why: str
+    barcode: str
+    sets: list[SetRow]
 
 
 def check_name(name: str, what: str = "schedule") -> str:
@@ -204,6 +214,30 @@ class Service:
         if wait:
             await self.scheduler.wait(run_id)
         return await self.runs.get(run_id)
+
+    async def format_risk(self, name: str) -> FormatRisk | None:
+        """The catalogued sets that running `name` now would destroy (None: none).
+
+        For the console's confirmation before "run now": an incremental with no
+        usable base runs as a full, and a full formats the cartridge its policy
+        picks (a blank one when the library has one; see `TapeOps.choose`)."""
+        from .handlers.backup import decide_level, schedule_parameters
+        from .tape.ops import TapeOps
+
+        row = await self.schedules.by_name(name)
+        if row.action != "backup":
+            return None
+        params, _ = await schedule_parameters(self.engine, row)
+        try:
+            level, why = await decide_level(self.engine, params, self.engine.clock())
+        except UserError:  # e.g. a source folder gone: the run itself fails and says so
+            return None
+        if level != "full":
+            return None
+        ops = TapeOps(self.engine)
+        barcode = await ops.format_target(params.get("cartridge_policy", "auto"))
+        lost = await ops.would_lose(barcode) if barcode else []
+        return FormatRisk(why, barcode, lost) if barcode and lost else None
 
     async def stop(self, name: str) -> RunRow | None:
         row = await self.schedules.by_name(name)

@@ -132,21 +132,17 @@ class SchedulesScreen(MainScreen):
                 self.notify(f"{row.name}: run #{run.id} started (2 shows it)")
 
     async def _full_backup_confirmed(self, row: ScheduleRow) -> bool:
-        """A full backup formats its cartridge first: say what that destroys when
-        the loaded cartridge holds backup sets."""
-        if row.action != "backup" or row.action_config.get("level", "full") != "full":
-            return True
-        from ...engine.tape.ops import TapeOps
+        """A full backup formats its cartridge first (an incremental with no full
+        to build on runs as one): say what that destroys, if anything."""
         from ..dialogs.confirm import ConfirmScreen
         from ..dialogs.format import loss_text
 
-        ops = TapeOps(self.engine)
-        loaded = (await ops.status()).loaded
-        lost = await ops.would_lose(loaded) if loaded else []
-        if not lost:
+        risk = await tapp(self).service.format_risk(row.name)
+        if risk is None:
             return True
-        body = (f"Run {row.name!r} now? A full backup formats its cartridge first; the cartridge policy "
-                f"picks it, usually the loaded {loaded}.\n\n{loss_text(loaded, lost)}")
+        why = f"{risk.why[:1].upper()}{risk.why[1:]}.\n" if risk.why else ""
+        body = (f"Run {row.name!r} now? {why}A full backup formats its cartridge first: "
+                f"{risk.barcode}.\n\n{loss_text(risk.barcode, risk.sets)}")
         return bool(await self.app.push_screen_wait(ConfirmScreen("Run a full backup", body, yes="Run")))
 
     @work(group="schedules.stop", exit_on_error=False)

@@ -23,6 +23,7 @@ from .base import Action, Firing, Outcome
 
 if TYPE_CHECKING:
     from ..core import Engine
+    from ..store.models import ScheduleRow
 
 LEVELS = ("full", "incremental", "differential")
 POLICIES = ("auto", "loaded")
@@ -79,14 +80,23 @@ async def check(engine: Engine, config: dict[str, Any], template: dict[str, Any]
     return out
 
 
-async def parameters(engine: Engine, firing: Firing) -> dict[str, Any]:
-    """The template's parameters as they are now, overridden by the schedule's own."""
+async def schedule_parameters(engine: Engine, schedule: ScheduleRow) -> tuple[dict[str, Any], str | None]:
+    """The template's parameters as they are now, overridden by the schedule's own;
+    and the template's name (None without one)."""
     params: dict[str, Any] = {}
-    if firing.schedule.template_id is not None:
-        template = await engine.templates.get(firing.schedule.template_id)
+    template_name = None
+    if schedule.template_id is not None:
+        template = await engine.templates.get(schedule.template_id)
         params.update(template.config)
-        firing.log.info(f"parameters from template {template.name!r}")
-    params.update(firing.schedule.action_config)
+        template_name = template.name
+    params.update(schedule.action_config)
+    return params, template_name
+
+
+async def parameters(engine: Engine, firing: Firing) -> dict[str, Any]:
+    params, template_name = await schedule_parameters(engine, firing.schedule)
+    if template_name is not None:
+        firing.log.info(f"parameters from template {template_name!r}")
     return params
 
 
@@ -96,9 +106,10 @@ async def last_full(engine: Engine, key: str) -> datetime | None:
                default=None)
 
 
-async def choose_level(engine: Engine, firing: Firing, params: dict[str, Any]) -> str:
-    """The level this run really takes, decided before the format (a full formats):
-    the max-full-interval upgrade, then the engine's own rule (no usable base -> full)."""
+async def decide_level(engine: Engine, params: dict[str, Any], now: datetime) -> tuple[str, str]:
+    """The level a run with `params` takes at `now`, and why when it is not the one
+    asked for ("" otherwise): the max-full-interval upgrade, then the engine's own
+    rule (no usable base -> full). Decided before the format: a full formats."""
     from ..backup.levels import normalize_sources, plan_level, source_key
 
     requested = params["level"]
@@ -106,14 +117,18 @@ async def choose_level(engine: Engine, firing: Firing, params: dict[str, Any]) -
     max_days = params.get("max_full_days") or 0
     if requested != "full" and max_days:
         last = await last_full(engine, key)
-        if last is not None and firing.now - last > timedelta(days=max_days):
-            firing.log.info(f"{requested} upgraded to full: the last full backup ({show(last)}) is older than "
+        if last is not None and now - last > timedelta(days=max_days):
+            return "full", (f"{requested} upgraded to full: the last full backup ({show(last)}) is older than "
                             f"the limit of {max_days} days")
-            return "full"
     plan = await plan_level(engine, key, requested)
-    if plan.level != requested:
-        firing.log.info(plan.note)
-    return plan.level
+    return plan.level, plan.note if plan.level != requested else ""
+
+
+async def choose_level(engine: Engine, firing: Firing, params: dict[str, Any]) -> str:
+    level, why = await decide_level(engine, params, firing.now)
+    if why:
+        firing.log.info(why)
+    return level
 
 
 async def run(engine: Engine, firing: Firing) -> Outcome:
@@ -145,6 +160,11 @@ async def run(engine: Engine, firing: Firing) -> Outcome:
         warnings += fmt.warnings
         formatted = {"ok": fmt.ok, "old_label": fmt.old_label, "new_label": fmt.new_label,
                      "overwritten_sets": fmt.overwritten_sets}
+        if fmt.overwritten_sets:  # nobody confirmed this (a console asks before a run now; a timer cannot)
+            lost = ", ".join(f"#{i}" for i in fmt.overwritten_sets)
+            warnings.append(f"the format before this full backup destroyed {len(fmt.overwritten_sets)} "
+                            f"catalogued backup set(s) on the cartridge: {lost}")
+            log.warning(warnings[-1])
         if not fmt.ok:
             log.warning("the format before the full backup failed; the backup goes on")
 

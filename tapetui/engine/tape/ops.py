@@ -436,26 +436,53 @@ class TapeOps:
             return False
         return for_level == "full" or cartridge_status(c) != "full"
 
-    async def _pick(self, log: OpLog, for_level: str | None) -> Cartridge:
+    async def choose(self, for_level: str | None) -> tuple[Cartridge | None, Cartridge, str]:
+        """The library cartridge an `auto` run of `for_level` takes, without moving
+        anything: (the one in the drive, the choice, why the loaded one is not kept).
+
+        The loaded cartridge is kept when eligible, except that a full backup (it
+        formats) takes a blank cartridge rather than destroy catalogued sets on the
+        loaded one; with no blank, the loaded one is formatted all the same."""
         now = self.engine.clock()
         inventory = await self._inventory()
         current = next((c for c in inventory if c.in_drive), None)
-        if current is not None and self._eligible(current, now, for_level):
-            log.info(f"using the loaded cartridge {current.barcode} ({current.label or 'blank'})")
-            return current
         blank_first = for_level == "full"
         candidates = sorted(
             (c for c in inventory if not c.in_drive and self._eligible(c, now, for_level)),
             key=lambda c: (c.formatted == blank_first, c.slot or 0),
         )
+        if current is not None and self._eligible(current, now, for_level):
+            blank = candidates[0] if blank_first and candidates and not candidates[0].formatted else None
+            held = await self.would_lose(current.barcode) if blank is not None else []
+            if blank is None or not held:
+                return current, current, ""
+            return current, blank, (f"it holds {len(held)} catalogued backup set(s), and a full backup "
+                                    f"formats its cartridge: a blank one is used instead")
         if not candidates:
             raise UserError(
                 f"no usable cartridge in the library: need a blank one or this month's "
                 f"({_ym(now)}) with free space"
             )
-        choice = candidates[0]
+        return current, candidates[0], "not usable for this run"
+
+    async def format_target(self, policy: str) -> str | None:
+        """The cartridge a full backup run with `policy` would format now; None when
+        not known yet (an empty standalone drive waits for an operator) or when no
+        cartridge is usable (the run will fail and say why)."""
+        if policy == "auto" and self.driver.has_changer:
+            try:
+                return (await self.choose("full"))[1].barcode
+            except UserError:
+                return None
+        return (await self.status()).loaded
+
+    async def _pick(self, log: OpLog, for_level: str | None) -> Cartridge:
+        current, choice, why = await self.choose(for_level)
+        if choice is current:
+            log.info(f"using the loaded cartridge {current.barcode} ({current.label or 'blank'})")
+            return current
         if current is not None:
-            log.info(f"unloading {current.barcode} ({current.label or 'blank'}): not usable for this run")
+            log.info(f"unloading {current.barcode} ({current.label or 'blank'}): {why}")
             await self.unload()
         log.info(f"loading {choice.barcode} ({choice.label or 'blank'}) from slot {choice.slot}")
         await self.load(choice.barcode)
