@@ -83,7 +83,8 @@ async def test_catalog_rebuilt_from_the_cartridges_alone(tmp_path: Path) -> None
         assert again.added == [] and len(again.known) == 1
         volume = await engine.driver.mount()  # each file's hash is on the tape too (LTFS convention)
         [entry] = await engine.catalog.versions(xattr_path)
-        assert volume.get_xattr(f"tapetui/set-{full.set_id}{xattr_path}", "ltfs.hash.sha256") == entry.checksum
+        on_tape = volume.get_xattr(f"tapetui/set-{full.set_id}{xattr_path}", "ltfs.hash.sha256")
+        assert on_tape == entry.checksum.hex().encode()
         await engine.driver.unmount()
         sets = await engine.sets.all()
         assert [s.level for s in sets] == ["full", "incremental"]  # ids in import order

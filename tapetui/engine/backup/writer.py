@@ -459,7 +459,8 @@ class Writer:
         volume = self.target.volume
         if self._xattr_ok:
             try:
-                self._xattr_ok = volume.set_xattr(relpath, self.xattr, digest)
+                # as lowercase hex text, as other LTFS tools write and read ltfs.hash.* values
+                self._xattr_ok = volume.set_xattr(relpath, self.xattr, digest.hex().encode())
             except OSError as e:
                 self._xattr_ok = False
                 self.warn(f"cannot store file hashes as extended attributes on {self.target.barcode}: {e}")
