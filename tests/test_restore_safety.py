@@ -58,6 +58,7 @@ async def test_path_escapes_are_refused_and_logged(tmp_path: Path) -> None:
 async def test_conflicts_skip_overwrite_rename(tmp_path: Path) -> None:
     src, out = tmp_path / "src", tmp_path / "out"
     write(src / "a.txt", "original")
+    write(src / "same.txt", "unchanged")
     engine = await open_engine(tmp_path / "home")
     log = run_log(engine)
     try:
@@ -66,10 +67,13 @@ async def test_conflicts_skip_overwrite_rename(tmp_path: Path) -> None:
         await run_restore(engine, RestoreRequest(target=str(out)), log)
         restored.write_text("edited locally")
         r = await run_restore(engine, RestoreRequest(target=str(out), conflict="skip"), log)
-        assert r.skipped == 1 and restored.read_text() == "edited locally" and r.status == "success"
+        assert r.skipped == 2 and restored.read_text() == "edited locally" and r.status == "success"
         r = await run_restore(engine, RestoreRequest(target=str(out), conflict="rename"), log)
         assert r.renamed == 1 and restored.read_text() == "edited locally"
         assert restored.with_name("a.txt.restored").read_text() == "original"
+        # a file already holding exactly the backed-up bytes gets no renamed twin
+        assert r.identical == 1 and not restored.with_name("same.txt.restored").exists()
+        assert "1 already there, identical" in r.message
         r = await run_restore(engine, RestoreRequest(target=str(out), conflict="overwrite",
                                                      paths=[str(src / "a.txt")]), log)
         assert r.files == 1 and restored.read_text() == "original"

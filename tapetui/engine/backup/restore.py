@@ -24,6 +24,7 @@ import io
 import itertools
 import os
 import posixpath
+import stat
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -70,6 +71,7 @@ class RestoreResult:
     symlinks: int = 0
     skipped: int = 0
     renamed: int = 0
+    identical: int = 0  # with "rename": already there, byte for byte (no copy made)
     refused: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -104,6 +106,7 @@ class _Restorer:
         self.result = result
         self.log = log
         self.hasher = Hasher(algo, stop)
+        self._checker = Hasher(algo, stop)  # existing files; its byte count is not restore progress
         self._inside_ok: set[str] = set()
         self._tmp = itertools.count()
         self.is_root = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -146,7 +149,16 @@ class _Restorer:
             return False
         return True
 
-    def _place(self, path: str, dest: str) -> str | None:
+    def _identical(self, dest: str, v: Version) -> bool:
+        """Whether `dest` is a regular file holding exactly `v`'s bytes."""
+        try:
+            st = os.lstat(dest)
+            return (stat.S_ISREG(st.st_mode) and st.st_size == v.size
+                    and self._checker.run(dest) == (v.checksum, v.size))
+        except OSError:
+            return False
+
+    def _place(self, path: str, dest: str, v: Version) -> str | None:
         """Where to put `path` given what exists (None: skip it)."""
         if not os.path.lexists(dest):
             return dest
@@ -154,6 +166,9 @@ class _Restorer:
             self.result.skipped += 1
             return None
         if self.conflict == "rename":
+            if self._identical(dest, v):  # a renamed twin of the same bytes helps nobody
+                self.result.identical += 1
+                return None
             for n in itertools.count(1):
                 candidate = f"{dest}.restored" + ("" if n == 1 else f".{n}")
                 if not os.path.lexists(candidate):
@@ -205,7 +220,7 @@ class _Restorer:
             dest = self.dest(v.path)
             if dest is None or not self._parent_ready(v.path, dest):
                 continue
-            dest = self._place(v.path, dest)
+            dest = self._place(v.path, dest, v)
             if dest is None:
                 continue
             folder, name = os.path.split(dest)
@@ -275,7 +290,7 @@ class _Restorer:
             if self.root != "/" and (why := self._link_escapes(os.path.dirname(dest), link)):
                 self._refuse(v.path, why)
                 continue
-            dest = self._place(v.path, dest)
+            dest = self._place(v.path, dest, v)
             if dest is None:
                 continue
             try:
@@ -398,6 +413,7 @@ async def run_restore(engine: Engine, request: RestoreRequest, log: RunLog) -> R
                       f"{result.symlinks} symlinks to {root}"
                       + (f"; {result.skipped} skipped (existing)" if result.skipped else "")
                       + (f"; {result.renamed} renamed" if result.renamed else "")
+                      + (f"; {result.identical} already there, identical" if result.identical else "")
                       + (f"; {result.refused} refused" if result.refused else "")
                       + (f"; {len(result.errors)} error(s)" if result.errors else ""))
     log.info(result.message)
