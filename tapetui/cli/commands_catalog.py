@@ -201,5 +201,5 @@ async def cmd_import(args: argparse.Namespace, engine: Engine) -> int:
     result = await import_cartridge(engine, log)
     await engine.bus.drain()
     print(f"{result.barcode}: {len(result.added)} set(s) imported, {len(result.known)} already in the catalog, "
-          f"{result.entries} entries")
-    return 0 if not result.without_copy else 1
+          + (f"{len(result.refused)} refused, " if result.refused else "") + f"{result.entries} entries")
+    return 0 if not (result.without_copy or result.refused) else 1

@@ -3,20 +3,46 @@ read with nothing but `ls` and `cp`)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+from .errors import BackupInputError
+
 ROOT = "tapetui"
+COPY_SUFFIX = ".catalog.jsonl"
 
 
 def set_dir(set_id: int) -> str:
     return f"{ROOT}/set-{set_id}"
 
 
+@lru_cache(maxsize=64)
+def checked_tape_dir(tape_dir: str) -> str:
+    """`tape_dir` if it is a plain relative folder inside the volume, else BackupInputError.
+
+    A set's folder comes from the catalog, which `catalog import` fills from a
+    tape's own catalog copy: a damaged or hostile tape naming '../../etc' must not
+    make restore or verify read files outside the volume. Cached: restore and the
+    backup writer call this once per file, always with the same few folders."""
+    parts = tape_dir.split("/")
+    if (
+        not tape_dir
+        or tape_dir.startswith("/")
+        or "\\" in tape_dir
+        or "\0" in tape_dir
+        or tape_dir[1:2] == ":"  # a Windows drive (C:...)
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        raise BackupInputError(f"set folder {tape_dir!r} is not a plain relative path inside the volume")
+    return tape_dir
+
+
 def file_relpath(tape_dir: str, path: str) -> str:
     """'/home/a/b' in set folder 'tapetui/set-7' -> 'tapetui/set-7/home/a/b'."""
-    return tape_dir + path
+    return checked_tape_dir(tape_dir) + path
 
 
 def catalog_copy_relpath(tape_dir: str) -> str:
-    return tape_dir + ".catalog.jsonl"
+    return checked_tape_dir(tape_dir) + COPY_SUFFIX
 
 
 def hash_xattr(algo: str) -> str:
