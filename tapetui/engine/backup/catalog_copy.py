@@ -34,7 +34,6 @@ from ..timeutil import to_db
 from . import layout
 from .chain import LEVELS
 from .errors import BackupInputError
-from .restore import safe_relpath
 from .signatures import KIND_CODES
 from .state import PATH_SQL, connect
 
@@ -263,7 +262,7 @@ def _row(raw: bytes, barcodes: set[str], digest_hex: int) -> tuple:
         for key, kind, null in _ROW_SPEC:
             _get(e, key, kind, null=null)  # raises, naming the first bad field
     path, kind, size, mtime_ns, mode, uid, gid, inode, ctime_ns, checksum, link, barcode, position, deleted = values
-    if safe_relpath(path) is None:
+    if layout.safe_relpath(path) is None:
         raise CopyError(f"path {path!r} is not a plain absolute path")
     if kind not in _KINDS:
         raise CopyError(f"kind {kind!r} is not one of {', '.join(_KINDS)}")

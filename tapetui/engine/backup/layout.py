@@ -15,6 +15,16 @@ def set_dir(set_id: int) -> str:
     return f"{ROOT}/set-{set_id}"
 
 
+def safe_relpath(path: str) -> str | None:
+    """'/a/b' -> 'a/b'; None for anything that is not a plain absolute path."""
+    if not path.startswith("/") or "\0" in path or "\\" in path:
+        return None
+    parts = path[1:].split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        return None
+    return "/".join(parts)
+
+
 @lru_cache(maxsize=64)
 def checked_tape_dir(tape_dir: str) -> str:
     """`tape_dir` if it is a plain relative folder inside the volume, else BackupInputError.
@@ -23,15 +33,7 @@ def checked_tape_dir(tape_dir: str) -> str:
     tape's own catalog copy: a damaged or hostile tape naming '../../etc' must not
     make restore or verify read files outside the volume. Cached: restore and the
     backup writer call this once per file, always with the same few folders."""
-    parts = tape_dir.split("/")
-    if (
-        not tape_dir
-        or tape_dir.startswith("/")
-        or "\\" in tape_dir
-        or "\0" in tape_dir
-        or tape_dir[1:2] == ":"  # a Windows drive (C:...)
-        or any(part in ("", ".", "..") for part in parts)
-    ):
+    if safe_relpath("/" + tape_dir) is None or tape_dir[1:2] == ":":  # ':': a Windows drive (C:...)
         raise BackupInputError(f"set folder {tape_dir!r} is not a plain relative path inside the volume")
     return tape_dir
 

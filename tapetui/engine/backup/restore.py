@@ -36,7 +36,7 @@ from ..tape.base import TapeError
 from .cartridge import open_for_read
 from .chain import merge_newest, newest_by, overwritten_newer, resolve_chain
 from .errors import BackupInputError, RunFailed
-from .layout import file_relpath
+from .layout import file_relpath, safe_relpath
 from .levels import sources_of
 from .progress import Ticker
 from .state import Version, load_versions
@@ -74,16 +74,6 @@ class RestoreResult:
     identical: int = 0  # with "rename": already there, byte for byte (no copy made)
     refused: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-def safe_relpath(path: str) -> str | None:
-    """'/a/b' -> 'a/b'; None for anything that is not a plain absolute path."""
-    if not path.startswith("/") or "\0" in path or "\\" in path:
-        return None
-    parts = path[1:].split("/")
-    if any(p in ("", ".", "..") for p in parts):
-        return None
-    return "/".join(parts)
 
 
 def _normalize_selection(paths: list[str]) -> list[str]:
