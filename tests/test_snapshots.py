@@ -107,6 +107,8 @@ CASES: dict[str, tuple[str, tuple[str, ...], str | None]] = {
     "schedule_form_edit": ("schedules", ("down", "e"), "#form-grid"),
     "confirm_delete": ("schedules", ("d",), "#confirm-body"),
     "format_dialog": ("tapes", ("f",), "#label"),
+    "format_confirm_sets": ("tapes", ("f", "enter"), "#confirm-body"),
+    "catalog_search": ("catalog", ("slash", *"budget.csv", "enter"), None),
     "restore_dialog": ("catalog", ("R",), "#restore-summary"),
 }
 

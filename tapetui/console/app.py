@@ -14,7 +14,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, cast
+from typing import TYPE_CHECKING, Callable, cast
 
 from textual import work
 from textual.app import App
@@ -37,8 +37,11 @@ from .keys import SCREENS
 from .live import Live
 from .widgets.progress_panel import progress_text
 
-CSS_PATH = Path(__file__).resolve().parent.parent / "tapetui.tcss"
+if TYPE_CHECKING:
+    from .screens.base import MainScreen
 
+CSS_PATH = Path(__file__).resolve().parent.parent / "tapetui.tcss"
+QUIT_TITLE = "Quit and cancel runs?"
 
 
 @dataclass
@@ -50,7 +53,8 @@ class HeaderFacts:
     next_at: datetime | None = None
 
 
-def _modes() -> dict[str, Callable]:
+def screen_classes() -> dict[str, type[MainScreen]]:
+    """mode -> its screen class (imported on first use)."""
     from .screens.catalog import CatalogScreen
     from .screens.runs import RunsScreen
     from .screens.schedules import SchedulesScreen
@@ -113,7 +117,7 @@ class TapetuiApp(App[None]):
                 self.exit(return_code=1, message=f"tapetui: error: {e}")
                 return
         self.engine.bus.subscribe(self.live.on_event)
-        for mode, screen in _modes().items():
+        for mode, screen in screen_classes().items():
             self.add_mode(mode, screen)
         if self.start_scheduler:
             try:
@@ -203,7 +207,7 @@ class TapetuiApp(App[None]):
             facts.running = ""
         return facts
 
-    @work(exclusive=True, group="header", exit_on_error=False)
+    @work(exclusive=True, group="header", name="Read the drive", exit_on_error=False)
     async def refresh_header(self) -> None:
         status = await self.engine.driver.status()
         if not status.drive_present:
@@ -224,6 +228,30 @@ class TapetuiApp(App[None]):
         self.facts.next_at = first.next_run if first else None
 
     # -- actions --------------------------------------------------------------------
+    def runs_here(self) -> list[str]:
+        """The runs this process executes ("#12 nightly (backup)"), which quitting cancels.
+        Empty while attached: the daemon runs them (its events come on our bus too)."""
+        if self.session is not None and self.session.mode == "attached":
+            return []
+        return [f"#{r.run_id} {r.schedule} ({r.action})" for r in self.live.state.running.values()]
+
+    async def action_quit(self) -> None:
+        """Quit; when this console runs backups or restores itself, only after a yes."""
+        from .dialogs.confirm import ConfirmScreen
+
+        runs = self.runs_here()
+        if not runs:
+            self.exit()
+            return
+        if isinstance(self.screen, ConfirmScreen) and self.screen.title_text == QUIT_TITLE:
+            return  # already asking
+        body = (f"{len(runs)} run(s) are running in this console; quitting cancels them:\n"
+                + "\n".join(f"  • {r}" for r in runs)
+                + "\n\nTo keep backups running without a console, start `tapetui daemon`: "
+                "consoles then attach to it.")
+        self.push_screen(ConfirmScreen(QUIT_TITLE, body, yes="Quit, cancel them"),
+                         lambda yes: self.exit() if yes else None)
+
     async def action_show(self, mode: str) -> None:
         if self.current_mode != mode:
             await self.switch_mode(mode)

@@ -22,6 +22,14 @@ def reason(error: BaseException) -> str:
     return f"unexpected {type(error).__name__}: {error} (details in the log file)"
 
 
+def title(worker: Worker) -> str:
+    """A failed worker's toast title in words: its name ('action_load' -> 'Load
+    failed'); workers whose method name reads badly are given a `name=` in words.
+    Never the group: groups are internal ids ('tapes.move')."""
+    words = worker.name.removeprefix("action_").strip("_").replace("_", " ") or "operation"
+    return f"{words[:1].upper()}{words[1:]} failed"
+
+
 def report_worker_error(node: DOMNode, event: Worker.StateChanged) -> None:
     """The one handler for failed workers (screens call it from `on_worker_state_changed`)."""
     if event.state != WorkerState.ERROR:
@@ -31,4 +39,4 @@ def report_worker_error(node: DOMNode, event: Worker.StateChanged) -> None:
         return
     if not isinstance(error, OPERATOR_ERRORS):
         log.error("worker %s failed", event.worker.name, exc_info=error)
-    node.notify(reason(error), title=event.worker.group or "error", severity="error", timeout=10)
+    node.notify(reason(error), title=title(event.worker), severity="error", timeout=10)

@@ -8,7 +8,7 @@ from datetime import datetime
 from ..engine.units import human_bytes
 from ..engine.timeutil import show
 
-__all__ = ["Fit", "bar", "duration", "human_bytes", "short_level", "show", "when", "when_fit"]
+__all__ = ["Fit", "Tail", "bar", "duration", "human_bytes", "short_level", "show", "when", "when_fit"]
 
 SHORT_LEVELS = {"differential": "diff", "incremental": "incr"}
 
@@ -45,6 +45,16 @@ class Fit:
 
     def within(self, width: int) -> str:
         return self.full if len(self.full) <= width else self.short
+
+
+@dataclass(frozen=True)
+class Tail(Fit):
+    """A path cell cut on the left ('…/atlas/budget.csv'): the name is what tells rows apart."""
+
+    short: str = ""
+
+    def within(self, width: int) -> str:
+        return self.full if len(self.full) <= width else "…" + self.full[len(self.full) - width + 1:]
 
 
 def when(dt: datetime | None) -> str:

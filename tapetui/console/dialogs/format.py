@@ -1,10 +1,15 @@
 """Format confirmation: names the cartridge, the label it will get, and every
 catalogued set the format destroys. A cartridge the drive cannot name (no barcode
-in its memory) can be given the barcode on its sticker here."""
+in its memory) can be given the barcode on its sticker here.
+
+One Enter never destroys a set: when the cartridge holds catalogued sets, a
+second yes/no naming them (No by default) comes before the format. A label the
+month check will read as another month's is warned about as it is typed."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,8 +19,10 @@ from textual.widgets import Button, Input, Label, Static
 
 from ...engine.store.models import SetRow
 from ...engine.tape.args import InvalidArgument, validate_barcode, validate_volume_name
-from ...engine.tape.labels import has_barcode, shown_id
+from ...engine.tape.labels import has_barcode, label_month, shown_id
+from ..context import tapp
 from ..fmt import human_bytes, when
+from .confirm import ConfirmScreen
 
 
 @dataclass
@@ -34,8 +41,34 @@ def loss_text(barcode: str, lost: list[SetRow]) -> str:
             "They will be marked overwritten and can no longer be restored.")
 
 
+def month_note(label: str, now: datetime) -> str | None:
+    """What the month check of scheduled backups will make of `label` (typed), or None.
+
+    A `TPyyyymm..` label names its month, and a scheduled backup refuses a tape of
+    another month; any other label leaves the month to the format date."""
+    if not label:
+        return None
+    month = label_month(label)
+    if month is None:
+        return (f"! {label!r} is not of the form TP{now:%Y%m}01: scheduled backups read "
+                "the tape's month from its format date")
+    if month != (now.year, now.month):
+        return (f"! {label!r} names the month {month[0]}-{month[1]:02d}: scheduled backups of "
+                f"{now:%Y-%m} refuse this tape (month check)")
+    return None
+
+
+def sets_named(lost: list[SetRow]) -> str:
+    """'#3, #5 and #6' (the first eight, then how many more)."""
+    ids = [f"#{s.id}" for s in lost[:8]] + ([f"{len(lost) - 8} more"] if len(lost) > 8 else [])
+    return ids[0] if len(ids) == 1 else f"{', '.join(ids[:-1])} and {ids[-1]}"
+
+
 class FormatScreen(ModalScreen[FormatRequest | None]):
-    DEFAULT_CSS = "FormatScreen .field { height: auto; }"  # one line per field, not a share of the room
+    DEFAULT_CSS = """
+    FormatScreen .field { height: auto; }  /* one line per field, not a share of the room */
+    FormatScreen #form-note { height: auto; color: $warning; display: none; }
+    """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="format.cancel")]
 
     def __init__(self, barcode: str, current_label: str | None, lost: list[SetRow]) -> None:
@@ -60,8 +93,9 @@ class FormatScreen(ModalScreen[FormatRequest | None]):
                     yield Input("", id="barcode", compact=True,
                                 placeholder="the sticker's, e.g. ABC123L8 (empty: leave it unnamed)")
             yield Static("", id="form-error", markup=False)
+            yield Static("", id="form-note", markup=False)
             with Horizontal(id="dialog-buttons"):
-                yield Button("Format (enter)", id="yes", variant="error")
+                yield Button("Format… (enter)" if self.lost else "Format (enter)", id="yes", variant="error")
                 yield Button("Cancel (esc)", id="no")
 
     def on_mount(self) -> None:
@@ -69,6 +103,12 @@ class FormatScreen(ModalScreen[FormatRequest | None]):
 
     def on_input_changed(self) -> None:
         self._show_error(self._problem())
+        note = None
+        if tapp(self).engine.config.tape.month_check:
+            note = month_note(self._values()[0] or self.current_label or "", tapp(self).now())
+        shown = self.query_one("#form-note", Static)
+        shown.update(note or "")
+        shown.display = note is not None
 
     def on_input_submitted(self) -> None:
         self._submit()
@@ -109,4 +149,18 @@ class FormatScreen(ModalScreen[FormatRequest | None]):
         self._show_error(problem)
         if problem is None:
             label, barcode = self._values()
-            self.dismiss(FormatRequest(label, barcode or None))
+            request = FormatRequest(label, barcode or None)
+            if not self.lost:
+                self.dismiss(request)
+                return
+            name = shown_id(self.barcode)
+            body = (f"Format {name} and destroy backup set(s) {sets_named(self.lost)}?\n\n"
+                    f"{len(self.lost)} catalogued set(s) on it will be marked overwritten and can no "
+                    "longer be restored. This cannot be undone.")
+
+            def answered(yes: bool | None) -> None:  # returns nothing: a returned dismiss would be awaited
+                if yes:
+                    self.dismiss(request)
+
+            self.app.push_screen(ConfirmScreen(f"Destroy {len(self.lost)} backup set(s)?", body, yes="Format"),
+                                 answered)

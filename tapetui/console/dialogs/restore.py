@@ -69,6 +69,17 @@ class RestoreScreen(ModalScreen[RestoreChoice | None]):
     def _where(self, event: RadioSet.Changed) -> None:
         self.query_one("#target", Input).display = event.pressed.id == "other"
 
+    @on(Input.Changed)
+    @on(RadioSet.Changed)
+    def _edited(self) -> None:
+        """An edit answers the last complaint: it goes (Start checks again)."""
+        self._show_error(None)
+
+    def _show_error(self, problem: str | None) -> None:
+        error = self.query_one("#form-error", Static)
+        error.update(f"✗ {problem}" if problem else "")
+        error.set_class(problem is not None, "-error")
+
     def on_input_submitted(self) -> None:
         self.action_start()
 
@@ -85,9 +96,7 @@ class RestoreScreen(ModalScreen[RestoreChoice | None]):
         original = self.query_one("#where", RadioSet).pressed_button.id == "original"  # type: ignore[union-attr]
         target = ORIGINAL if original else self.query_one("#target", Input).value.strip()
         if not target:
-            error = self.query_one("#form-error", Static)
-            error.update("✗ type the folder to restore into (or choose the original place)")
-            error.set_class(True, "-error")
+            self._show_error("type the folder to restore into (or choose the original place)")
             return
         conflict = self.query_one("#conflict", RadioSet).pressed_button.id  # type: ignore[union-attr]
         self.dismiss(RestoreChoice(target, str(conflict)))

@@ -132,13 +132,17 @@ class ScheduleForm(ModalScreen[Saved | None]):
         self.query_one("#when", Input).placeholder = KIND_EXAMPLES[str(event.value)]
         self._on_when()
 
-    @on(Input.Changed, "#when")
+    @on(Input.Changed)
+    @on(Select.Changed, "#action, #level, #template")
     def _on_when(self) -> None:
+        """The line under the fields, after any edit: what the When field says (a
+        refused save's reason goes once the operator changes anything)."""
         kind = str(self.query_one("#kind", Select).value)
         text = self.query_one("#when", Input).value
         error = self.query_one("#form-error", Static)
         preview = self.query_one("#form-preview", Static)
         if not text.strip():
+            error.set_class(False, "-error")
             error.update(f"When: {KIND_EXAMPLES[kind]}")
             preview.update("")
             return

@@ -1,7 +1,9 @@
 """Catalog: backup sets → a lazy tree of a set → marks → restore; search by name.
 
 The sets table comes first; Enter opens the selected set's tree (as of that
-set's point in time), Escape goes back. `/` searches every set by name or glob.
+set's point in time), Escape goes back. `/` searches every set by name or glob;
+Enter or R on a result offers to restore that file as of its set (a result of a
+set that can no longer be restored says so in its State column).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ..dialogs.restore import RestoreScreen
 from ..widgets.log_view import LiveLog
 from ...engine.browse import PointInTime
 from ..context import tapp
-from ..fmt import human_bytes, short_level, when, when_fit
+from ..fmt import Tail, human_bytes, short_level, when, when_fit
 from ..widgets.catalog_tree import CatalogTree
 from .base import MainScreen, add_columns, fill_table
 
@@ -43,10 +45,11 @@ class CatalogScreen(MainScreen):
             self.sets = sets
 
     class Found(Message):
-        def __init__(self, pattern: str, entries: list[Entry]) -> None:
+        def __init__(self, pattern: str, entries: list[Entry], sets: dict[int, SetRow]) -> None:
             super().__init__()
             self.pattern = pattern
             self.entries = entries
+            self.sets = sets  # the sets the entries belong to
 
     def body(self) -> ComposeResult:
         with ContentSwitcher(initial="sets-view", id="catalog"):
@@ -57,8 +60,10 @@ class CatalogScreen(MainScreen):
             with Vertical(id="search-view"):
                 yield Input(placeholder="name or glob, e.g. *.pdf or /data/src/*.c", id="search-input")
                 yield DataTable(id="found", cursor_type="row", zebra_stripes=True)
+                yield Label("Enter or R restores the selected file as of its set · Esc back", classes="hint")
         yield LiveLog(id="restore-log", title="restore")
         self.sets: dict[int, SetRow] = {}
+        self.found: list[tuple[Entry, SetRow]] = []
         self.open_set: SetRow | None = None
         self.pit: PointInTime | None = None
         self.restoring = False
@@ -68,7 +73,8 @@ class CatalogScreen(MainScreen):
         # At 80 columns: the finish without its year, no file count (the set's tree has it).
         add_columns(self.query_one("#sets", DataTable), flex="Cartridges", Set=4, Level=5, Finished=(16, 11),
                     Files=(7, 0), Size=9, State=10, Cartridges=9, Verified=8)
-        add_columns(self.query_one("#found", DataTable), flex="Path", Path=30, Set=5, Size=9, Cartridge=10)
+        add_columns(self.query_one("#found", DataTable), flex="Path", Path=30, Set=5, Size=9, Cartridge=10,
+                    State=(11, 0))
         tapp(self).live.runs.subscribe(self, self._on_run)
         tapp(self).live.log_lines.subscribe(self, self._on_lines)
         self.query_one("#restore-log").display = False
@@ -109,6 +115,8 @@ class CatalogScreen(MainScreen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "sets":
             self.action_open()
+        elif event.data_table.id == "found":
+            self.action_restore()
 
     # -- a set's tree -------------------------------------------------------------------
     def action_open(self) -> None:
@@ -116,7 +124,7 @@ class CatalogScreen(MainScreen):
         if s is not None and self.view == "sets-view":
             self.open_tree(s)
 
-    @work(exclusive=True, group="catalog.open", exit_on_error=False)
+    @work(exclusive=True, group="catalog.open", name="Open set", exit_on_error=False)
     async def open_tree(self, s: SetRow) -> None:
         view = self.query_one("#tree-view", Vertical)
         await view.remove_children()
@@ -149,13 +157,16 @@ class CatalogScreen(MainScreen):
 
     @work(exclusive=True, group="catalog.search", exit_on_error=False)
     async def _search(self, pattern: str) -> None:
-        self.post_message(self.Found(pattern, await self.engine.catalog.find(pattern, limit=1000)))
+        entries = await self.engine.catalog.find(pattern, limit=1000)
+        sets = {s.id: s for s in await self.engine.sets.all()}
+        self.post_message(self.Found(pattern, entries, sets))
 
     def on_catalog_screen_found(self, message: Found) -> None:
+        self.found = [(e, message.sets[e.set_id]) for e in message.entries]
+        cells = [(Tail(e.path), f"#{e.set_id}", human_bytes(e.size), e.cartridge or "-", gone(s))
+                 for e, s in self.found]
         table = self.query_one("#found", DataTable)
-        table.clear()
-        for e in message.entries:
-            table.add_row(e.path, f"#{e.set_id}", human_bytes(e.size), e.cartridge or "-")
+        fill_table(table, cells, [str(i) for i in range(len(cells))], cursor_key="0")  # a new search: from the top
         self.notify(f"{len(message.entries)} match(es) for {message.pattern}"
                     + (" (first 1000)" if len(message.entries) == 1000 else ""))
         if message.entries:
@@ -163,6 +174,12 @@ class CatalogScreen(MainScreen):
 
     # -- restore ---------------------------------------------------------------------------
     def action_restore(self) -> None:
+        if self.view == "search-view":
+            table = self.query_one("#found", DataTable)
+            if table.row_count:
+                entry, s = self.found[table.cursor_row]
+                self._restore(s, [entry.path])
+            return
         s = self.open_set if self.view == "tree-view" else self.selected_set()
         if s is None:
             return
@@ -187,7 +204,7 @@ class CatalogScreen(MainScreen):
             result = await tapp(self).service.restore(request)  # a run of its own, by the daemon if one runs
         finally:
             self.restoring = False
-        self.notify(result.message, title=f"restore {result.status}",
+        self.notify(result.message, title=f"Restore {result.status}",
                     severity="information" if result.status == "success" else "error", timeout=10)
 
     def _on_run(self, event: Event) -> None:
@@ -202,3 +219,8 @@ class CatalogScreen(MainScreen):
             if lines:
                 self.query_one("#restore-log", LiveLog).add_lines(lines)
 
+
+def gone(s: SetRow) -> str:
+    """A search result's State: empty for a complete set, else what it is
+    (overwritten, expired: gone from tape; incomplete; running)."""
+    return "" if s.complete else s.status

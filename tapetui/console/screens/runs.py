@@ -136,7 +136,7 @@ class RunsScreen(MainScreen):
         self._last_stored = None
         self._load_log(run_id)
 
-    @work(exclusive=True, group="runs.log", exit_on_error=False)
+    @work(exclusive=True, group="runs.log", name="Show run log", exit_on_error=False)
     async def _load_log(self, run_id: int) -> None:
         runs = tapp(self).service.runs
         run = await runs.get(run_id)

@@ -7,13 +7,16 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Label
 
 from ...engine.schedule import describe, describe_short, spec_from_dict
 from ...engine.store.models import ScheduleRow
 from ..context import tapp
 from ..fmt import Fit, short_level, when_fit
 from .base import MainScreen, add_columns, fill_table
+
+
+EMPTY_HINT = "No schedules yet — press n to create one"
 
 
 def what(row: ScheduleRow, *, short: bool = False) -> str:
@@ -49,6 +52,7 @@ class SchedulesScreen(MainScreen):
 
     def body(self) -> ComposeResult:
         yield DataTable(id="schedules", cursor_type="row", zebra_stripes=True)
+        yield Label(EMPTY_HINT, id="no-schedules", classes="hint")
         self.rows: dict[str, ScheduleRow] = {}
 
     def on_mount(self) -> None:
@@ -60,6 +64,7 @@ class SchedulesScreen(MainScreen):
         live = tapp(self).live
         live.schedules.subscribe(self, lambda _e: self.reload())
         live.runs.subscribe(self, lambda _e: self.reload())
+        self.query_one("#no-schedules").display = False  # until the load says so
         self.reload()
 
     def on_screen_resume(self) -> None:
@@ -78,6 +83,7 @@ class SchedulesScreen(MainScreen):
             for r in message.rows
         ]
         fill_table(self.query_one(DataTable), cells, [r.name for r in message.rows])
+        self.query_one("#no-schedules").display = not message.rows
 
     def selected(self) -> ScheduleRow | None:
         table = self.query_one(DataTable)

@@ -5,6 +5,9 @@ the daemon does them. Format and check put the tool's output on the bus as log
 lines of no run (nothing else does); the log below shows those as they come,
 whichever console started the operation.
 A run waiting for an operator ("insert the next cartridge") shows here too.
+The table is read again when a cartridge moves, a run ends (a backup fills a
+cartridge and adds sets), and when a format or check says more (a format marks
+sets overwritten after it has rewritten the tape).
 """
 
 from __future__ import annotations
@@ -55,9 +58,13 @@ class TapesScreen(MainScreen):
         add_columns(table, Where=6, Barcode=9, Label=11, Status=8, Used=14, Sets=4)
         live = tapp(self).live
         live.tapes.subscribe(self, lambda _e: self.action_refresh())
+        live.runs.subscribe(self, lambda _e: self.action_refresh())
         live.operator.subscribe(self, self._on_operator)
         live.log_lines.subscribe(self, self._on_lines)
         self.query_one("#operator").display = False
+
+    def on_screen_resume(self) -> None:
+        """Shown (the first time too): read it again, it may have changed meanwhile."""
         self.action_refresh()
 
     def _on_operator(self, event: Event) -> None:
@@ -126,6 +133,7 @@ class TapesScreen(MainScreen):
         else:
             self.notify(f"format of {name} failed: {'; '.join(outcome.warnings)}", severity="error",
                         timeout=10)
+        self.action_refresh()  # the TapeChanged of a format comes before its sets are marked overwritten
 
     @work(exclusive=True, group="tapes.check", exit_on_error=False)
     async def action_check(self) -> None:
@@ -144,6 +152,7 @@ class TapesScreen(MainScreen):
                  for x in batch if x.run_id is None]
         if lines:
             self.query_one("#tape-output", LiveLog).add_lines(lines)
+            self.action_refresh()
 
 
 def barcode_cell(barcode: str) -> Fit:

@@ -87,7 +87,7 @@ class CatalogTree(Tree[Item]):
             item.kind = "placeholder"
             self._load(parent, parent.data.path, item.after)
 
-    @work(group="catalog.tree", exit_on_error=False)
+    @work(group="catalog.tree", name="Open folder", exit_on_error=False)
     async def _load(self, node: TreeNode[Item], folder: str, after: str) -> None:
         page = await self.lister(folder, after, PAGE)
         self.post_message(self.PageLoaded(node, page.entries, page.more, page.last))

@@ -1,0 +1,116 @@
+"""What the console tells the operator: search results that restore what was found,
+form errors that go once fixed, a palette that reaches every screen's commands,
+toasts titled in words, and a hint on an empty Schedules screen.
+Driven by Pilot at 80x24 on a real engine (sim library, real files, real SQLite)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.command import CommandList, CommandPalette
+
+from tapetui.console.dialogs.restore import RestoreScreen
+from tapetui.console.dialogs.schedule_form import ScheduleForm
+from test_console_flows import SIZE, new_app, paste, settle, source_tree, started, until
+
+
+def error_line(app) -> str:  # noqa: ANN001 - the running app
+    return str(app.screen.query_one("#form-error").render())
+
+
+async def test_a_search_result_restores_that_file_and_says_when_its_set_is_gone(tmp_path: Path) -> None:
+    src = source_tree(tmp_path / "src", files=4)
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        run = await app.service.backup_now(level="full", sources=[str(src)], name="first", wait=True)
+        assert run.status == "success", run.message
+        await pilot.press("3", "slash")
+        await paste(pilot, "file0*.txt")
+        await pilot.press("enter")
+        found = app.screen.query_one("#found")
+        await until(pilot, lambda: found.row_count == 4)
+        await pilot.press("down", "R")  # the second result
+        await until(pilot, lambda: isinstance(app.screen, RestoreScreen))
+        summary = str(app.screen.query_one("#restore-summary").render())
+        path = str(found.get_row_at(1)[0]).lstrip("…")  # cut on the left where it is long
+        assert path.endswith(".txt") and f"{path} as of set #" in summary and "Restore /" in summary
+        assert "1 files" in summary
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, RestoreScreen))
+        await pilot.press("enter")  # Enter offers the same
+        await until(pilot, lambda: isinstance(app.screen, RestoreScreen))
+        assert f"{path} as of set #" in str(app.screen.query_one("#restore-summary").render())
+        await pilot.press("escape")
+        await settle(pilot)
+        assert [str(c) for c in found.get_row_at(1)][-1] == ""
+
+        done = await app.service.format(None, force=True)  # its set is gone from tape
+        assert done.outcome.ok
+        await pilot.press("slash", "enter")  # the same search again
+        await until(pilot, lambda: str(found.get_row_at(1)[-1]) == "overwritten")
+
+
+async def test_form_errors_go_once_the_operator_edits(tmp_path: Path) -> None:
+    src = source_tree(tmp_path / "src", files=2)
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, ScheduleForm))
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "not saved" in error_line(app))
+        await paste(pilot, "nightly")  # the name field
+        assert "not saved" not in error_line(app) and "✗" not in error_line(app)
+        await pilot.press("escape")
+        await settle(pilot)
+
+        run = await app.service.backup_now(level="full", sources=[str(src)], name="first", wait=True)
+        assert run.status == "success", run.message
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("R")
+        await until(pilot, lambda: isinstance(app.screen, RestoreScreen))
+        await pilot.press("ctrl+s")
+        assert "✗ type the folder" in error_line(app)
+        await pilot.press("o")
+        assert error_line(app) == ""
+
+
+async def test_the_palette_finds_another_screens_command(tmp_path: Path) -> None:
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await paste(pilot, "schedules: new")
+        commands = app.screen.query_one(CommandList)
+        await until(pilot, lambda: commands.option_count > 0 and commands.highlighted is not None
+                    and "Schedules: New" in str(commands.get_option_at_index(0).prompt))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ScheduleForm))
+        assert app.current_mode == "schedules"
+
+
+async def test_an_error_toast_is_titled_in_words(tmp_path: Path) -> None:
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("l")  # the first slot's cartridge
+        library = app.screen.query_one("#library")
+        await until(pilot, lambda: library.get_row_at(0)[0] == "drive")
+        await settle(pilot)
+        await pilot.press("down", "l")  # another one, while the drive holds the first
+        await until(pilot, lambda: any(n.severity == "error" for n in app._notifications))
+        [error] = [n for n in app._notifications if n.severity == "error"]
+        assert "unload it before loading" in error.message
+        assert error.title == "Load failed"
+
+
+async def test_an_empty_schedules_screen_says_how_to_start(tmp_path: Path) -> None:
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        hint = app.screen.query_one("#no-schedules")
+        assert hint.display and "press n to create one" in str(hint.render())
+        await app.service.add("checks", kind="daily", when="04:00", action="health_check")
+        await until(pilot, lambda: not hint.display)

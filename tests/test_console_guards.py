@@ -1,0 +1,111 @@
+"""Keys that destroy or cancel something ask first, and say what: one Enter in the
+format dialog never destroys a backup set; quitting a console that runs backups
+itself asks before cancelling them. Driven by Pilot at 80x24 on a real engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tapetui.console.dialogs.confirm import ConfirmScreen
+from tapetui.console.dialogs.format import FormatScreen
+from tapetui.engine.core import Engine
+from tapetui.engine.paths import Home
+from tapetui.engine.service import Service
+from test_console_flows import SIZE, new_app, paste, settle, source_tree, started, until
+
+
+def sets_cell(app) -> str:  # noqa: ANN001 - the running app
+    """The drive row's Sets cell on the Tapes screen."""
+    row = app.screen.query_one("#library").get_row_at(0)
+    assert row[0] == "drive"
+    return str(row[-1])
+
+
+async def test_one_enter_never_formats_away_sets_and_the_count_follows(tmp_path: Path) -> None:
+    src = source_tree(tmp_path / "src", files=4)
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        run = await app.service.backup_now(level="full", sources=[str(src)], name="first", wait=True)
+        assert run.status == "success", run.message
+        [backup_set] = await app.engine.sets.all()
+        await pilot.press("4")
+        await until(pilot, lambda: sets_cell(app) == "1")
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, FormatScreen))
+        dialog = app.screen
+        await pilot.press("enter")  # the label field, as it is
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        body = str(app.screen.query_one("#confirm-body").render())
+        assert f"destroy backup set(s) #{backup_set.id}?" in body
+        await pilot.press("enter")  # No has the focus
+        await until(pilot, lambda: app.screen is dialog)  # back in the form, nothing done
+        await pilot.pause(0.2)
+        assert (await app.engine.sets.get(backup_set.id)).status == "complete"
+
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: not isinstance(app.screen, (ConfirmScreen, FormatScreen)))
+        await until(pilot, lambda: sets_cell(app) == "-")  # no r pressed
+        assert (await app.engine.sets.get(backup_set.id)).status == "overwritten"
+
+
+async def test_format_warns_of_a_label_the_month_check_refuses(tmp_path: Path) -> None:
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("l")
+        await until(pilot, lambda: app.screen.query_one("#library").get_row_at(0)[0] == "drive")
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, FormatScreen))
+        note = app.screen.query_one("#form-note")
+        now = app.now()
+        other = f"TP{now.year - 1}{now.month:02d}01"
+        await paste(pilot, other)
+        assert f"scheduled backups of {now:%Y-%m} refuse this tape" in str(note.render()) and note.display
+        await pilot.press("ctrl+u")
+        await paste(pilot, f"TP{now:%Y%m}01")
+        assert not note.display
+        await pilot.press("ctrl+u")
+        await paste(pilot, "bad label!!")
+        assert "is not of the form" in str(note.render()) and note.display
+        await pilot.press("enter")  # no set at risk: one Enter formats
+        await until(pilot, lambda: not isinstance(app.screen, FormatScreen))
+        await until(pilot, lambda: app.screen.query_one("#library").get_row_at(0)[2] == "bad label!!")
+
+
+async def test_quit_asks_while_this_console_runs_a_backup(tmp_path: Path) -> None:
+    big = source_tree(tmp_path / "big", files=8, size=2_000_000)  # 16 MB at 2 MB/s: still running
+    app = new_app(tmp_path, throughput_mb_s=2)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await app.service.add("slow", kind="daily", when="01:00", action="backup",
+                              action_config={"sources": [str(big)], "level": "full"})
+        await settle(pilot)
+        await pilot.press("r")
+        await until(pilot, lambda: app.live.state.progress)
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        body = str(app.screen.query_one("#confirm-body").render())
+        assert "1 run(s) are running in this console; quitting cancels them" in body
+        assert "tapetui daemon" in body and "slow" in body
+        await pilot.press("n")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert app.is_running and app.live.state.running  # still going
+        await pilot.press("q", "y")
+        await until(pilot, lambda: not app.is_running)
+    engine = await Engine.open(Home.single(tmp_path / "home"))
+    try:
+        [run] = await Service(engine).run_list()
+        assert run.status == "cancelled"
+    finally:
+        await engine.close()
+
+
+async def test_quit_with_nothing_running_is_immediate(tmp_path: Path) -> None:
+    app = new_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running)
