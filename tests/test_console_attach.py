@@ -85,7 +85,8 @@ async def test_two_consoles_attach_see_the_same_run_and_one_takes_over(daemon: D
         again = await a.service.run_now("nightly")
         assert again.pid == os.getpid()  # console a runs it itself now
         await until(pa, lambda: any(isinstance(e, RunFinished) and e.run_id == again.id for e in seen["a"]))
-        assert (await a.service.runs.get(again.id)).status == "success"
+        done = await a.service.runs.get(again.id)
+        assert done.status == "success", "\n".join(ln.line for ln in await a.service.runs.lines(again.id))
 
         await pb.press("y")  # too late: console a schedules, so b says who does
         await until(pb, lambda: b.session is not None and b.session.mode == "unscheduled")

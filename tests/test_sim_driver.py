@@ -275,6 +275,37 @@ async def test_positions_follow_write_order_and_persist(tmp_path: Path) -> None:
     assert [(await again.mount()).position(p) for p in sizes] == blocks
 
 
+async def test_two_processes_share_one_library(tmp_path: Path) -> None:
+    """A daemon, consoles and CLI commands each open the library: what one does, the
+    others see at their next call, as with a real library (a console that took
+    over from a killed daemon once formatted a cartridge it still thought blank)."""
+    daemon, console = make(tmp_path), make(tmp_path)
+    assert (await console.status()).loaded is None
+    await daemon.load("TPA001L8")
+    await daemon.format("TP20261101")
+    volume = await daemon.mount()
+    volume.write_whole("set-1/a", b"a" * 5000)
+    await daemon.unmount()
+
+    status = await console.status()
+    assert (status.loaded, status.label, status.mounted) == ("TPA001L8", "TP20261101", False)
+    assert status.remaining_bytes == status.capacity_bytes - 5000
+    assert [c.formatted for c in await console.inventory() if c.barcode == "TPA001L8"] == [True]
+    with pytest.raises(AlreadyFormatted):
+        await console.format("TP20261102")  # it knows the tape holds a volume now
+    theirs = await console.mount()
+    theirs.write_whole("set-2/b", b"b" * 10)  # after the daemon's file, not over it
+    assert theirs.position("set-2/b") > theirs.position("set-1/a")
+    await console.unload()
+
+    assert (await daemon.status()).loaded is None
+    assert {c.barcode: c.slot for c in await daemon.inventory()}["TPA001L8"] == 1
+    await daemon.load("TPA001L8")
+    assert (await daemon.mount()).position("set-2/b") is not None
+    await daemon.close()
+    await console.close()
+
+
 async def test_xattrs_store_and_survive_restart(tmp_path: Path) -> None:
     drv = await formatted(tmp_path)
     volume = await drv.mount()

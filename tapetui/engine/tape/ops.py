@@ -344,6 +344,7 @@ class TapeOps:
         if not catalogable(new_id):
             warn("the tape was formatted but the drive cannot name it (no barcode, unreadable "
                  "cartridge memory), so it is not catalogued: format it again giving its barcode")
+            self.engine.bus.publish(TapeChanged(reason="format: catalog updated"))
             return out
         if not has_barcode(new_id):
             log.info(f"the cartridge carries no barcode: catalogued as {shown_id(new_id)}; give its "
@@ -353,6 +354,7 @@ class TapeOps:
             log.info(f"cartridge record {how}: {out.old_label or '(blank)'} -> {out.new_label}")
         except Exception as e:  # noqa: BLE001
             warn(f"the tape was formatted but its catalog record could not be updated: {e}")
+        self.engine.bus.publish(TapeChanged(reason="format: catalog updated"))  # sets counts follow now
         return out
 
     async def _id_after_format(self, after: LabelInfo | None, before: DriveStatus) -> str | None:

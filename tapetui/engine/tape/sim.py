@@ -178,6 +178,29 @@ class SimDriver(TapeDriver):
     def _save_state(self, *, durable: bool = True) -> None:
         self._state.save(self._state_path, durable=durable)
 
+    def _sync(self) -> None:
+        """Take the library as other processes left it: a daemon, consoles and CLI
+        commands share one simulated library, as they would share a real one, and
+        each asks the hardware -- here the files -- rather than remember. Not while
+        this process has the volume mounted: it is then the drive's one user."""
+        if self._volume is not None and self._volume.mounted:
+            return
+        state = LibraryState.load(self._state_path)
+        metas = {bc: CartridgeMeta.load(self._carts / bc) for bc in state.barcodes()}
+        medium = self._medium
+        if state != self._state or metas != self._metas:
+            if medium is not None and (state.drive != medium.meta.barcode or metas[state.drive] != medium.meta):
+                medium.close_index()
+                medium = None
+            self._state, self._metas = state, metas
+            if medium is not None:
+                metas[medium.meta.barcode] = medium.meta  # the same object the medium holds
+            elif state.drive:
+                medium = self._new_medium(state.drive)
+            self._medium = medium
+        if medium is not None:
+            medium.reread()  # files another process wrote to this cartridge
+
     def _new_medium(self, barcode: str) -> Medium:
         return Medium(self._carts / barcode, self._metas[barcode], self.cfg.throughput_mb_s)
 
@@ -189,6 +212,7 @@ class SimDriver(TapeDriver):
     # ---- status --------------------------------------------------------------------
 
     async def status(self) -> DriveStatus:
+        self._sync()
         medium = self._medium
         if medium is None:
             return DriveStatus(drive_present=True)
@@ -208,6 +232,7 @@ class SimDriver(TapeDriver):
         )
 
     async def inventory(self) -> list[Cartridge]:
+        self._sync()
         found = [
             self._cartridge(barcode, slot, read_used_bytes(self._carts / barcode))
             for slot, barcode in enumerate(self._state.slots, start=1)
@@ -233,6 +258,7 @@ class SimDriver(TapeDriver):
         )
 
     async def read_label(self) -> LabelInfo | None:
+        self._sync()
         meta = self._loaded().meta
         if not meta.formatted:
             return None
@@ -242,6 +268,7 @@ class SimDriver(TapeDriver):
 
     async def load(self, barcode: str) -> None:
         async with self._op:
+            self._sync()
             state = self._state
             if state.drive == barcode:
                 return
@@ -263,6 +290,7 @@ class SimDriver(TapeDriver):
 
     async def unload(self) -> None:
         async with self._op:
+            self._sync()
             medium = self._loaded()
             self._unmount()
             await asyncio.sleep(self.cfg.load_delay_s)
@@ -289,6 +317,7 @@ class SimDriver(TapeDriver):
 
         Label and serial follow the same rules as the real drivers (`args`)."""
         async with self._op:
+            self._sync()
             medium = self._loaded()
             meta = medium.meta
             validate_volume_name(label)
@@ -350,6 +379,7 @@ class SimDriver(TapeDriver):
 
     async def mount(self) -> SimVolume:
         async with self._op:
+            self._sync()
             medium = self._loaded()
             if not medium.meta.formatted:
                 raise TapeError(
@@ -382,6 +412,7 @@ class SimDriver(TapeDriver):
 
         Like ltfsck, a consistent volume returns code 1 and an unformatted one 4."""
         async with self._op:
+            self._sync()
             medium = self._loaded()
             meta = medium.meta
             if self._state.mounted:

@@ -112,6 +112,14 @@ class Medium:
         if self.index is not None:  # None: unmounted/reformatted under an open file
             self.index.record_file(key, block, size, used, next_block)
 
+    def reread(self) -> None:
+        """The counters as the index holds them now: another process may have
+        written to this cartridge since (call while this process writes nothing)."""
+        if self.index is not None:
+            used, next_block = self.index.counters()
+            with self._lock:
+                self._used, self._next_block = used, next_block
+
     def reconcile(self, used: int, next_block: int) -> None:
         with self._lock:
             self._used, self._next_block = used, next_block
