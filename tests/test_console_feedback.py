@@ -11,7 +11,7 @@ from textual.command import CommandList, CommandPalette
 
 from tapetui.console.dialogs.restore import RestoreScreen
 from tapetui.console.dialogs.schedule_form import ScheduleForm
-from test_console_flows import SIZE, new_app, paste, settle, source_tree, started, until
+from test_console_flows import SIZE, backed_up, full_backup, new_app, paste, settle, source_tree, started, until
 
 
 def error_line(app) -> str:  # noqa: ANN001 - the running app
@@ -21,9 +21,7 @@ def error_line(app) -> str:  # noqa: ANN001 - the running app
 async def test_a_search_result_restores_that_file_and_says_when_its_set_is_gone(tmp_path: Path) -> None:
     src = source_tree(tmp_path / "src", files=4)
     async with new_app(tmp_path).run_test(size=SIZE) as pilot:
-        app = await started(pilot)
-        run = await app.service.backup_now(level="full", sources=[str(src)], name="first", wait=True)
-        assert run.status == "success", run.message
+        app = await backed_up(pilot, src)
         await pilot.press("3", "slash")
         await paste(pilot, "file0*.txt")
         await pilot.press("enter")
@@ -63,8 +61,7 @@ async def test_form_errors_go_once_the_operator_edits(tmp_path: Path) -> None:
         await pilot.press("escape")
         await settle(pilot)
 
-        run = await app.service.backup_now(level="full", sources=[str(src)], name="first", wait=True)
-        assert run.status == "success", run.message
+        await full_backup(app, src)
         await pilot.press("3")
         await settle(pilot)
         await pilot.press("R")

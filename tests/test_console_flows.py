@@ -68,6 +68,19 @@ async def started(pilot: Pilot) -> TapetuiApp:
     return app
 
 
+async def full_backup(app: TapetuiApp, src: Path) -> None:
+    """A full backup of `src`, named 'first', run to its end."""
+    run = await app.service.backup_now(level="full", sources=[str(src)], name="first", wait=True)
+    assert run.status == "success", run.message
+
+
+async def backed_up(pilot: Pilot, src: Path) -> TapetuiApp:
+    """The started app, after `full_backup` of `src`."""
+    app = await started(pilot)
+    await full_backup(app, src)
+    return app
+
+
 async def paste(pilot: Pilot, text: str) -> None:
     """Text as a terminal hands over a paste: one event (typing key by key is
     covered by the rejected-form test; each press costs a wait for idle)."""
@@ -271,9 +284,7 @@ async def test_browse_a_set_and_restore_a_folder_elsewhere(tmp_path: Path, src: 
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # the restore folder is typed as the short relative "out"
     async with new_app(tmp_path).run_test(size=SIZE) as pilot:
-        app = await started(pilot)
-        run = await app.service.backup_now(level="full", sources=[str(src)], name="first", wait=True)
-        assert run.status == "success", run.message
+        app = await backed_up(pilot, src)
         await pilot.press("3")
         await settle(pilot)
         await pilot.press("enter")  # open the newest set

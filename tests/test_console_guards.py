@@ -11,7 +11,7 @@ from tapetui.console.dialogs.format import FormatScreen
 from tapetui.engine.core import Engine
 from tapetui.engine.paths import Home
 from tapetui.engine.service import Service
-from test_console_flows import SIZE, new_app, paste, settle, source_tree, started, until
+from test_console_flows import SIZE, backed_up, new_app, paste, settle, source_tree, started, until
 
 
 def sets_cell(app) -> str:  # noqa: ANN001 - the running app
@@ -24,9 +24,7 @@ def sets_cell(app) -> str:  # noqa: ANN001 - the running app
 async def test_one_enter_never_formats_away_sets_and_the_count_follows(tmp_path: Path) -> None:
     src = source_tree(tmp_path / "src", files=4)
     async with new_app(tmp_path).run_test(size=SIZE) as pilot:
-        app = await started(pilot)
-        run = await app.service.backup_now(level="full", sources=[str(src)], name="first", wait=True)
-        assert run.status == "success", run.message
+        app = await backed_up(pilot, src)
         [backup_set] = await app.engine.sets.all()
         await pilot.press("4")
         await until(pilot, lambda: sets_cell(app) == "1")
