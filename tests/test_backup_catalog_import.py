@@ -120,6 +120,8 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str]] = {
                                    "the header says"),
     "header without its count, a file row lost": (
         edits(lambda ls: (ls[0]["set"].pop("entries"), ls.remove(last_file(ls)))), "the header says"),
+    "a path twice": (edits(lambda ls: (ls[0]["set"].pop("entries"),
+                                       ls.append(next(e for e in ls[1:] if e["kind"] == "dir")))), "appears twice"),
     "header level": (edits(lambda ls: ls[0]["set"].update(level="weekly")), "level 'weekly'"),
     "header time": (edits(lambda ls: ls[0]["set"].update(started_at="yesterday")), "not a time"),
     "header time empty": (edits(lambda ls: ls[0]["set"].update(started_at="")), "not a time"),

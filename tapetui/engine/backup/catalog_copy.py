@@ -228,6 +228,7 @@ def _read_rows(copy: SetCopy) -> list[tuple]:
     digest_hex = 2 * hashlib.new(copy.hash_algo).digest_size
     barcodes = set(copy.cartridges)
     rows: list[tuple] = []
+    seen: set[tuple[str, str]] = set()
     files = nbytes = 0
     n = 1
     try:
@@ -235,6 +236,9 @@ def _read_rows(copy: SetCopy) -> list[tuple]:
             f.readline()
             for n, raw in enumerate(f, 2):
                 row = _row(raw, barcodes, digest_hex)
+                if row[:2] in seen:  # a set holds one version of a path: which one would be true?
+                    raise CopyError(f"path {row[0].rstrip('/') + '/' + row[1]!r} appears twice")
+                seen.add(row[:2])
                 if row[2] == "file" and not row[14]:
                     files += 1
                     nbytes += row[3]
