@@ -1,13 +1,17 @@
 """Keys that destroy or cancel something ask first, and say what: one Enter in the
 format dialog never destroys a backup set; quitting a console that runs backups
-itself asks before cancelling them. Driven by Pilot at 80x24 on a real engine."""
+itself asks before cancelling them; restoring over live files in their original
+place asks before starting. Driven by Pilot at 80x24 on a real engine."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from textual.widgets import RadioSet
+
 from tapetui.console.dialogs.confirm import ConfirmScreen
 from tapetui.console.dialogs.format import FormatScreen
+from tapetui.console.dialogs.restore import RestoreScreen
 from tapetui.engine.core import Engine
 from tapetui.engine.paths import Home
 from tapetui.engine.service import Service
@@ -107,3 +111,34 @@ async def test_quit_with_nothing_running_is_immediate(tmp_path: Path) -> None:
         await started(pilot)
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running)
+
+
+async def test_restoring_over_live_files_in_place_asks_first(tmp_path: Path) -> None:
+    src = source_tree(tmp_path / "src", files=4)
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await backed_up(pilot, src)
+        changed = next((src / "docs").iterdir())
+        changed.write_bytes(b"edited after the backup")
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("R")  # the whole set
+        await until(pilot, lambda: isinstance(app.screen, RestoreScreen))
+        form = app.screen
+        await pilot.press("shift+tab", "down", "down", "enter")  # existing: overwrite
+        await pilot.press("shift+tab", "down", "enter")  # to the original place
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        body = str(app.screen.query_one("#confirm-body").render())
+        assert "Up to 4 files" in body and "overwritten in place" in body
+        await pilot.press("enter")  # No has the focus
+        await until(pilot, lambda: app.screen is form)  # the form as it was typed
+        assert form.query_one("#where", RadioSet).pressed_button.id == "original"
+        assert form.query_one("#conflict", RadioSet).pressed_button.id == "overwrite"
+        await pilot.pause(0.2)  # (the restore's worker waits for the form: no settle)
+        assert changed.read_bytes() == b"edited after the backup"  # nothing started
+
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: changed.read_bytes() != b"edited after the backup")
+        assert not isinstance(app.screen, (ConfirmScreen, RestoreScreen))

@@ -1,5 +1,7 @@
 """Restore: where to (original place or another folder), what to do with files
-that exist, and a summary (files, bytes, cartridges needed in order) before it starts."""
+that exist, and a summary (files, bytes, cartridges needed in order) before it starts.
+Overwriting live files in their original place asks a second yes (No by default);
+a No leaves the form as it was typed."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 from ...engine.store.models import SetRow
 from ...engine.browse import RestoreSummary
 from ..fmt import human_bytes, when
+from .confirm import ConfirmScreen
 
 ORIGINAL = "/"
 
@@ -30,6 +33,12 @@ def summary_text(s: SetRow, paths: list[str], summary: RestoreSummary) -> str:
     carts = " → ".join(summary.cartridges) or "none"
     return (f"Restore {what} as of set #{s.id} ({s.level}, {when(s.finished_at or s.started_at)}):\n"
             f"{summary.files:,} files, {human_bytes(summary.bytes)}; cartridges in order: {carts}")
+
+
+def overwrite_text(summary: RestoreSummary) -> str:
+    return (f"Up to {summary.files:,} files ({human_bytes(summary.bytes)}) may be overwritten in place: "
+            "each file that exists at its original path is replaced by its backed-up copy, and changes "
+            "made since the backup are lost.\n\nOverwrite them?")
 
 
 class RestoreScreen(ModalScreen[RestoreChoice | None]):
@@ -99,4 +108,10 @@ class RestoreScreen(ModalScreen[RestoreChoice | None]):
             self._show_error("type the folder to restore into (or choose the original place)")
             return
         conflict = self.query_one("#conflict", RadioSet).pressed_button.id  # type: ignore[union-attr]
-        self.dismiss(RestoreChoice(target, str(conflict)))
+        choice = RestoreChoice(target, str(conflict))
+        if choice.target == ORIGINAL and choice.conflict == "overwrite":
+            self.app.push_screen(ConfirmScreen("Overwrite files in place?", overwrite_text(self.summary),
+                                               yes="Overwrite"),
+                                 lambda yes: self.dismiss(choice) if yes else None)
+            return
+        self.dismiss(choice)
