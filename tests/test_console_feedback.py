@@ -1,16 +1,21 @@
 """What the console tells the operator: search results that restore what was found,
 form errors that go once fixed, a palette that reaches every screen's commands,
-toasts titled in words, and a hint on an empty Schedules screen.
+toasts titled in words, a hint on an empty Schedules screen, and a catalog tree
+that shows each entry's time (a symlink's target) and the highlighted entry's details.
 Driven by Pilot at 80x24 on a real engine (sim library, real files, real SQLite)."""
 
 from __future__ import annotations
 
+import os
+from datetime import datetime, timezone
 from pathlib import Path
 
 from textual.command import CommandList, CommandPalette
 
 from tapetui.console.dialogs.restore import RestoreScreen
 from tapetui.console.dialogs.schedule_form import ScheduleForm
+from tapetui.console.fmt import show
+from tapetui.console.widgets.catalog_tree import CatalogTree
 from test_console_flows import SIZE, backed_up, full_backup, new_app, paste, settle, source_tree, started, until
 
 
@@ -111,3 +116,40 @@ async def test_an_empty_schedules_screen_says_how_to_start(tmp_path: Path) -> No
         assert hint.display and "press n to create one" in str(hint.render())
         await app.service.add("checks", kind="daily", when="04:00", action="health_check")
         await until(pilot, lambda: not hint.display)
+
+
+async def test_the_catalog_tree_shows_times_link_targets_and_the_highlighted_entry(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "budget.csv").write_bytes(b"x" * 1500)
+    os.utime(src / "budget.csv", ns=(0, MTIME_NS))
+    (src / "dangling").symlink_to("/nowhere/at/all")
+    stamp = show(datetime.fromtimestamp(MTIME_NS / 1e9, timezone.utc))
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await backed_up(pilot, src)
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("enter")  # open the set
+        tree = await until_tree(pilot, app)
+        labels = [str(n.label) for n in tree.root.children[0].children]
+        assert labels[0] == f"[ ] budget.csv  1.5 KB  {stamp}"
+        assert labels[1].startswith("[ ] dangling  → /nowhere/at/all  ")
+        await pilot.press("down", "down")  # the source folder, then budget.csv
+        detail = str(app.screen.query_one("#entry-detail").render())
+        assert detail.startswith(f"{src}/budget.csv · 1.5 KB · {stamp} · -rw-")
+        assert " · TPA001L8 · hash " in detail
+        await pilot.press("down")
+        detail = str(app.screen.query_one("#entry-detail").render())
+        assert detail.startswith(f"{src}/dangling · → /nowhere/at/all · ") and "lrwx" in detail
+
+
+MTIME_NS = 1_700_000_000_123_456_789
+
+
+async def until_tree(pilot, app):  # noqa: ANN001, ANN201 - the running app; its CatalogTree
+    """The opened set's tree, once its one source folder has loaded."""
+    await until(pilot, lambda: app.screen.query(CatalogTree))
+    tree = app.screen.query_one(CatalogTree)
+    await until(pilot, lambda: len(tree.root.children) == 1 and tree.root.children[0].data.loaded
+                and all(n.data.kind != "placeholder" for n in tree.root.children[0].children))
+    return tree

@@ -2,7 +2,7 @@
 
 Deterministic: the demo home is seeded once per session by the real engine at a
 fixed path (the source paths it records are on screen) with a fixed clock
-(`DEMO_NOW`), TZ is UTC, and every app runs on its own copy of that home. Two
+(`DEMO_NOW`), its files' times fixed in the catalog, TZ is UTC, and every app runs on its own copy of that home. Two
 pytest runs at once take turns at the fixed path (a lock held while seeding and
 copying the home out). Accept changes with `--snapshot-update`, then LOOK at
 the SVGs in `snapshots/test_snapshots/`.
@@ -14,8 +14,10 @@ import asyncio
 import fcntl
 import os
 import shutil
+import sqlite3
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -49,6 +51,8 @@ def seeded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         asyncio.run(seed_demo(Home.single(SEED_ROOT / "home"), SEED_ROOT / "data", now=DEMO_NOW,
                               mail_files=MAIL_FILES))
         shutil.copytree(SEED_ROOT / "home", mine, ignore=shutil.ignore_patterns("*.sock", "*.lock"))
+    with sqlite3.connect(Home.single(mine).db_path) as db:  # the seed's files carry the seeding's time
+        db.execute("UPDATE entries SET mtime_ns = ?", (int((DEMO_NOW - timedelta(days=3)).timestamp()) * 10**9,))
     return mine
 
 

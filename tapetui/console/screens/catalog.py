@@ -1,7 +1,7 @@
 """Catalog: backup sets → a lazy tree of a set → marks → restore; search by name.
 
 The sets table comes first; Enter opens the selected set's tree (as of that
-set's point in time), Escape goes back. `/` searches every set by name or glob;
+set's point in time; a line under it details the highlighted entry), Escape goes back. `/` searches every set by name or glob;
 Enter or R on a result offers to restore that file as of its set (a result of a
 set that can no longer be restored says so in its State column).
 """
@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import ContentSwitcher, DataTable, Input, Label
+from textual.widgets import ContentSwitcher, DataTable, Input, Label, Static, Tree
 
 from ...engine.backup.restore import RestoreRequest
 from ...engine.events import Event, LogLine, RunStarted
@@ -25,7 +25,7 @@ from ..widgets.log_view import LiveLog
 from ...engine.browse import PointInTime
 from ..context import tapp
 from ..fmt import Tail, human_bytes, short_level, when, when_fit
-from ..widgets.catalog_tree import CatalogTree
+from ..widgets.catalog_tree import CatalogTree, Item, entry_detail
 from .base import MainScreen, add_columns, fill_table
 
 
@@ -134,11 +134,18 @@ class CatalogScreen(MainScreen):
                            self.pit.sources, self.pit.page, id="tree")
         self.open_set = s
         await view.mount(tree)
+        await view.mount(Static("", id="entry-detail", markup=False))
         await view.mount(Label("Space marks · R restores the marked (or the whole set) · Esc back",
                                classes="hint"))
         self.query_one(ContentSwitcher).current = "tree-view"
         tree.focus()
         self.refresh_bindings()
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[Item]) -> None:
+        item = event.node.data
+        detail = entry_detail(item.entry) if item is not None and item.entry is not None else ""
+        for line in self.query("#entry-detail").results(Static):
+            line.update(detail)
 
     def action_back(self) -> None:
         self.query_one(ContentSwitcher).current = "sets-view"

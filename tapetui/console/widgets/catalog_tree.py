@@ -4,12 +4,16 @@ Each folder gets a placeholder child until it is expanded; expanding starts a
 worker that asks the lister for the first page of entries. A folder with more
 than `PAGE` entries ends in a "more…" node that loads the next page when
 selected, so a folder of 100k files opens at once and never blocks the screen.
-Space marks files and folders for a restore.
+Space marks files and folders for a restore. Each entry shows its modification
+time, and a symlink its target instead of a size; `entry_detail` says the rest
+(mode, set, cartridge, hash) for the highlighted entry.
 """
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
 from rich.text import Text
@@ -23,7 +27,7 @@ from textual.worker import Worker
 from ...engine.store.models import Entry
 from ...engine.browse import PAGE, Page
 from ..errors import report_worker_error
-from ..fmt import human_bytes
+from ..fmt import human_bytes, when
 
 
 #: (folder, after-name, limit) -> one page of the entries directly inside folder, by name.
@@ -34,9 +38,25 @@ Lister = Callable[[str, str, int], Awaitable[Page]]
 class Item:
     path: str
     kind: str  # root | dir | file | symlink | more | placeholder
-    size: int = 0
+    entry: Entry | None = None  # None for the root, the sources and the helper nodes
     loaded: bool = False
     after: str = ""  # for 'more': the last name already shown
+
+
+def mtime(e: Entry) -> str:
+    return when(datetime.fromtimestamp(e.mtime_ns / 1e9, timezone.utc)) if e.mtime_ns else "-"
+
+
+def entry_detail(e: Entry) -> str:
+    """One line on the highlighted entry: path, size or target, time, mode, set, cartridge, hash."""
+    what = f"→ {e.link_target}" if e.kind == "symlink" else human_bytes(e.size) if e.kind == "file" else "folder"
+    parts = [e.path, what, mtime(e), stat.filemode(e.mode) if e.mode else "-", f"set #{e.set_id}"]
+    if e.cartridge:
+        parts.append(e.cartridge)
+    if e.checksum:
+        digest = e.checksum.hex() if isinstance(e.checksum, bytes) else str(e.checksum)
+        parts.append(f"hash {digest[:12]}")
+    return " · ".join(parts)
 
 
 class CatalogTree(Tree[Item]):
@@ -98,7 +118,7 @@ class CatalogTree(Tree[Item]):
             if child.data is not None and child.data.kind in ("placeholder", "more"):
                 child.remove()
         for e in message.entries:
-            item = Item(e.path, e.kind, e.size)
+            item = Item(e.path, e.kind, e)
             if e.kind == "dir":
                 child = node.add(self._label(item), item)
                 child.add_leaf("loading…", Item("", "placeholder"))
@@ -116,9 +136,12 @@ class CatalogTree(Tree[Item]):
     def _label(self, item: Item) -> Text:
         name = item.path if item.path in self.sources else item.path.rsplit("/", 1)[-1]
         mark = "[x] " if self._is_marked(item.path) else "[ ] "
+        e = item.entry
         if item.kind == "dir":
-            return Text.assemble(mark, (name + "/", "bold"))
-        return Text.assemble(mark, name + "  ", (human_bytes(item.size), "dim"))
+            return Text.assemble(mark, (name + "/", "bold"), ("  " + mtime(e), "dim") if e else "")
+        assert e is not None
+        what = f"→ {e.link_target}" if item.kind == "symlink" else human_bytes(e.size)
+        return Text.assemble(mark, name + "  ", (f"{what}  {mtime(e)}", "dim"))
 
     def _is_marked(self, path: str) -> bool:
         return any(path == m or path.startswith(m.rstrip("/") + "/") for m in self.marked)
