@@ -1,23 +1,31 @@
 """Tables fit the terminal: at 80x24 (an operator's SSH window) no table scrolls
-sideways and no fixed column clips its cells; at 120 columns every column is there."""
+sideways and no fixed column clips its cells; at 120 columns every column is there.
+Status words are never cut, the header line fits during a run, and the schedule
+form's next firings never break inside a date and time."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from textual import events
 from textual.widgets import DataTable
 
 from tapetui.console.app import TapetuiApp, make_app
+from tapetui.console.dialogs.schedule_form import ScheduleForm
 from tapetui.console.fmt import Fit
 from tapetui.console.keys import SCREENS
 from tapetui.console.screens.base import PADDING, column_widths
+from tapetui.console.widgets.status_line import StatusLine
+from tapetui.engine import events as ev
 from tapetui.engine.demo import DEMO_NOW, seed_demo
 from tapetui.engine.paths import Home
+from tapetui.engine.store.runs import FINAL
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +131,64 @@ def test_columns_fit_whenever_their_narrow_widths_do(widths: dict, room: int, wi
 def test_a_fit_cell_shows_its_full_form_only_where_it_fits(full: str, short: str, width: int) -> None:
     shown = Fit(full, short).within(width)
     assert shown == (full if len(full) <= width else short)
+
+
+#: Every status word a column shows (run statuses; set statuses), whole at any size.
+RUN_WORDS = ("running", *FINAL)
+SET_WORDS = ("running", "complete", "incomplete", "overwritten", "expired")
+WORD_COLUMNS = {"schedules": {"Last": RUN_WORDS}, "runs": {"Status": RUN_WORDS}, "catalog": {"State": SET_WORDS}}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
+async def test_status_words_fit_whole_and_file_counts_stay(demo_home: Path, tmp_path: Path, size) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home, ignore=shutil.ignore_patterns("*.sock", "*.lock"))
+    app = make_app(Home.single(home), clock=lambda: DEMO_NOW)
+    async with app.run_test(size=size) as pilot:
+        await asyncio.wait_for(app.ready.wait(), 15)
+        for mode, columns in WORD_COLUMNS.items():
+            [table] = await shown_tables(pilot, mode)
+            shown = {str(k.value): c.width for k, c in table.columns.items()}
+            for name, words in columns.items():
+                assert shown[name] >= max(map(len, words)), (mode, name, shown[name])
+            if mode != "schedules":
+                assert "Files" in shown, mode
+
+
+async def test_the_header_fits_80_columns_during_a_run(demo_home: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home, ignore=shutil.ignore_patterns("*.sock", "*.lock"))
+    app = make_app(Home.single(home), clock=lambda: DEMO_NOW, start_scheduler=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await asyncio.wait_for(app.ready.wait(), 15)
+        await asyncio.wait_for(app.workers.wait_for_complete(), 15)
+        line = app.screen.query_one(StatusLine)
+        bus = app.engine.bus
+        bus.publish(ev.RunStarted(run_id=99, schedule="nightly-incr", action="backup", trigger="manual"))
+        bus.publish(ev.Progress(run_id=99, phase="writing", files_done=12, files_total=50,
+                                bytes_done=1_200_000, bytes_total=5_000_000, rate_bps=3e6))
+        await pilot.pause()
+        text = str(line.render())
+        assert "▶ nightly-incr writing 24%" in text and "drive TPA002L8" in text, text
+        assert len(text) <= line.content_region.width, text  # nothing cut off with "…"
+        await pilot.resize_terminal(120, 36)
+        await pilot.pause()
+        text = str(line.render())
+        assert "drive TPA002L8 TP20250601 │ next drive-check 06-20 13:00" in text, text
+        assert len(text) <= line.content_region.width, text
+
+
+async def test_the_next_firings_break_between_times_never_inside_one(tmp_path: Path) -> None:
+    async with make_app(Home.single(tmp_path / "home")).run_test(size=(80, 24)) as pilot:
+        await asyncio.wait_for(pilot.app.ready.wait(), 15)
+        await pilot.press("n")
+        await pilot.pause()
+        form = pilot.app.screen
+        assert isinstance(form, ScheduleForm)
+        await pilot.press("tab", "tab")  # name, Repeats (weekly): to When
+        pilot.app.post_message(events.Paste("sun 03:00"))
+        await pilot.pause()
+        preview = form.query_one("#form-preview")
+        lines = str(preview.render()).splitlines()
+        assert len(lines) > 1 and all(len(x) <= preview.content_region.width for x in lines), lines
+        assert all(re.fullmatch(r"(Next:|\s+)( +\d{4}-\d\d-\d\d \d\d:\d\d)+", x) for x in lines), lines

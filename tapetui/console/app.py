@@ -35,7 +35,7 @@ from .commands import ScreenCommands
 from .errors import report_worker_error
 from .keys import SCREENS
 from .live import Live
-from .widgets.progress_panel import progress_text
+from .widgets.progress_panel import percent, progress_text
 
 if TYPE_CHECKING:
     from .screens.base import MainScreen
@@ -46,9 +46,12 @@ QUIT_TITLE = "Quit and cancel runs?"
 
 @dataclass
 class HeaderFacts:
+    """What the header line says; `running` and `drive` longest form first (the
+    status line takes shorter ones where the terminal is narrow)."""
+
     scheduler: str = "scheduler starting"
-    running: str = ""
-    drive: str = "drive ?"
+    running: tuple[str, ...] = ()
+    drive: tuple[str, ...] = ("drive ?",)
     next_name: str = ""
     next_at: datetime | None = None
 
@@ -202,21 +205,24 @@ class TapetuiApp(App[None]):
         if state.running:
             run = next(reversed(state.running.values()))
             p = state.progress.get(run.run_id)
-            facts.running = f"▶ {run.schedule}" + (f" {progress_text(p).split(' · ETA')[0]}" if p else "")
+            name = f"▶ {run.schedule}"
+            facts.running = (f"{name} {progress_text(p).split(' · ETA')[0]}", f"{name} {p.phase} {percent(p)}",
+                             name) if p else (name,)
         else:
-            facts.running = ""
+            facts.running = ()
         return facts
 
     @work(exclusive=True, group="header", name="Read the drive", exit_on_error=False)
     async def refresh_header(self) -> None:
         status = await self.engine.driver.status()
         if not status.drive_present:
-            drive = "no drive"
+            drive: tuple[str, ...] = ("no drive",)
         elif status.loaded is None:
-            drive = "drive empty"
+            drive = ("drive empty",)
         else:
             mounted = " mounted" if status.mounted else ""
-            drive = f"drive {shown_id(status.loaded)} {status.label or '(blank)'}{mounted}"
+            name = shown_id(status.loaded)
+            drive = (f"drive {name} {status.label or '(blank)'}{mounted}", f"drive {name}{mounted}", name)
         self.facts.drive = drive
         await self._refresh_next_firing()
         self.header_changed.publish(self.facts)

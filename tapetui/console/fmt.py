@@ -8,7 +8,7 @@ from datetime import datetime
 from ..engine.units import human_bytes
 from ..engine.timeutil import show
 
-__all__ = ["Fit", "Tail", "bar", "duration", "human_bytes", "short_level", "show", "when", "when_fit"]
+__all__ = ["Fit", "Tail", "bar", "count", "duration", "human_bytes", "short_level", "show", "when", "when_fit"]
 
 SHORT_LEVELS = {"differential": "diff", "incremental": "incr"}
 
@@ -23,6 +23,15 @@ def duration(seconds: float | None) -> str:
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def count(n: int) -> Fit:
+    """A file count: '12,345', or '1.2M' / '345k' where the column is narrower."""
+    full = f"{n:,}"
+    if n < 1000:
+        return Fit(full, full)
+    short = f"{n / 1e6:.1f}M" if n >= 1_000_000 else f"{n // 1000}k"
+    return Fit(full, short)
 
 
 def span(start: datetime | None, end: datetime | None) -> str:

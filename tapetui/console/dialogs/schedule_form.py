@@ -163,7 +163,7 @@ class ScheduleForm(ModalScreen[Saved | None]):
             if t is None:
                 break
             times.append(when(t))
-        preview.update("Next: " + ("  ".join(times) if times else "never (it is in the past)"))
+        preview.update(firings_text(times))
 
     @on(Select.Changed, "#action")
     def _on_action(self) -> None:
@@ -238,3 +238,16 @@ class ScheduleForm(ModalScreen[Saved | None]):
             self.notify(note, title=name, severity="warning", timeout=10)
         self.notify(f"saved schedule {name!r}")
         self.dismiss(saved)
+
+
+#: Firings per preview line: a line breaks between firings, never inside a date and time.
+FIRINGS_PER_LINE = 3
+
+
+def firings_text(times: list[str]) -> str:
+    """'Next: 2027-03-01 03:00  2027-04-01 03:00  …', three to a line, the rest
+    lined up under the first."""
+    if not times:
+        return "Next: never (it is in the past)"
+    lines = ["  ".join(times[i:i + FIRINGS_PER_LINE]) for i in range(0, len(times), FIRINGS_PER_LINE)]
+    return "Next: " + "\n      ".join(lines)

@@ -24,7 +24,7 @@ from ..dialogs.restore import RestoreScreen
 from ..widgets.log_view import LiveLog
 from ...engine.browse import PointInTime
 from ..context import tapp
-from ..fmt import Tail, human_bytes, short_level, when, when_fit
+from ..fmt import Tail, count, human_bytes, short_level, when, when_fit
 from ..widgets.catalog_tree import CatalogTree, Item, entry_detail
 from .base import MainScreen, add_columns, fill_table
 
@@ -70,9 +70,10 @@ class CatalogScreen(MainScreen):
         self.restore_run: int | None = None  # the run of the restore started here
 
     def on_mount(self) -> None:
-        # At 80 columns: the finish without its year, no file count (the set's tree has it).
+        # State holds any set status whole ("overwritten"). At 80 columns: the finish
+        # without its year.
         add_columns(self.query_one("#sets", DataTable), flex="Cartridges", Set=4, Level=5, Finished=(16, 11),
-                    Files=(7, 0), Size=9, State=10, Cartridges=9, Verified=8)
+                    Files=7, Size=8, State=11, Cartridges=8, Verified=8)
         add_columns(self.query_one("#found", DataTable), flex="Path", Path=30, Set=5, Size=9, Cartridge=10,
                     State=(11, 0))
         tapp(self).live.runs.subscribe(self, self._on_run)
@@ -99,7 +100,7 @@ class CatalogScreen(MainScreen):
     def on_catalog_screen_sets_loaded(self, message: SetsLoaded) -> None:
         self.sets = {s.id: s for s in message.sets}
         cells = [
-            (f"#{s.id}", short_level(s.level), when_fit(s.finished_at or s.started_at), f"{s.files:,}",
+            (f"#{s.id}", short_level(s.level), when_fit(s.finished_at or s.started_at), count(s.files),
              human_bytes(s.bytes), s.status, " ".join(s.cartridges) or "-",
              "-" if s.verify_ok is None else ("ok" if s.verify_ok else "FAILED"))
             for s in message.sets

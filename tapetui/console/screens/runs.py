@@ -22,7 +22,7 @@ from ...engine import events as ev
 from ...engine.store.models import RunRow
 from ..context import tapp
 from ..live import StoredLine, after_shown, join_log
-from ..fmt import human_bytes, span, when_fit
+from ..fmt import count, human_bytes, span, when_fit
 from ..widgets.log_view import LiveLog
 from ..widgets.progress_panel import ProgressPanel
 from .base import MainScreen, add_columns, fill_table
@@ -69,9 +69,10 @@ class RunsScreen(MainScreen):
         self._last_stored: tuple[datetime, str, str] | None = None  # until live lines pass it (after_shown)
 
     def on_mount(self) -> None:
-        # At 80 columns: the start without its year; no file count or trigger (the log has both).
-        add_columns(self.query_one("#runs", DataTable), flex="Cartridge", **{"#": 4}, Schedule=12, Status=9,
-                    Started=(16, 11), Took=6, Files=(7, 0), Size=9, Trigger=(7, 0), Cartridge=9)
+        # Status holds any run status whole ("interrupted"). At 80 columns: the start
+        # without its year; no duration or trigger (Files and Size say more at a glance).
+        add_columns(self.query_one("#runs", DataTable), flex="Cartridge", **{"#": 4}, Schedule=12, Status=11,
+                    Started=(16, 11), Took=(6, 0), Files=7, Size=9, Trigger=(7, 0), Cartridge=9)
         self.query_one(ProgressPanel).display = False
         live = tapp(self).live
         live.runs.subscribe(self, lambda _e: self.action_refresh())
@@ -104,7 +105,7 @@ class RunsScreen(MainScreen):
         cells = [
             (str(r.id), r.schedule_name, r.status, when_fit(r.started_at),
              span(r.started_at, r.finished_at) if r.finished_at else "…",
-             f"{r.result['files']:,}" if "files" in r.result else "-",
+             count(r.result["files"]) if "files" in r.result else "-",
              human_bytes(r.result["bytes"]) if "bytes" in r.result else "-",
              r.trigger, " ".join(r.result.get("cartridges", [])) or "-")
             for r in message.rows

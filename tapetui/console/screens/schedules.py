@@ -56,10 +56,11 @@ class SchedulesScreen(MainScreen):
         self.rows: dict[str, ScheduleRow] = {}
 
     def on_mount(self) -> None:
-        # "When" wants about 28 cells ("on day 2 of every month 04:00"): at 80 columns
+        # "Last" holds any run status whole ("interrupted"). "When" wants about 28 cells
+        # ("on day 2 of every month 04:00"): at 80 columns
         # the next run drops its year to make room, and a rule longer than what is left
         # takes its short form ("monthly d2 04:00").
-        add_columns(self.query_one(DataTable), flex="When", Name=12, Next_run=(16, 11), Last=7, Does=12,
+        add_columns(self.query_one(DataTable), flex="When", Name=12, Next_run=(16, 11), Last=11, Does=12,
                     When=(28, 19))
         live = tapp(self).live
         live.schedules.subscribe(self, lambda _e: self.reload())

@@ -17,6 +17,12 @@ def progress_text(p: Progress) -> str:
     return f"{p.phase} · {files} · {size} · {rate} · ETA {duration(p.eta_s)}"
 
 
+def percent(p: Progress) -> str:
+    """'42%' of the bytes (of the files when the size is unknown); '' when neither is known."""
+    done, total = (p.bytes_done, p.bytes_total) if p.bytes_total else (p.files_done, p.files_total)
+    return f"{done / total:.0%}" if total else ""
+
+
 class ProgressPanel(Vertical):
     """Hidden until the run it shows reports progress."""
 
