@@ -1,7 +1,8 @@
 """What the console tells the operator: search results that restore what was found,
 form errors that go once fixed, a palette that reaches every screen's commands,
 toasts titled in words, a hint on an empty Schedules screen, and a catalog tree
-that shows each entry's time (a symlink's target) and the highlighted entry's details.
+that shows each entry's time (a symlink's target) and the highlighted entry's details,
+and a drive line that says what is loading while the cursor stays on that cartridge.
 Driven by Pilot at 80x24 on a real engine (sim library, real files, real SQLite)."""
 
 from __future__ import annotations
@@ -153,3 +154,25 @@ async def until_tree(pilot, app):  # noqa: ANN001, ANN201 - the running app; its
     await until(pilot, lambda: len(tree.root.children) == 1 and tree.root.children[0].data.loaded
                 and all(n.data.kind != "placeholder" for n in tree.root.children[0].children))
     return tree
+
+
+async def test_load_and_unload_say_what_moves_and_the_cursor_stays_on_it(tmp_path: Path) -> None:
+    async with new_app(tmp_path, load_delay_s=0.3).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        await pilot.press("4")
+        table = app.screen.query_one("#library")
+        await until(pilot, lambda: table.row_count > 2)
+        drive = app.screen.query_one("#drive")
+        await pilot.press("down", "down")
+        barcode = app.screen.selected()
+        assert str(table.get_row(barcode)[0]) != "drive"
+        await pilot.press("l")
+        await until(pilot, lambda: f"loading {barcode}…" in str(drive.render()))
+        await until(pilot, lambda: str(drive.render()).startswith(f"Drive  {barcode}"))
+        await until(pilot, lambda: str(table.get_row(barcode)[0]) == "drive")
+        assert app.screen.selected() == barcode  # the row moved; the cursor went with it
+        await pilot.press("u")
+        await until(pilot, lambda: f"unloading {barcode}…" in str(drive.render()))
+        await until(pilot, lambda: "empty" in str(drive.render()))
+        await until(pilot, lambda: str(table.get_row(barcode)[0]) != "drive")
+        assert app.screen.selected() == barcode

@@ -5,12 +5,16 @@ the daemon does them. Format and check put the tool's output on the bus as log
 lines of no run (nothing else does); the log below shows those as they come,
 whichever console started the operation.
 A run waiting for an operator ("insert the next cartridge") shows here too.
-The table is read again when a cartridge moves, a run ends (a backup fills a
+While a cartridge moves the drive line says so ("loading TPA002L8…") and the
+cursor stays on that cartridge's row. The table is read again when a cartridge moves, a run ends (a backup fills a
 cartridge and adds sets), and when a format or check says more (a format marks
 sets overwritten after it has rewritten the tape).
 """
 
 from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
 
 from textual import work
 from textual.app import ComposeResult
@@ -52,6 +56,7 @@ class TapesScreen(MainScreen):
             yield Static("reading the drive…", id="drive", markup=False)
             yield DataTable(id="library", cursor_type="row", zebra_stripes=True)
             yield LiveLog(id="tape-output", title="tape output")
+        self.moving: str | None = None  # "loading TPA002L8…" while the drive works
 
     def on_mount(self) -> None:
         table = self.query_one("#library", DataTable)
@@ -87,7 +92,11 @@ class TapesScreen(MainScreen):
         self.query_one("#drive", Static).update(drive_text(message.status))
         cells = [(c.location, barcode_cell(c.barcode), c.label or "-", c.status, bar(c.used_bytes, c.capacity_bytes, 8),
                   str(c.sets) if c.sets else "-") for c in message.rows]
-        fill_table(self.query_one("#library", DataTable), cells, [c.barcode for c in message.rows])
+        # the cursor stays on its cartridge: a load or unload moves that row
+        fill_table(self.query_one("#library", DataTable), cells, [c.barcode for c in message.rows],
+                   cursor_key=self.selected())
+        if self.moving:
+            self._show_moving()
 
     def selected(self) -> str | None:
         table = self.query_one("#library", DataTable)
@@ -100,15 +109,36 @@ class TapesScreen(MainScreen):
     async def action_load(self) -> None:
         barcode = self.selected()
         if barcode is not None:
-            self.notify(f"loading {barcode}…")
-            await tapp(self).service.load(barcode)
-            self.notify(f"{barcode} is in the drive")
+            async with self._moving(f"loading {shown_id(barcode)}…"):
+                await tapp(self).service.load(barcode)
+            self.notify(f"{shown_id(barcode)} is in the drive")
 
     @work(exclusive=True, group="tapes.move", exit_on_error=False)
     async def action_unload(self) -> None:
-        barcode = await tapp(self).service.unload()
-        self.notify(f"{barcode} is back in its slot" if barcode else "the drive is empty",
+        loaded = (await self.ops.status()).loaded
+        if loaded is None:
+            self.notify("the drive is empty", severity="warning")
+            return
+        async with self._moving(f"unloading {shown_id(loaded)}…"):
+            barcode = await tapp(self).service.unload()
+        self.notify(f"{shown_id(barcode)} is back in its slot" if barcode else "the drive is empty",
                     severity="information" if barcode else "warning")
+
+    @asynccontextmanager
+    async def _moving(self, what: str) -> AsyncIterator[None]:
+        """The drive line says what is moving for as long as the drive takes (a real
+        changer takes a minute), then the table is read again."""
+        self.moving = what
+        self._show_moving()
+        self.notify(what)
+        try:
+            yield
+        finally:
+            self.moving = None
+            self.action_refresh()
+
+    def _show_moving(self) -> None:
+        self.query_one("#drive", Static).update(f"Drive  {self.moving}")
 
     @work(exclusive=True, group="tapes.format", exit_on_error=False)
     async def action_format(self) -> None:
