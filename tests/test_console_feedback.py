@@ -2,7 +2,8 @@
 form errors that go once fixed, a palette that reaches every screen's commands,
 toasts titled in words, a hint on an empty Schedules screen, and a catalog tree
 that shows each entry's time (a symlink's target) and the highlighted entry's details,
-and a drive line that says what is loading while the cursor stays on that cartridge.
+a drive line that says what is loading while the cursor stays on that cartridge,
+and a running backup's cartridge in the Runs table while it writes.
 Driven by Pilot at 80x24 on a real engine (sim library, real files, real SQLite)."""
 
 from __future__ import annotations
@@ -176,3 +177,22 @@ async def test_load_and_unload_say_what_moves_and_the_cursor_stays_on_it(tmp_pat
         await until(pilot, lambda: "empty" in str(drive.render()))
         await until(pilot, lambda: str(table.get_row(barcode)[0]) != "drive")
         assert app.screen.selected() == barcode
+
+
+async def test_a_running_backup_shows_its_cartridge_while_it_writes(tmp_path: Path) -> None:
+    big = source_tree(tmp_path / "big", files=4, size=1_000_000)  # 4 MB at 2 MB/s
+    async with new_app(tmp_path, throughput_mb_s=2).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        await app.service.add("slow", kind="daily", when="01:00", action="backup",
+                              action_config={"sources": [str(big)], "level": "full"})
+        await settle(pilot)
+        await pilot.press("r")
+        await until(pilot, lambda: app.live.state.running)
+        await pilot.press("2")
+        table = app.screen.query_one("#runs")
+        await until(pilot, lambda: table.row_count == 1)
+        await until(pilot, lambda: any(p.phase == "writing" for p in app.live.state.progress.values()))
+        await until(pilot, lambda: str(table.get_row_at(0)[-1]) == "TPA001L8")
+        assert str(table.get_row_at(0)[2]) == "running"
+        await pilot.press("s", "y")  # no need to wait for the end
+        await until(pilot, lambda: not app.live.state.running)

@@ -2,8 +2,9 @@
 
 A running run shows a progress bar and its log streams live (batched by the
 live bridge); an old run replays the newest lines of its stored log. A run
-opened mid-stream shows its stored lines joined to the live ones, with no gap
-and no line twice: live lines for it are held back while the stored ones load,
+writing shows its cartridge as soon as its set names one (its result names it
+only at the end). A run opened mid-stream shows its stored lines joined to the
+live ones, with no gap and no line twice: live lines for it are held back while the stored ones load,
 then the bridge's recent lines after the last stored one follow. Follow mode
 sticks to the tail; scrolling up pauses it (End resumes).
 """
@@ -19,6 +20,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from ...engine import events as ev
+from ...engine.core import Engine
 from ...engine.store.models import RunRow
 from ..context import tapp
 from ..live import StoredLine, after_shown, join_log
@@ -28,6 +30,18 @@ from ..widgets.progress_panel import ProgressPanel
 from .base import MainScreen, add_columns, fill_table
 
 RUNS_SHOWN = 500
+
+
+async def writing_to(engine: Engine, run_ids: set[int]) -> dict[int, list[str]]:
+    """The cartridges the backup sets of these running runs are being written to:
+    a run's result names them only at its end, its set as soon as it writes."""
+    found: dict[int, list[str]] = {}
+    for s in await engine.sets.all():
+        if s.status == "running" and s.backup_run_id is not None and s.cartridges:
+            run_id = (await engine.sets.get_run(s.backup_run_id)).schedule_run_id
+            if run_id in run_ids:
+                found[run_id] = s.cartridges
+    return found
 
 
 def log_text(level: str, text: str) -> str:
@@ -48,9 +62,10 @@ class RunsScreen(MainScreen):
     ]
 
     class Loaded(Message):
-        def __init__(self, rows: list[RunRow]) -> None:
+        def __init__(self, rows: list[RunRow], writing: dict[int, list[str]]) -> None:
             super().__init__()
             self.rows = rows
+            self.writing = writing  # running run -> the cartridges its set is written to so far
 
     class LogLoaded(Message):
         def __init__(self, run: RunRow, lines: list[StoredLine]) -> None:
@@ -67,6 +82,8 @@ class RunsScreen(MainScreen):
         self.shown_run: int | None = None
         self.log_joined = False  # the shown run's stored lines are in: live ones may follow
         self._last_stored: tuple[datetime, str, str] | None = None  # until live lines pass it (after_shown)
+        self.writing: dict[int, list[str]] = {}
+        self._asked: set[int] = set()  # running runs whose cartridge was looked up since the last tape change
 
     def on_mount(self) -> None:
         # Status holds any run status whole ("interrupted"). At 80 columns: the start
@@ -78,6 +95,7 @@ class RunsScreen(MainScreen):
         live.runs.subscribe(self, lambda _e: self.action_refresh())
         live.log_lines.subscribe(self, self._on_lines)
         live.progress.subscribe(self, self._on_progress)
+        live.tapes.subscribe(self, lambda _e: self._on_tape_changed())
         self.action_refresh()
 
     def on_screen_resume(self) -> None:
@@ -98,16 +116,18 @@ class RunsScreen(MainScreen):
     @work(exclusive=True, group="runs.load", exit_on_error=False)
     async def action_refresh(self) -> None:
         rows = await tapp(self).service.run_list(self.schedule_filter, limit=RUNS_SHOWN)
-        self.post_message(self.Loaded(rows))
+        running = {r.id for r in rows if r.status == "running"}
+        self.post_message(self.Loaded(rows, await writing_to(self.engine, running) if running else {}))
 
     def on_runs_screen_loaded(self, message: Loaded) -> None:
         self.rows = {r.id: r for r in message.rows}
+        self.writing = message.writing
         cells = [
             (str(r.id), r.schedule_name, r.status, when_fit(r.started_at),
              span(r.started_at, r.finished_at) if r.finished_at else "…",
              count(r.result["files"]) if "files" in r.result else "-",
              human_bytes(r.result["bytes"]) if "bytes" in r.result else "-",
-             r.trigger, " ".join(r.result.get("cartridges", [])) or "-")
+             r.trigger, " ".join(r.result.get("cartridges", message.writing.get(r.id, []))) or "-")
             for r in message.rows
         ]
         fill_table(self.query_one("#runs", DataTable), cells, [str(r.id) for r in message.rows],
@@ -120,6 +140,11 @@ class RunsScreen(MainScreen):
                 self.query_one(LiveLog).set_title(log_title(self.rows[self.shown_run]))
         if self.schedule_filter:
             self.query_one("#runs", DataTable).border_title = f"runs of {self.schedule_filter} · a shows all"
+
+    def _on_tape_changed(self) -> None:
+        """A run that fills a cartridge goes on to the next: its next write looks again."""
+        self._asked.clear()
+        self.writing = {}
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is not None:
@@ -175,6 +200,11 @@ class RunsScreen(MainScreen):
     def _on_progress(self, p: ev.Progress) -> None:
         if p.run_id == self.shown_run:
             self.query_one(ProgressPanel).show(p)
+        run = self.rows.get(p.run_id) if p.run_id is not None else None
+        if (p.phase == "writing" and run is not None and run.status == "running"
+                and p.run_id not in self.writing and p.run_id not in self._asked):
+            self._asked.add(p.run_id)  # once per cartridge: a change of cartridge asks again
+            self.action_refresh()
 
     # -- stop -------------------------------------------------------------------------------
     @work(group="runs.stop", exit_on_error=False)
