@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import threading
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tapetui.engine.events import LogLine
 from tapetui.engine.notify import NotifyConfig
 from tapetui.engine.tape.base import OpResult
 from tapetui.engine.tape.sim import SimConfig, SimDriver
@@ -148,6 +150,50 @@ async def test_a_full_takes_a_blank_cartridge_before_formatting_away_catalogued_
     assert run.result["format_warnings"] == [
         f"the format before this full backup destroyed 1 catalogued backup set(s) on the cartridge: #{first.set_id}"]
     assert (await bk.engine.sets.get(first.set_id)).status == "overwritten"
+
+
+HOLDER = """
+import fcntl, json, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, json.dumps({"pid": os.getpid(), "who": "run #99 'other' (backup)"}).encode())
+print("held", flush=True)
+sys.stdin.read()  # until the test closes it
+"""
+
+
+async def test_a_backup_waits_while_another_process_uses_the_drive(bk: Rig) -> None:
+    """Two backups at once (two schedules, a CLI run beside a console's) once both
+    loaded, formatted and wrote one cartridge, the second destroying the set the
+    first was writing. The drive is now held by one run at a time, across processes."""
+    from tapetui.engine.daemon.control import DriveBusy, LocalControl
+
+    path = bk.engine.home.drive_lock_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    other = await asyncio.create_subprocess_exec(sys.executable, "-c", HOLDER, str(path),
+                                                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert await asyncio.wait_for(other.stdout.readline(), 30) == b"held\n"
+        with pytest.raises(DriveBusy, match="in use by run #99 'other' \\(backup\\)"):
+            await LocalControl(bk.engine).load("TPA002L8")
+        lines: list[str] = []
+        bk.engine.bus.subscribe(lambda e: lines.append(e.text), LogLine)
+        await _add(bk, "full", level="full")
+        bk.clock.now = OCT
+        run_id = await bk.scheduler.launch(await bk.service.get("full"), "auto", OCT)
+        for _ in range(200):
+            if any("waiting for the drive" in ln for ln in lines):
+                break
+            await asyncio.sleep(0.05)
+        assert "waiting for the drive: run #99 'other' (backup) is using it" in lines
+        await asyncio.sleep(0.5)
+        assert (await bk.engine.driver.status()).loaded is None and bk.engine.driver.formats == []
+    finally:
+        other.stdin.close()
+        await asyncio.wait_for(other.wait(), 30)
+    await asyncio.wait_for(bk.scheduler.wait(run_id), 30)
+    run = await bk.service.runs.get(run_id)
+    assert run.status == "success" and bk.engine.driver.formats == ["TP20261001"]
 
 
 async def test_a_failed_record_update_is_a_warning_not_a_failed_format(bk: Rig) -> None:

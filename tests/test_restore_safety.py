@@ -74,6 +74,9 @@ async def test_conflicts_skip_overwrite_rename(tmp_path: Path) -> None:
         # a file already holding exactly the backed-up bytes gets no renamed twin
         assert r.identical == 1 and not restored.with_name("same.txt.restored").exists()
         assert "1 already there, identical" in r.message
+        r = await run_restore(engine, RestoreRequest(target=str(out), conflict="rename"), log)
+        assert (r.renamed, r.identical) == (0, 2)  # a.txt.restored already holds it: no .restored.2
+        assert not restored.with_name("a.txt.restored.2").exists()
         r = await run_restore(engine, RestoreRequest(target=str(out), conflict="overwrite",
                                                      paths=[str(src / "a.txt")]), log)
         assert r.files == 1 and restored.read_text() == "original"

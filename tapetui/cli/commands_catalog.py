@@ -22,6 +22,7 @@ from ..engine.errors import UserError
 from ..engine.events import LogLine, RunStarted
 from ..engine.runlog import RunLog
 from ..engine.store.models import Entry, SetRow
+from ..engine.tape.drive_lock import using_drive
 from ..engine.timeutil import show, to_db
 from . import route
 from .argtypes import count, row_id
@@ -187,9 +188,16 @@ async def cmd_restore(args: argparse.Namespace, engine: Engine) -> int:
     return 0 if result.status == "success" else 1
 
 
+def _drive(engine: Engine, what: str, log: RunLog):  # noqa: ANN202 - an async context manager
+    """The drive for this command, waiting while a backup or restore (any process) uses it."""
+    return using_drive(engine.home.drive_lock_path, f"tapetui {what} (pid {os.getpid()})",
+                       lambda who: log.info(f"waiting for the drive: {who} is using it"))
+
+
 async def cmd_verify(args: argparse.Namespace, engine: Engine) -> int:
     log = _console_log(engine)
-    result = await verify_set(engine, args.set_id, log)
+    async with _drive(engine, "verify", log):
+        result = await verify_set(engine, args.set_id, log)
     await engine.bus.drain()
     print(f"set {result.set_id}: {result.files} files, {human_bytes(result.bytes)} checked; "
           + ("OK" if result.ok else f"{len(result.problems)} problem(s)"))
@@ -198,7 +206,8 @@ async def cmd_verify(args: argparse.Namespace, engine: Engine) -> int:
 
 async def cmd_import(args: argparse.Namespace, engine: Engine) -> int:
     log = _console_log(engine)
-    result = await import_cartridge(engine, log)
+    async with _drive(engine, "catalog import", log):
+        result = await import_cartridge(engine, log)
     await engine.bus.drain()
     print(f"{result.barcode}: {len(result.added)} set(s) imported, {len(result.known)} already in the catalog, "
           + (f"{len(result.refused)} refused, " if result.refused else "") + f"{result.entries} entries")

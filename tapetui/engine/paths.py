@@ -50,6 +50,11 @@ class Home:
         """Held by whichever process schedules for this home."""
         return self.data_dir / "scheduler.lock"
 
+    @property
+    def drive_lock_path(self) -> Path:
+        """Held by the backup, restore or verify using the drive (`tape.drive_lock`)."""
+        return self.data_dir / "drive.lock"
+
     @classmethod
     def single(cls, root: Path) -> Home:
         root = root.expanduser().resolve()

@@ -156,14 +156,14 @@ class _Restorer:
             self.result.skipped += 1
             return None
         if self.conflict == "rename":
-            if self._identical(dest, v):  # a renamed twin of the same bytes helps nobody
-                self.result.identical += 1
-                return None
-            for n in itertools.count(1):
-                candidate = f"{dest}.restored" + ("" if n == 1 else f".{n}")
+            for n in itertools.count(0):
+                candidate = dest if n == 0 else f"{dest}.restored" + ("" if n == 1 else f".{n}")
                 if not os.path.lexists(candidate):
                     self.result.renamed += 1
                     return candidate
+                if self._identical(candidate, v):  # the file or an earlier restored copy: a twin helps nobody
+                    self.result.identical += 1
+                    return None
         if os.path.isdir(dest) and not os.path.islink(dest):
             self._error(f"{path}: a folder is in the way (it is not overwritten by a file)")
             return None

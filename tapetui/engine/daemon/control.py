@@ -25,6 +25,8 @@ from ..store.models import RunRow
 from ..store.runs import pid_alive
 from ..tape.args import InvalidArgument, validate_barcode, validate_volume_name
 from ..tape.base import OpResult
+from ..tape.drive_lock import holder as drive_holder
+from ..tape.drive_lock import using_drive
 from ..tape.labels import has_barcode, shown_id
 from ..tape.ops import FormatOutcome, TapeOps
 from ..timeutil import show
@@ -74,7 +76,6 @@ class LocalControl(Service):
         self.tape = TapeOps(engine)
         self.started_at = engine.clock()
         self.clients = 0  # the server keeps this up to date
-        self._drive_users = 0  # restores running here
 
     async def wait(self, run_id: int) -> RunRow:
         """Until the run has been recorded; a run of another process is watched in the catalog.
@@ -90,14 +91,16 @@ class LocalControl(Service):
 
     # -- the drive -----------------------------------------------------------------
     async def _drive_free(self) -> None:
-        """Refuse to move or rewrite the tape under a running backup or restore."""
+        """Refuse to move or rewrite the tape under a running backup, restore or verify
+        (of any process: they hold the drive lock; a backup may still be waiting for it)."""
         busy = [r for r in await self.runs.running() if r.action == "backup" and pid_alive(r.pid)]
         if busy:
             r = busy[0]
             raise DriveBusy(f"the drive is in use by run #{r.id} ({r.schedule_name!r}, started "
                             f"{show(r.started_at)}); wait for it or stop it (tapetui schedule stop {r.schedule_name!r})")
-        if self._drive_users:
-            raise DriveBusy("the drive is in use by a restore; wait for it to finish")
+        who = await asyncio.to_thread(drive_holder, self.engine.home.drive_lock_path)
+        if who is not None:
+            raise DriveBusy(f"the drive is in use by {who}; wait for it to finish")
 
     async def load(self, barcode: str) -> None:
         await self._drive_free()
@@ -153,7 +156,6 @@ class LocalControl(Service):
     async def restore(self, request: RestoreRequest) -> RestoreResult:
         """Restore files as a manual run, so it shows in Runs with its stored log."""
         await self._drive_free()
-        self._drive_users += 1
         engine, now = self.engine, self.engine.clock
         run_id = await self.runs.start(schedule_id=None, schedule_name=RESTORE_RUN, action="restore",
                                        trigger="manual", at=now())
@@ -162,7 +164,9 @@ class LocalControl(Service):
         status, message, result = "failed", "", None
         try:
             request = dataclasses.replace(request, schedule_run_id=run_id)
-            result = await run_restore(engine, request, log)
+            async with using_drive(engine.home.drive_lock_path, f"run #{run_id} (restore)",
+                                   lambda who: log.info(f"waiting for the drive: {who} is using it")):
+                result = await run_restore(engine, request, log)
             status, message = result.status, result.message
             return result
         except asyncio.CancelledError:
@@ -173,7 +177,6 @@ class LocalControl(Service):
             log.error(message)
             raise
         finally:
-            self._drive_users -= 1
             await asyncio.shield(self._finish_restore(run_id, log, status, message, result))
 
     async def _finish_restore(self, run_id: int, log: RunLog, status: str, message: str,

@@ -1,7 +1,8 @@
 """The `backup` action (seed 计划任务执行细节 §2.3-6).
 
 Order: parameters (from the schedule's template at run time, then the
-schedule's own settings) -> max-full-interval upgrade -> a usable cartridge in
+schedule's own settings) -> the drive (waiting while another backup, restore or
+verify uses it) -> max-full-interval upgrade -> a usable cartridge in
 the drive -> month check -> format once if the level is full (a scheduled run
 labels the tape TP{YYYY}{MM}01, a manual run keeps the label; a failed format
 is a warning and the backup goes on) -> the backup engine, which records the
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import UserError
 from ..notify import Notification
 from ..store.runs import Runs
+from ..tape.drive_lock import using_drive
 from ..timeutil import show
 from .base import Action, Firing, Outcome
 
@@ -132,18 +134,25 @@ async def choose_level(engine: Engine, firing: Firing, params: dict[str, Any]) -
 
 
 async def run(engine: Engine, firing: Firing) -> Outcome:
+    """Wait for the drive (another backup, restore or verify may hold it), then back up."""
+    params = await parameters(engine, firing)
+    log = firing.log
+    async with using_drive(engine.home.drive_lock_path, f"run #{firing.run_id} {firing.schedule.name!r} (backup)",
+                           lambda who: log.info(f"waiting for the drive: {who} is using it")):
+        return await _backup(engine, firing, params)
+
+
+async def _backup(engine: Engine, firing: Firing, params: dict[str, Any]) -> Outcome:
+    """The run once it has the drive: level (decided now: a backup it waited for
+    may have made the base), cartridge, month check, format, backup."""
     from ..backup.engine import BackupRequest, run_backup
     from ..tape.ops import MonthCheckFailed, TapeOps
 
-    log = firing.log
-    name = firing.schedule.name
-    params = await parameters(engine, firing)
-    sources = params["sources"]
-    requested = params["level"]
+    log, name = firing.log, firing.schedule.name
+    sources, requested = params["sources"], params["level"]
     level = await choose_level(engine, firing, params)
     policy = params.get("cartridge_policy", "auto")
     log.info(f"{level} backup of {', '.join(sources)} (cartridge policy {policy})")
-
     ops = TapeOps(engine)
     await ops.ensure_loaded(policy, log, for_level=level)
     try:
@@ -197,6 +206,8 @@ async def run(engine: Engine, firing: Firing) -> Outcome:
                             cartridge=cartridges, duration_s=result.duration_s)
     else:
         message = result.message or f"{result.level} backup: {result.files} files"
+        if warnings:  # the format's: the run's one line must say what it destroyed
+            message = f"{message}; {'; '.join(warnings)}"
         note = Notification("success", f"Backup {name} succeeded", message, schedule=name,
                             size_bytes=result.bytes, files=result.files, duration_s=result.duration_s,
                             cartridge=cartridges)
