@@ -142,3 +142,37 @@ async def test_restoring_over_live_files_in_place_asks_first(tmp_path: Path) -> 
         await pilot.press("y")
         await until(pilot, lambda: changed.read_bytes() != b"edited after the backup")
         assert not isinstance(app.screen, (ConfirmScreen, RestoreScreen))
+
+
+async def test_run_now_asks_again_when_the_cartridge_at_risk_changed_meanwhile(tmp_path: Path) -> None:
+    """The confirmation names the cartridge and sets a full's format destroys; if the
+    tape was changed while it was open (the CLI, another console), a yes to it is
+    not a yes to destroying other sets: it asks again, naming those."""
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        made = {}
+        for name in ("a", "b", "c"):  # every blank cartridge of the library used: c's is in the drive
+            run = await app.service.backup_now(level="full", sources=[str(source_tree(tmp_path / name, files=2))],
+                                               name=name, wait=True)
+            made[name] = (await app.service.runs.get(run.id)).set_id
+        await app.service.add("d", kind="daily", when="02:00", action="backup",
+                              action_config={"level": "full", "sources": [str(source_tree(tmp_path / "d", 2))]})
+        await pilot.press("1")
+        await settle(pilot)
+        table = app.screen.query_one("#schedules")
+        table.move_cursor(row=table.get_row_index("d"))
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        first = app.screen
+        assert f"set #{made['c']}" in str(first.query_one("#confirm-body").render())
+        inventory = await app.engine.driver.inventory()
+        other = next(c.barcode for c in inventory if not c.in_drive and c.label)
+        await app.engine.driver.unload()  # meanwhile, elsewhere: another cartridge goes in
+        await app.engine.driver.load(other)
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen is not first)
+        body = str(app.screen.query_one("#confirm-body").render())
+        assert other in body and f"set #{made['c']}" not in body
+        await pilot.press("n")
+        await settle(pilot)
+        assert [r.schedule_name for r in await app.service.run_list()].count("d") == 0

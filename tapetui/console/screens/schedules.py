@@ -144,13 +144,19 @@ class SchedulesScreen(MainScreen):
         from ..dialogs.confirm import ConfirmScreen
         from ..dialogs.format import loss_text
 
-        risk = await tapp(self).service.format_risk(row.name)
-        if risk is None:
-            return True
-        why = f"{risk.why[:1].upper()}{risk.why[1:]}.\n" if risk.why else ""
-        body = (f"Run {row.name!r} now? {why}A full backup formats its cartridge first: "
-                f"{risk.barcode}.\n\n{loss_text(risk.barcode, risk.sets)}")
-        return bool(await self.app.push_screen_wait(ConfirmScreen("Run a full backup", body, yes="Run")))
+        service = tapp(self).service
+        risk = await service.format_risk(row.name)
+        while risk is not None:
+            why = f"{risk.why[:1].upper()}{risk.why[1:]}.\n" if risk.why else ""
+            body = (f"Run {row.name!r} now? {why}A full backup formats its cartridge first: "
+                    f"{risk.barcode}.\n\n{loss_text(risk.barcode, risk.sets)}")
+            if not await self.app.push_screen_wait(ConfirmScreen("Run a full backup", body, yes="Run")):
+                return False
+            confirmed, risk = risk, await service.format_risk(row.name)
+            if risk is not None and (risk.barcode, [s.id for s in risk.sets]) == (
+                    confirmed.barcode, [s.id for s in confirmed.sets]):
+                return True  # what was shown is still what is at risk (the tape may have moved meanwhile)
+        return True
 
     @work(group="schedules.stop", exit_on_error=False)
     async def action_stop(self) -> None:
