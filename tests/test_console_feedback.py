@@ -126,6 +126,8 @@ async def test_the_catalog_tree_shows_times_link_targets_and_the_highlighted_ent
     (src / "budget.csv").write_bytes(b"x" * 1500)
     os.utime(src / "budget.csv", ns=(0, MTIME_NS))
     (src / "dangling").symlink_to("/nowhere/at/all")
+    (src / "docs").mkdir()
+    os.utime(src / "docs", ns=(0, MTIME_NS))
     stamp = show(datetime.fromtimestamp(MTIME_NS / 1e9, timezone.utc))
     async with new_app(tmp_path).run_test(size=SIZE) as pilot:
         app = await backed_up(pilot, src)
@@ -136,6 +138,7 @@ async def test_the_catalog_tree_shows_times_link_targets_and_the_highlighted_ent
         labels = [str(n.label) for n in tree.root.children[0].children]
         assert labels[0] == f"[ ] budget.csv  1.5 KB  {stamp}"
         assert labels[1].startswith("[ ] dangling  → /nowhere/at/all  ")
+        assert labels[2] == f"[ ] docs/  {stamp}"
         await pilot.press("down", "down")  # the source folder, then budget.csv
         detail = str(app.screen.query_one("#entry-detail").render())
         assert detail.startswith(f"{src}/budget.csv · 1.5 KB · {stamp} · -rw-")

@@ -67,6 +67,7 @@ async def test_no_table_scrolls_sideways_or_clips_a_fixed_column(demo_home: Path
                 if size[0] >= 120:
                     assert [str(k.value) for k in table.columns] == list(widths), where
                 for key, column in table.columns.items():
+                    assert len(str(column.label)) <= column.width, (where, "header", key.value)
                     if key.value == flex:
                         continue  # free text (rules, paths) may run past any width
                     for cell in table.get_column(key):

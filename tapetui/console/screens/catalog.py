@@ -73,7 +73,7 @@ class CatalogScreen(MainScreen):
         # State holds any set status whole ("overwritten"). At 80 columns: the finish
         # without its year.
         add_columns(self.query_one("#sets", DataTable), flex="Cartridges", Set=4, Level=5, Finished=(16, 11),
-                    Files=7, Size=8, State=11, Cartridges=8, Verified=8)
+                    Files=7, Size=8, State=11, Cartridges=10, Verify=6)
         add_columns(self.query_one("#found", DataTable), flex="Path", Path=30, Set=5, Size=9, Cartridge=10,
                     State=(11, 0))
         tapp(self).live.runs.subscribe(self, self._on_run)

@@ -138,7 +138,7 @@ class CatalogTree(Tree[Item]):
         mark = "[x] " if self._is_marked(item.path) else "[ ] "
         e = item.entry
         if item.kind == "dir":
-            return Text.assemble(mark, (name + "/", "bold"), ("  " + mtime(e), "dim") if e else "")
+            return Text.assemble(mark, (name + "/", "bold"), *(("  ", (mtime(e), "dim")) if e else ()))
         assert e is not None
         what = f"→ {e.link_target}" if item.kind == "symlink" else human_bytes(e.size)
         return Text.assemble(mark, name + "  ", (f"{what}  {mtime(e)}", "dim"))
