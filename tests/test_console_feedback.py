@@ -18,7 +18,9 @@ from tapetui.console.dialogs.restore import RestoreScreen
 from tapetui.console.dialogs.schedule_form import ScheduleForm
 from tapetui.console.fmt import show
 from tapetui.console.widgets.catalog_tree import CatalogTree
-from test_console_flows import SIZE, backed_up, full_backup, new_app, paste, settle, source_tree, started, until
+from test_console_flows import (
+    SIZE, backed_up, first_cartridge_loaded, full_backup, new_app, paste, settle, source_tree, started, until,
+)
 
 
 def error_line(app) -> str:  # noqa: ANN001 - the running app
@@ -97,12 +99,8 @@ async def test_the_palette_finds_another_screens_command(tmp_path: Path) -> None
 
 async def test_an_error_toast_is_titled_in_words(tmp_path: Path) -> None:
     async with new_app(tmp_path).run_test(size=SIZE) as pilot:
-        app = await started(pilot)
-        await pilot.press("4")
-        await settle(pilot)
-        await pilot.press("l")  # the first slot's cartridge
+        app = await first_cartridge_loaded(pilot)
         library = app.screen.query_one("#library")
-        await until(pilot, lambda: library.get_row_at(0)[0] == "drive")
         await settle(pilot)
         await pilot.press("down", "l")  # another one, while the drive holds the first
         await until(pilot, lambda: any(n.severity == "error" for n in app._notifications))

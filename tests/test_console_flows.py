@@ -81,6 +81,16 @@ async def backed_up(pilot: Pilot, src: Path) -> TapetuiApp:
     return app
 
 
+async def first_cartridge_loaded(pilot: Pilot) -> TapetuiApp:
+    """The started app on the Tapes screen, the first slot's cartridge loaded with `l`."""
+    app = await started(pilot)
+    await pilot.press("4")
+    await settle(pilot)
+    await pilot.press("l")  # the first slot's cartridge
+    await until(pilot, lambda: app.screen.query_one("#library").get_row_at(0)[0] == "drive")
+    return app
+
+
 async def paste(pilot: Pilot, text: str) -> None:
     """Text as a terminal hands over a paste: one event (typing key by key is
     covered by the rejected-form test; each press costs a wait for idle)."""
@@ -232,12 +242,8 @@ async def test_stop_a_running_backup(tmp_path: Path) -> None:
 
 async def test_format_a_cartridge_and_see_its_output(tmp_path: Path) -> None:
     async with new_app(tmp_path).run_test(size=SIZE) as pilot:
-        app = await started(pilot)
-        await pilot.press("4")
+        app = await first_cartridge_loaded(pilot)
         await settle(pilot)
-        await pilot.press("l")  # the first slot's cartridge
-        await settle(pilot)
-        await until(pilot, lambda: app.screen.query_one("#library").get_row_at(0)[0] == "drive")
         await pilot.press("f")
         await until(pilot, lambda: app.screen.query("#label"))
         assert "TPA001L8" in str(app.screen.query_one("#confirm-body").render())

@@ -15,7 +15,9 @@ from tapetui.console.dialogs.restore import RestoreScreen
 from tapetui.engine.core import Engine
 from tapetui.engine.paths import Home
 from tapetui.engine.service import Service
-from test_console_flows import SIZE, backed_up, new_app, paste, settle, source_tree, started, until
+from test_console_flows import (
+    SIZE, backed_up, first_cartridge_loaded, new_app, paste, settle, source_tree, started, until,
+)
 
 
 def sets_cell(app) -> str:  # noqa: ANN001 - the running app
@@ -54,11 +56,7 @@ async def test_one_enter_never_formats_away_sets_and_the_count_follows(tmp_path:
 
 async def test_format_warns_of_a_label_the_month_check_refuses(tmp_path: Path) -> None:
     async with new_app(tmp_path).run_test(size=SIZE) as pilot:
-        app = await started(pilot)
-        await pilot.press("4")
-        await settle(pilot)
-        await pilot.press("l")
-        await until(pilot, lambda: app.screen.query_one("#library").get_row_at(0)[0] == "drive")
+        app = await first_cartridge_loaded(pilot)
         await pilot.press("f")
         await until(pilot, lambda: isinstance(app.screen, FormatScreen))
         note = app.screen.query_one("#form-note")
