@@ -251,6 +251,7 @@ async def test_stop_cancels_a_running_backup_and_leaves_the_set_incomplete(bk: R
     assert stopped.backup_run_id is not None
     sets = await bk.engine.sets.all()
     assert [s.status for s in sets] == ["incomplete"]
+    assert stopped.set_id == sets[0].id  # the run points at the set it left, not at '-'
     assert (await bk.engine.sets.get_run(stopped.backup_run_id)).status == "cancelled"
     assert (await bk.service.get("slow")).status == "idle"
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import UserError
 from ..runlog import RunLog
+from ..store.runs import Runs
 from ..tape.base import TapeError
 from ..units import human_bytes
 from . import layout, signatures
@@ -319,6 +320,8 @@ async def run_backup(engine: Engine, request: BackupRequest, log: RunLog) -> Bac
         started_at=engine.clock(),
     )
     await sets.set_tape_dir(set_id, layout.set_dir(set_id))
+    if request.schedule_run_id is not None:  # at once: a run cancelled or killed later still names its set
+        await Runs(engine.store).link(request.schedule_run_id, backup_run_id=run_id, set_id=set_id)
     job = _Run(engine, request, log, plan, sources, key, run_id, set_id)
 
     async def give_up(status: str, message: str) -> BackupResult:

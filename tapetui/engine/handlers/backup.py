@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
 from ..notify import Notification
-from ..store.runs import Runs
 from ..tape.drive_lock import using_drive
 from ..timeutil import show
 from .base import Action, Firing, Outcome
@@ -182,13 +181,7 @@ async def _backup(engine: Engine, firing: Firing, params: dict[str, Any]) -> Out
         name=params.get("name") or name, verify=params.get("verify"),
         cartridge_policy=policy, schedule_run_id=firing.run_id,
     )
-    try:
-        result = await run_backup(engine, request, log)
-    finally:  # even a cancelled or failed run points at the backup run it made
-        backup_run_id = await engine.store.scalar(
-            "SELECT max(id) FROM backup_runs WHERE schedule_run_id = ?", (firing.run_id,))
-        if backup_run_id is not None:
-            await Runs(engine.store).link(firing.run_id, backup_run_id=backup_run_id)
+    result = await run_backup(engine, request, log)  # it links this run to its backup run and set
 
     status = result.status if result.status in ("success", "warning", "failed") else "failed"
     if status == "success" and warnings:
