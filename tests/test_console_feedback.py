@@ -19,7 +19,8 @@ from tapetui.console.dialogs.schedule_form import ScheduleForm
 from tapetui.console.fmt import show
 from tapetui.console.widgets.catalog_tree import CatalogTree
 from test_console_flows import (
-    SIZE, backed_up, first_cartridge_loaded, full_backup, new_app, paste, settle, source_tree, started, until,
+    SIZE, backed_up, first_cartridge_loaded, full_backup, new_app, paste, settle, slow_backup_started, source_tree,
+    started, until,
 )
 
 
@@ -183,11 +184,7 @@ async def test_load_and_unload_say_what_moves_and_the_cursor_stays_on_it(tmp_pat
 async def test_a_running_backup_shows_its_cartridge_while_it_writes(tmp_path: Path) -> None:
     big = source_tree(tmp_path / "big", files=4, size=1_000_000)  # 4 MB at 2 MB/s
     async with new_app(tmp_path, throughput_mb_s=2).run_test(size=SIZE) as pilot:
-        app = await started(pilot)
-        await app.service.add("slow", kind="daily", when="01:00", action="backup",
-                              action_config={"sources": [str(big)], "level": "full"})
-        await settle(pilot)
-        await pilot.press("r")
+        app = await slow_backup_started(pilot, big)
         await until(pilot, lambda: app.live.state.running)
         await pilot.press("2")
         table = app.screen.query_one("#runs")

@@ -91,6 +91,17 @@ async def first_cartridge_loaded(pilot: Pilot) -> TapetuiApp:
     return app
 
 
+async def slow_backup_started(pilot: Pilot, source: Path) -> TapetuiApp:
+    """The started app after `r` on a new full backup schedule 'slow' of `source`
+    (the app's drive is slowed by its config, so the run lasts)."""
+    app = await started(pilot)
+    await app.service.add("slow", kind="daily", when="01:00", action="backup",
+                          action_config={"sources": [str(source)], "level": "full"})
+    await settle(pilot)
+    await pilot.press("r")
+    return app
+
+
 async def paste(pilot: Pilot, text: str) -> None:
     """Text as a terminal hands over a paste: one event (typing key by key is
     covered by the rejected-form test; each press costs a wait for idle)."""
@@ -221,11 +232,7 @@ async def test_stop_a_running_backup(tmp_path: Path) -> None:
     big = tmp_path / "big"
     source_tree(big, files=8, size=2_000_000)  # 16 MB at 2 MB/s: long enough to stop
     async with new_app(tmp_path, throughput_mb_s=2).run_test(size=SIZE) as pilot:
-        app = await started(pilot)
-        await app.service.add("slow", kind="daily", when="01:00", action="backup",
-                              action_config={"sources": [str(big)], "level": "full"})
-        await settle(pilot)
-        await pilot.press("r")
+        app = await slow_backup_started(pilot, big)
         await until(pilot, lambda: app.live.state.progress)  # bytes are moving
         await pilot.press("2")
         await until(pilot, lambda: app.screen.query_one("#runs").row_count == 1)

@@ -16,7 +16,8 @@ from tapetui.engine.core import Engine
 from tapetui.engine.paths import Home
 from tapetui.engine.service import Service
 from test_console_flows import (
-    SIZE, backed_up, first_cartridge_loaded, new_app, paste, settle, source_tree, started, until,
+    SIZE, backed_up, first_cartridge_loaded, new_app, paste, settle, slow_backup_started, source_tree, started,
+    until,
 )
 
 
@@ -79,11 +80,7 @@ async def test_quit_asks_while_this_console_runs_a_backup(tmp_path: Path) -> Non
     big = source_tree(tmp_path / "big", files=8, size=2_000_000)  # 16 MB at 2 MB/s: still running
     app = new_app(tmp_path, throughput_mb_s=2)
     async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        await app.service.add("slow", kind="daily", when="01:00", action="backup",
-                              action_config={"sources": [str(big)], "level": "full"})
-        await settle(pilot)
-        await pilot.press("r")
+        await slow_backup_started(pilot, big)
         await until(pilot, lambda: app.live.state.progress)
         await pilot.press("q")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
