@@ -112,10 +112,11 @@ async def test_the_wrong_cartridge_in_a_standalone_drive_asks_the_operator_then_
     other = cartridge(formatted=True, volume_name="TP20250101", serial="BBB002", index_gen=1,
                       uuid="d0796c57-390e-4d3a-9daf-8b32e741383a", format_time="2025-01-01 00:00:00.0 UTC")
     init_state(state, {"AAA001L8": cartridge(), "BBB002L8": other}, loaded="AAA001L8")
-    monkeypatch.setattr(TapeOps, "operator_wait_s", 1.0)
     monkeypatch.setattr(TapeOps, "poll_s", 0.1)
     src = tree(tmp_path / "src", files=10)
-    engine = await Engine.open(Home.single(tmp_path / "home"), config=Config.defaults(),
+    config = Config.defaults()
+    config.tape.operator_wait_s = 1.0
+    engine = await Engine.open(Home.single(tmp_path / "home"), config=config,
                                driver=ltfs_driver(tmp_path))
     try:
         result = await run_backup(engine, BackupRequest(sources=[str(src)], level="full"), run_log(engine))

@@ -31,6 +31,9 @@ class TapeConfig:
     driver: Literal["sim", "ltfs", "ltfs-windows"] = "sim"
     #: Refuse a scheduled backup onto a cartridge whose label is not this month's.
     month_check: bool = True
+    #: How long a run waits for an operator to insert a cartridge (a standalone
+    #: drive) before it fails naming the cartridge it waited for.
+    operator_wait_s: float = 3600.0
 
 
 @dataclass

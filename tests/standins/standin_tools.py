@@ -104,9 +104,9 @@ def ltfs_xattrs(c: dict[str, Any]) -> dict[str, str]:
     total_mib = c["capacity_bytes"] // MIB
     return {
         "ltfs.volumeName": c["volume_name"] or "",
-        "ltfs.volumeSerial": c["serial"] or "",
+        "ltfs.volumeSerial": c["serial"] or " " * 6,  # six spaces without -s (seen)
         "ltfs.volumeUUID": c["uuid"],
-        "ltfs.mamBarcode": c["mam_barcode"] or "",
+        "ltfs.mamBarcode": c["mam_barcode"] or " " * 6,
         "ltfs.volumeFormatTime": c["format_time"].replace(" UTC", "Z").replace(" ", "T"),
         "ltfs.indexGeneration": str(c["index_gen"]),
         "ltfs.mediaStorageAlert": f"0x{c['tapealert']:016x}",
@@ -263,9 +263,9 @@ def _mkltfs_run(o: dict[str, str], serial: str | None) -> int:
             err("LTFS15048I Need to specify -f or --force option to format this medium.")
             err("LTFS15023I Formatting failed.")
             return 16
-        # Without -s the volume serial is the barcode the cartridge memory holds;
-        # with neither, the volume has none (the real tool logs NO_BARCODE).
-        serial = serial or (c["mam_barcode"] or "")[:6] or None
+        # Without -s the real mkltfs writes six spaces as the barcode into the label
+        # and the cartridge memory, whatever the cartridge carried before
+        # (ltfs_set_barcode; LTFS-REFERENCE.md "Seen on the reference implementation").
         for line in (
             "LTFS15010I Creating data partition b on SCSI partition 1.",
             "LTFS15011I Creating index partition a on SCSI partition 0.",
@@ -281,7 +281,7 @@ def _mkltfs_run(o: dict[str, str], serial: str | None) -> int:
         now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f000 UTC")
         c.update(formatted=True, volume_name=o.get("-n", ""), serial=serial,
                  uuid=str(uuid.uuid4()), format_time=now, used_bytes=0, index_gen=1)
-        c["mam_barcode"] = serial or c["mam_barcode"]  # LTFS writes the serial to MAM 0x0806
+        c["mam_barcode"] = serial  # LTFS writes the serial (or blanks) to MAM 0x0806
         vol = volume_dir(root, barcode)
         for f in sorted(vol.rglob("*"), reverse=True):
             f.rmdir() if f.is_dir() else f.unlink()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable
 from ..events import OperatorDone, OperatorNeeded, TapeChanged
 from ..runlog import RunLog
 from ..tape.base import Cartridge, DriveStatus, NoCartridge, TapeError, Volume
-from ..tape.labels import is_this_month, scheduled_label
+from ..tape.labels import catalogable, is_this_month, scheduled_label
 from ..tape.ltfs_run import holds
 from ..tape.ops import FULL_RESERVE, TapeOps
 from .errors import RunFailed
@@ -40,7 +40,7 @@ def _writable(engine: Engine, c: Cartridge) -> bool:
 
 
 async def _status_usable(engine: Engine, status: DriveStatus) -> bool:
-    if status.label is None:
+    if not status.formatted:
         return await engine.driver.read_label() is None  # blank: we may format it
     used = None if status.capacity_bytes is None or status.remaining_bytes is None else (
         status.capacity_bytes - status.remaining_bytes)
@@ -54,14 +54,15 @@ async def _wait_for_operator(
     log.warning(f"waiting for an operator: {message}")
     engine.bus.publish(OperatorNeeded(run_id=log.run_id, message=message, action=action))
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + TapeOps.operator_wait_s
+    limit = engine.config.tape.operator_wait_s
+    deadline = loop.time() + limit
     while True:
-        await asyncio.sleep(TapeOps.poll_s)
         status = await engine.driver.status()
         if await ok(status):
             break
         if loop.time() >= deadline:
-            raise RunFailed(f"nobody did this within {TapeOps.operator_wait_s:.0f} s: {message}")
+            raise RunFailed(f"waited {limit:.0f} s (tape.operator_wait_s) and nobody did it: {message}")
+        await asyncio.sleep(min(TapeOps.poll_s, max(0.0, deadline - loop.time())))
     engine.bus.publish(OperatorDone(run_id=log.run_id))
     engine.bus.publish(TapeChanged(reason=f"inserted {status.loaded}"))
     return status
@@ -84,6 +85,10 @@ async def _load(engine: Engine, log: RunLog, barcode: str, why: str) -> None:
 
 
 async def _record(engine: Engine, status: DriveStatus, state: str = "active") -> int:
+    if not catalogable(status.loaded):
+        raise RunFailed("the drive cannot name the loaded cartridge (no barcode, no readable "
+                        "medium serial or volume UUID): its sets could not be found again; "
+                        "format it giving its barcode")
     used = None if status.capacity_bytes is None or status.remaining_bytes is None else (
         status.capacity_bytes - status.remaining_bytes)
     row = await asyncio.shield(engine.cartridges.upsert(
@@ -118,7 +123,7 @@ async def open_for_write(engine: Engine, log: RunLog, *, exclude: set[str], cont
             what = "the cartridge is full: insert the next one" if continuing else "insert a cartridge with room"
             await _wait_for_operator(engine, log, what, "insert_cartridge", ok)
         status = await driver.status()
-    if status.label is None:
+    if not status.formatted:
         label = scheduled_label(engine.clock())
         log.info(f"{status.loaded} is blank: formatting it as {label}")
         result = await driver.format(label, on_line=log.tool)

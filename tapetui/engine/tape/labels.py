@@ -10,16 +10,22 @@ a standalone drive: no changer reads its sticker, its memory holds no barcode
 yet) is known by its cartridge memory's medium serial number instead, written
 by the manufacturer and unique per cartridge: `no-barcode:<serial>`. Such an id
 can never be mistaken for a barcode (those are capitals and digits only), and
-two such cartridges never share one. When not even that can be read the id is
-the bare `no-barcode`, which names no cartridge in particular and is never
-catalogued.
+two such cartridges never share one. A cartridge of LTFS's `file` backend has
+no medium serial: once formatted it is known by its volume UUID instead. When
+not even that can be read the id is the bare `no-barcode`, which names no
+cartridge in particular and is never catalogued.
+
+The id is one for life: the same whether the volume is mounted or not, and a
+reformat keeps the barcode (the drivers pass it back to mkltfs as `-s`).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import Path
 
+from .args import InvalidArgument, validate_barcode
 from .base import LabelInfo
 
 #: `TP` + year + month, then anything (`TP20251101`, `TP202511-spare`).
@@ -34,6 +40,15 @@ def unlabelled_id(medium_serial: str | None) -> str:
     """The id of a cartridge that carries no barcode, from its medium serial number."""
     serial = (medium_serial or "").strip()
     return f"{NO_BARCODE}:{serial}" if serial else NO_BARCODE
+
+
+def folder_tag(folder: Path) -> str | None:
+    """The barcode of a file-backend library's cartridge folder: its name, when that
+    is a barcode (the folder's sticker, as a changer reads a real one)."""
+    try:
+        return validate_barcode(folder.name)
+    except InvalidArgument:
+        return None
 
 
 def has_barcode(cartridge_id: str | None) -> bool:

@@ -23,6 +23,7 @@ from typing import Sequence
 from .. import proc
 from .args import (
     InvalidArgument,
+    serial_from_barcode,
     validate_barcode,
     validate_device_path,
     validate_mount_option,
@@ -53,7 +54,8 @@ from .ltfs_parse import (
     parse_mtx_status,
     parse_read_attr,
 )
-from .labels import unlabelled_id
+from .labels import folder_tag, has_barcode, unlabelled_id
+from .ltfs_folder import read_folder
 from .ltfs_run import (
     cartridge_in_drive,
     failure_text,
@@ -104,6 +106,10 @@ class LtfsConfig:
     backend: str = "sg"
     #: Where the LTFS volume is mounted.
     mount_point: str = "/mnt/ltfs"
+    #: File backend only: cartridge folders standing for library slots. The device
+    #: is then a link the driver points at the loaded one (load/unload move it);
+    #: a folder named like a barcode (`TPA001L8`) carries that barcode as its tag.
+    slots: list[str] = field(default_factory=list)
     #: Extra ltfs -o options, e.g. ["sync_type=time@5"].
     mount_options: list[str] = field(default_factory=list)
     #: ltfs work_directory= (empty: the tool's default).
@@ -127,6 +133,10 @@ class LtfsConfig:
             validate_device_path(self.changer)
         if self.backend not in BACKENDS:
             raise InvalidArgument(f"tape backend {self.backend!r} must be one of {', '.join(BACKENDS)}")
+        if self.slots and self.backend != "file":
+            raise InvalidArgument("slots (a library of folders) need backend = \"file\"")
+        for slot in self.slots:
+            validate_path(slot, "slot folder")
         if self.drive_index < 0:
             raise InvalidArgument("drive index cannot be negative")
         validate_path(self.mount_point, "mount point")
@@ -162,7 +172,9 @@ class LtfsDriver(TapeDriver):
 
     def __init__(self, cfg: LtfsConfig) -> None:
         self.cfg = cfg
-        self.has_changer = bool(cfg.changer)
+        #: The `file` backend: the device is a folder, no mt, mtx or sg_read_attr runs.
+        self.folders = cfg.backend == "file"
+        self.has_changer = bool(cfg.slots) if self.folders else bool(cfg.changer)
         self._mount_point = Path(cfg.mount_point)
         self._volume: LtfsVolume | None = None
         self._lock = asyncio.Lock()
@@ -199,6 +211,8 @@ class LtfsDriver(TapeDriver):
             return await self._status()
 
     async def _status(self) -> DriveStatus:
+        if self.folders:
+            return self._folder_status()
         cfg = self.cfg
         res = await self._run([cfg.mt, "-f", cfg.tape_device, "status"], cfg.status_timeout_s)
         if res.timed_out:
@@ -220,20 +234,17 @@ class LtfsDriver(TapeDriver):
             st.loaded = tag or None
             return st
         if self._mounted():
-            root = self._mount_point
-            st.mounted, st.mount_point = True, str(root)
-            st.label = root_text(root, "ltfs.volumeName")
-            st.serial = root_text(root, "ltfs.volumeSerial")
-            st.capacity_bytes = root_mib(root, "ltfs.mediaDataPartitionTotalCapacity")
-            st.remaining_bytes = root_mib(root, "ltfs.mediaDataPartitionAvailableSpace")
-            st.health.update(root_health(root))
-            barcode = tag or root_text(root, "ltfs.mamBarcode") or st.serial
+            self._mounted_facts(st)
+            barcode = tag or root_text(self._mount_point, "ltfs.mamBarcode") or st.serial
+            if not barcode:  # the same id as unmounted: the medium serial
+                mam = await self._read_mam()
+                barcode = unlabelled_id(mam.medium_serial if mam else None)
         else:
             mam = await self._read_mam()
             barcode = tag
             if mam is not None:
                 if mam.ltfs:  # a barcode alone (a library wrote it) is not a format
-                    st.label, st.serial = mam.label, mam.barcode
+                    st.label, st.serial, st.formatted = mam.label, mam.barcode, True
                 st.capacity_bytes, st.remaining_bytes = mam.capacity_bytes, mam.remaining_bytes
                 st.health.update(mam.health)
                 barcode = tag or mam.barcode or unlabelled_id(mam.medium_serial)
@@ -242,6 +253,51 @@ class LtfsDriver(TapeDriver):
         st.loaded = barcode or unlabelled_id(None)
         st.capacity_bytes = st.capacity_bytes or generation_capacity(st.generation)
         return st
+
+    def _mounted_facts(self, st: DriveStatus) -> str | None:
+        """Fill `st` from the mounted volume's root attributes; its volume UUID."""
+        root = self._mount_point
+        st.mounted, st.mount_point, st.formatted = True, str(root), True
+        st.label = root_text(root, "ltfs.volumeName")
+        st.serial = root_text(root, "ltfs.volumeSerial")
+        st.capacity_bytes = root_mib(root, "ltfs.mediaDataPartitionTotalCapacity")
+        st.remaining_bytes = root_mib(root, "ltfs.mediaDataPartitionAvailableSpace")
+        st.health.update(root_health(root))
+        return root_text(root, "ltfs.volumeUUID")
+
+    # ------------------------------------------------------ file backend ---
+
+    def _folder_tag(self) -> str | None:
+        """A library folder's barcode: its name, when that is one (the sticker)."""
+        device = Path(self.cfg.device)
+        if not (self.has_changer and device.is_symlink()):
+            return None
+        return folder_tag(Path(os.readlink(device)))
+
+    def _folder_status(self) -> DriveStatus:
+        """The file backend's drive: its folder exists = a cartridge is loaded."""
+        device = Path(self.cfg.device)
+        st = DriveStatus(drive_present=True)
+        if not device.is_dir():
+            return st
+        tag = self._folder_tag()
+        if self._mounted():
+            uuid = self._mounted_facts(st)
+            barcode = tag or st.serial
+        else:
+            facts = read_folder(device)
+            st.formatted, st.label, st.serial = facts.formatted, facts.label, facts.barcode
+            st.generation, st.capacity_bytes = facts.generation, facts.capacity_bytes
+            uuid, barcode = facts.uuid, tag or facts.barcode
+        st.loaded = barcode or unlabelled_id(uuid)
+        return st
+
+    def _folder_slots(self) -> list[tuple[int, Path]]:
+        return [(n, Path(folder)) for n, folder in enumerate(self.cfg.slots, start=1)]
+
+    def _loaded_slot(self) -> Path | None:
+        device = Path(self.cfg.device)
+        return Path(os.readlink(device)) if device.is_symlink() else None
 
     async def _sg_read_attr(self) -> proc.ProcResult:
         """Cartridge memory (MAM) as seen from the data partition."""
@@ -260,7 +316,14 @@ class LtfsDriver(TapeDriver):
         async with self._lock:
             st = await self._status()
             found = []
-            if self.has_changer:
+            if self.folders:
+                loaded = self._loaded_slot()
+                found = [
+                    Cartridge(barcode=tag, slot=n, in_drive=False)
+                    for n, folder in self._folder_slots()
+                    if folder != loaded and folder.is_dir() and (tag := folder_tag(folder))
+                ]
+            elif self.has_changer:
                 mtx = await self._mtx_status()
                 found = [
                     Cartridge(barcode=tag, slot=slot, in_drive=False)
@@ -284,6 +347,9 @@ class LtfsDriver(TapeDriver):
                 raise NoCartridge(
                     f"the drive {held} and has no changer: insert {barcode} by hand"
                 )
+            if self.folders:
+                self._load_folder(barcode)
+                return
             mtx = await self._mtx_status()
             tag = mtx.drives.get(self.cfg.drive_index, (None, None))[0]
             if tag == barcode:
@@ -296,10 +362,29 @@ class LtfsDriver(TapeDriver):
             argv = [self.cfg.mtx, "-f", self.cfg.changer, "load", str(slot), str(self.cfg.drive_index)]
             await self._run_ok(argv, self.cfg.load_timeout_s)
 
+    def _load_folder(self, barcode: str) -> None:
+        """Point the device link at the slot folder whose tag is `barcode`."""
+        loaded = self._loaded_slot()
+        if loaded is not None and folder_tag(loaded) == barcode:
+            return
+        slot = next((f for _, f in self._folder_slots() if folder_tag(f) == barcode and f.is_dir()), None)
+        if slot is None:
+            raise NoCartridge(f"no cartridge {barcode} in the library")
+        if loaded is not None:
+            raise TapeError(f"the drive holds {folder_tag(loaded) or loaded}; unload it before loading {barcode}")
+        device = Path(self.cfg.device)
+        if device.exists() and not device.is_symlink():
+            raise TapeError(f"{device} is a folder, not the library's drive link: remove it or drop the slots")
+        device.symlink_to(slot, target_is_directory=True)
+
     async def unload(self) -> None:
         async with self._lock:
             await self._unmount()
             cfg = self.cfg
+            if self.folders:
+                if self.has_changer and Path(cfg.device).is_symlink():
+                    Path(cfg.device).unlink()
+                return
             if self.has_changer:
                 mtx = await self._mtx_status()
                 tag, slot = mtx.drives.get(cfg.drive_index, (None, None))
@@ -333,6 +418,16 @@ class LtfsDriver(TapeDriver):
                         barcode=root_text(root, "ltfs.mamBarcode"),
                         formatted_at=parse_ltfs_time(root_text(root, "ltfs.volumeFormatTime")),
                     )
+            if self.folders:
+                st = self._folder_status()
+                if st.loaded is None:
+                    raise NoCartridge("the drive is empty; load a cartridge first")
+                facts = read_folder(Path(self.cfg.device))
+                if not facts.formatted:
+                    return None
+                return LabelInfo(label=facts.label, serial=facts.barcode,
+                                 barcode=self._folder_tag() or facts.barcode,
+                                 formatted_at=facts.formatted_at)
             res = await self._sg_read_attr()
             if res.timed_out:
                 raise ToolTimeout(timeout_text("sg_read_attr", self.cfg.status_timeout_s))
@@ -358,15 +453,21 @@ class LtfsDriver(TapeDriver):
         force: bool = False,
         on_line: LineSink | None = None,
     ) -> OpResult:
+        """mkltfs on the loaded cartridge. `serial` defaults to the barcode the cartridge
+        carries now (its tag, else its memory's): mkltfs without `-s` would blank it."""
         cfg = self.cfg
         argv = [cfg.mkltfs, "-d", cfg.device, "-n", validate_volume_name(label)]
         if serial is not None:
-            argv += ["-s", validate_serial(serial)]
-        if force:
-            argv.append("-f")
-        argv += ["-e", cfg.backend]
+            serial = validate_serial(serial)
         async with self._lock:
             self._refuse_if_mounted("formatting")
+            if serial is None:
+                serial = await self._current_serial()
+            if serial is not None:
+                argv += ["-s", serial]
+            if force:
+                argv.append("-f")
+            argv += ["-e", cfg.backend]
             res = await self._run(argv, cfg.format_timeout_s, on_line)
             if res.timed_out:
                 return op_result(res, False, timeout_text("mkltfs", cfg.format_timeout_s))
@@ -380,7 +481,22 @@ class LtfsDriver(TapeDriver):
                 raise NoCartridge("the drive is empty; load a cartridge before formatting")
             return op_result(res, False, failure_text("mkltfs", res, MKLTFS_EXIT))
 
+    async def _current_serial(self) -> str | None:
+        """The 6-character serial of the barcode the loaded cartridge carries, if any."""
+        try:
+            loaded = (await self._status()).loaded
+        except TapeError:
+            return None
+        if not has_barcode(loaded):
+            return None
+        try:
+            return serial_from_barcode(loaded)
+        except InvalidArgument:
+            return None
+
     async def _drive_empty(self) -> bool:
+        if self.folders:
+            return not Path(self.cfg.device).is_dir()
         res = await self._run([self.cfg.mt, "-f", self.cfg.tape_device, "status"],
                               self.cfg.status_timeout_s)
         return res.success and not parse_mt_status(res.stdout).online

@@ -57,7 +57,7 @@ def cartridge_in_drive(st: DriveStatus) -> Cartridge:
     return Cartridge(barcode=st.loaded, slot=None, in_drive=True, label=st.label,
                      serial=st.serial, generation=st.generation,
                      capacity_bytes=st.capacity_bytes, used_bytes=used,
-                     formatted=st.serial is not None)
+                     formatted=st.formatted)
 
 
 def exit_text(rc: int | None, meanings: dict[int, str]) -> str:

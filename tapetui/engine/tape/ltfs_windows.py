@@ -150,7 +150,7 @@ class LtfsWindowsDriver(TapeDriver):
             root = self.cfg.root
             label = self._label()
             st.label, st.serial = label.label, label.serial
-            st.mounted, st.mount_point = True, str(root)
+            st.mounted, st.mount_point, st.formatted = True, str(root), True
             st.capacity_bytes = root_mib(root, "ltfs.mediaDataPartitionTotalCapacity")
             st.remaining_bytes = root_mib(root, "ltfs.mediaDataPartitionAvailableSpace")
             st.health.update(root_health(root))

@@ -124,12 +124,11 @@ def _driver_errors(doing: str | None = None) -> Iterator[None]:
 class TapeOps:
     #: Seconds between drive polls while waiting for an operator.
     poll_s: float = 2.0
-    #: How long a run waits for someone to insert a cartridge before giving up.
-    operator_wait_s: float = 6 * 3600
-
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.driver = engine.driver
+        #: How long a run waits for someone to insert a cartridge before giving up.
+        self.operator_wait_s = engine.config.tape.operator_wait_s
 
     # ---- plain driver operations (with catalog and events kept in step) ------------
 

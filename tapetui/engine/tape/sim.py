@@ -228,6 +228,7 @@ class SimDriver(TapeDriver):
             remaining_bytes=meta.capacity_bytes - medium.used(),
             mounted=mounted,
             mount_point=str(medium.volume_dir) if mounted else None,
+            formatted=meta.formatted,
             health={"Load count": str(meta.load_count), "TapeAlert": "none"},
         )
 
