@@ -17,7 +17,8 @@ The writer records each file's hash, cartridge and start position, stores the
 hash on the volume as an extended attribute, and hands catalog rows to the
 event loop in batches.
 
-When a cartridge fills (ENOSPC), the file being written is abandoned there (its
+When a cartridge fills (ENOSPC; or EROFS, which real LTFS answers once the
+volume has reached early warning and turned itself read-only), the file being written is abandoned there (its
 partial copy is never catalogued), the next cartridge is obtained through
 `next_target`, and the file is written again whole from the source.
 """
@@ -38,6 +39,10 @@ from typing import Callable, Sequence
 from ..tape.base import TapeError, Volume
 from .errors import RunFailed
 from .layout import file_relpath, hash_xattr, split
+
+#: What a write on a full cartridge fails with (real LTFS: ENOSPC, then EROFS once
+#: the volume has switched to read-only at early warning; LTFS_RDONLY_VOLUME).
+FULL_ERRNOS = {errno.ENOSPC, errno.EROFS}
 
 CHUNK = 256 * 1024  # hashing fresh, cache-warm chunks is faster than big ones
 SMALL = CHUNK  # files up to this size are read whole by the writer itself
@@ -346,7 +351,7 @@ class Writer:
             self._drain_unended()
             return self._unreadable(f"cannot store {path} on tape: {e}")
         except OSError as e:
-            if e.errno != errno.ENOSPC:
+            if e.errno not in FULL_ERRNOS:
                 raise RunFailed(f"writing {path} to {self.target.barcode} failed: {e.strerror or e}") from e
             self._drain_unended()
             try:
@@ -415,7 +420,7 @@ class Writer:
         try:
             return self._copy_direct(path, relpath)
         except OSError as e:
-            if e.errno == errno.ENOSPC:
+            if e.errno in FULL_ERRNOS:
                 raise RunFailed(
                     f"{path} did not fit on {self.target.barcode} either, after {full} filled up; "
                     "files larger than a cartridge's free space are not supported"
