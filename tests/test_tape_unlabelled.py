@@ -6,6 +6,7 @@ Real `ltfs` driver, stand-in tools (tests/standins), real SQLite catalog."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from datetime import datetime
@@ -17,7 +18,12 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent / "standins"))
 from standin_state import cartridge, init_state, locked, medium_serial, tool  # noqa: E402
+from test_backup_support import run_log  # noqa: E402
 from test_tape_ops import Lines  # noqa: E402
+
+from tapetui.engine.backup.engine import BackupRequest, run_backup  # noqa: E402
+from tapetui.engine.backup.restore import RestoreRequest, run_restore  # noqa: E402
+from tapetui.engine.events import OperatorNeeded  # noqa: E402
 
 from tapetui.engine.config import Config  # noqa: E402
 from tapetui.engine.core import Engine  # noqa: E402
@@ -205,3 +211,60 @@ def test_no_cartridge_id_without_a_barcode_passes_for_one(serial: str) -> None:
     with pytest.raises(InvalidArgument):
         validate_barcode(cid)
     assert catalogable(cid) == bool(serial.strip())
+
+
+# ------------------------------------------- real-tool facts (issue 14) ---
+
+
+async def test_a_reformat_keeps_the_barcode_the_cartridge_carries(tmp_path: Path, world: Path) -> None:
+    """Real mkltfs without `-s` blanks the barcode: the driver passes the current one."""
+    d = ltfs_driver(tmp_path)
+    insert(world, "LIB001L8")
+    lines: list[str] = []
+    assert (await d.format("TP20251101", on_line=lines.append)).success
+    assert any("-s LIB001" in line for line in lines if "Launched by" in line)
+    assert (await d.status()).loaded == "LIB001"
+    assert (await d.format("TP20251102", force=True)).success  # and again, formatted
+    assert (await d.status()).loaded == "LIB001"
+
+
+async def test_the_standin_mkltfs_blanks_the_barcode_without_s_like_the_real_one(world: Path) -> None:
+    insert(world, "LIB001L8")
+    proc = await asyncio.create_subprocess_exec(tool("mkltfs"), "-d", "/dev/sg0", "-n", "X",
+                                                stderr=asyncio.subprocess.PIPE)
+    await proc.communicate()
+    with locked(world) as state:
+        assert state["cartridges"]["LIB001L8"]["mam_barcode"] is None
+
+
+async def test_a_cartridge_without_a_barcode_has_one_id_mounted_or_not(tmp_path: Path, world: Path) -> None:
+    d = ltfs_driver(tmp_path)
+    assert (await d.format("TP20251101")).success
+    unmounted = await d.status()
+    await d.mount()
+    try:
+        mounted = await d.status()
+    finally:
+        await d.unmount()
+    assert mounted.mounted and mounted.loaded == unmounted.loaded == unlabelled_id(medium_serial(FRESH_A))
+    [in_drive] = await d.inventory()
+    assert in_drive.formatted  # formatted with no serial is not blank
+
+
+async def test_a_backup_on_a_cartridge_without_a_barcode_restores_without_waiting(
+    engine: Engine, tmp_path: Path, world: Path
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("alpha\n")
+    assert (await TapeOps(engine).format_flow(scheduled=False, now=NOV, log=Lines(), label="TP20251101")).ok
+    result = await run_backup(engine, BackupRequest(sources=[str(src)], level="incremental"), run_log(engine))
+    assert result.status == "success", result.message
+    assert result.cartridges == [unlabelled_id(medium_serial(FRESH_A))]
+    asked: list[str] = []
+    engine.bus.subscribe(lambda e: asked.append(e.message), OperatorNeeded)
+    out = tmp_path / "out"
+    r = await asyncio.wait_for(run_restore(engine, RestoreRequest(target=str(out), set_id=result.set_id),
+                                           run_log(engine)), 60)
+    assert r.status == "success" and not asked
+    assert (out / src.relative_to("/") / "a.txt").read_text() == "alpha\n"
