@@ -74,6 +74,7 @@ class DriveStatus:
     mount_point: str | None = None
     #: The medium holds LTFS (a volume name and serial may both be empty).
     formatted: bool = False
+    formatted_at: datetime | None = None
     #: Medium health where the driver can read it: MAM attributes, TapeAlert
     #: flags, error counters. Keys are human names, values display strings.
     health: dict[str, str] = field(default_factory=dict)

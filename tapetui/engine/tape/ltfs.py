@@ -260,6 +260,7 @@ class LtfsDriver(TapeDriver):
         st.mounted, st.mount_point, st.formatted = True, str(root), True
         st.label = root_text(root, "ltfs.volumeName")
         st.serial = root_text(root, "ltfs.volumeSerial")
+        st.formatted_at = parse_ltfs_time(root_text(root, "ltfs.volumeFormatTime"))
         st.capacity_bytes = root_mib(root, "ltfs.mediaDataPartitionTotalCapacity")
         st.remaining_bytes = root_mib(root, "ltfs.mediaDataPartitionAvailableSpace")
         st.health.update(root_health(root))
@@ -288,6 +289,7 @@ class LtfsDriver(TapeDriver):
             facts = read_folder(device)
             st.formatted, st.label, st.serial = facts.formatted, facts.label, facts.barcode
             st.generation, st.capacity_bytes = facts.generation, facts.capacity_bytes
+            st.formatted_at = facts.formatted_at
             uuid, barcode = facts.uuid, tag or facts.barcode
         st.loaded = barcode or unlabelled_id(uuid)
         return st

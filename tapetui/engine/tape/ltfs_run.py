@@ -57,7 +57,7 @@ def cartridge_in_drive(st: DriveStatus) -> Cartridge:
     return Cartridge(barcode=st.loaded, slot=None, in_drive=True, label=st.label,
                      serial=st.serial, generation=st.generation,
                      capacity_bytes=st.capacity_bytes, used_bytes=used,
-                     formatted=st.formatted)
+                     formatted=st.formatted, formatted_at=st.formatted_at)
 
 
 def exit_text(rc: int | None, meanings: dict[int, str]) -> str:
