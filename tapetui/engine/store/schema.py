@@ -200,6 +200,18 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (set_id, part)
     );
     """,
+    # 6: what a file holds beyond its bytes (extended attributes as JSON
+    # {name: base64 value}; a device's number; a sparse file's data extents as
+    # JSON [[offset, length], ...]); and, beside a run's pid, the identity of
+    # that process (boot id and start time), so a pid reused after a reboot or
+    # in another PID namespace is not taken for the run's own process
+    """
+    ALTER TABLE entries ADD COLUMN xattrs TEXT;
+    ALTER TABLE entries ADD COLUMN rdev INTEGER;
+    ALTER TABLE entries ADD COLUMN sparse TEXT;
+    ALTER TABLE backup_runs ADD COLUMN proc_start TEXT;
+    ALTER TABLE schedule_runs ADD COLUMN proc_start TEXT;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)
