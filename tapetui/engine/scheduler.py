@@ -36,7 +36,7 @@ from .run_ends import EndWriter, RunEnd
 from .runlog import RunLog
 from .schedule import ScheduleError, ScheduleSpec, next_run, period_key, spec_from_dict
 from .store.models import ScheduleRow
-from .store.runs import FINAL, Runs, ended, pid_alive
+from .store.runs import FINAL, Runs, ended
 from .store.schedules import Released, Schedules
 from .timeutil import show
 
@@ -377,7 +377,7 @@ class Scheduler:
         run = next((r for r in await self.runs.running() if r.schedule_id == schedule_id), None)
         if run is None:
             return None
-        if pid_alive(run.pid) and run.pid != os.getpid():
+        if run.pid != os.getpid() and run.id in {r.id for r in await self.runs.running(live=True)}:
             await self.runs.request_stop(run.id)
         else:
             await self.recover()
@@ -399,7 +399,7 @@ class Scheduler:
         """Act on stop requests other processes leave in the catalog, while firings run here."""
         while self._active:
             await asyncio.sleep(self.stop_poll_s)
-            wanted = set(await self.runs.stop_requested(os.getpid()))
+            wanted = set(await self.runs.stop_requested())
             for active in list(self._active.values()):
                 if active.run_id in wanted:
                     await self._cancel(active, "stopped by the operator (from another process)")

@@ -22,7 +22,6 @@ from ..runlog import RunLog
 from ..scheduler import Scheduler
 from ..service import Service
 from ..store.models import RunRow
-from ..store.runs import pid_alive
 from ..tape.args import InvalidArgument, validate_barcode, validate_volume_name
 from ..tape.base import OpResult
 from ..tape.drive_lock import holder as drive_holder
@@ -93,7 +92,7 @@ class LocalControl(Service):
     async def _drive_free(self) -> None:
         """Refuse to move or rewrite the tape under a running backup, restore or verify
         (of any process: they hold the drive lock; a backup may still be waiting for it)."""
-        busy = [r for r in await self.runs.running() if r.action == "backup" and pid_alive(r.pid)]
+        busy = [r for r in await self.runs.running(live=True) if r.action == "backup"]
         if busy:
             r = busy[0]
             raise DriveBusy(f"the drive is in use by run #{r.id} ({r.schedule_name!r}, started "

@@ -1,13 +1,17 @@
 """Schedule runs (one record per firing) and their stored log lines.
 
-A run records the process that executes it (`pid`): when a process dies with
-runs still 'running', the next one to start marks them 'interrupted', and a
-stop asked from another process is a flag that process picks up.
+A run records the process that executes it (`pid`, and beside it `proc_start`,
+that process's boot id and start time): when a process dies with runs still
+'running', the next one to start marks them 'interrupted', and a stop asked
+from another process is a flag that process picks up. The pid alone is not
+enough: after a reboot, or in another PID namespace (a container), the same
+number soon belongs to some other process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from datetime import datetime
 from typing import Any, AsyncIterator, Iterable, Sequence
@@ -21,7 +25,55 @@ from .rows import dumps, load
 FINAL = ("success", "warning", "failed", "skipped", "cancelled", "interrupted")
 
 
-def pid_alive(pid: int | None) -> bool:
+#: Where Linux tells a process's start time (`/proc/PID/stat`) and the boot's id.
+PROC = "/proc"
+
+
+@functools.cache
+def _boot_id() -> str | None:
+    try:
+        with open(f"{PROC}/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def _start_ticks(pid: int) -> str:
+    """Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot.
+    Raises OSError (FileNotFoundError: no such process)."""
+    with open(f"{PROC}/{pid}/stat", "rb") as f:
+        stat = f.read()
+    # the name (field 2) is in parentheses and may hold spaces or ')': split after the last ')'
+    return stat[stat.rindex(b")") + 2:].split()[19].decode("ascii")
+
+
+def proc_start(pid: int) -> str | None:
+    """The identity of process `pid` beside its number: '<boot id>:<start ticks>';
+    None where /proc cannot tell (another system; the pid alone is then checked)."""
+    boot = _boot_id()
+    if boot is None:
+        return None
+    try:
+        return f"{boot}:{_start_ticks(pid)}"
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@functools.cache
+def _own_start(pid: int) -> str | None:
+    return proc_start(pid)
+
+
+def own_start() -> str | None:
+    """This process's identity, as recorded beside `os.getpid()` (read once per process)."""
+    return _own_start(os.getpid())
+
+
+def pid_alive(pid: int | None, started: str | None = None) -> bool:
+    """Whether the process that recorded (`pid`, `started`) still runs: a process with
+    that pid exists and, when `started` was recorded, it is the same process (same
+    boot, same start time). A row from before start times were kept (None) is
+    judged by its pid alone."""
     if not pid:
         return False
     try:
@@ -29,8 +81,15 @@ def pid_alive(pid: int | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass
+    if started is None or _boot_id() is None:
         return True
-    return True
+    try:
+        return f"{_boot_id()}:{_start_ticks(pid)}" == started
+    except FileNotFoundError:  # it ended just now
+        return False
+    except (OSError, ValueError, IndexError):  # hidden from us (hidepid): the pid is all we know
+        return True
 
 
 def ended(
@@ -52,22 +111,22 @@ class Runs:
         self, *, schedule_id: int | None, schedule_name: str, action: str, trigger: str, at: datetime,
     ) -> int:
         return await self.store.execute(
-            "INSERT INTO schedule_runs(schedule_id, schedule_name, action, trigger, status, started_at, pid) "
-            "VALUES (?, ?, ?, ?, 'running', ?, ?)",
-            (schedule_id, schedule_name, action, trigger, to_db(at), os.getpid()),
+            "INSERT INTO schedule_runs(schedule_id, schedule_name, action, trigger, status, started_at, pid, "
+            "proc_start) VALUES (?, ?, ?, ?, 'running', ?, ?, ?)",
+            (schedule_id, schedule_name, action, trigger, to_db(at), os.getpid(), own_start()),
         )
 
     async def start_many(self, schedules: Sequence[ScheduleRow], *, trigger: str, at: datetime) -> dict[int, int]:
         """One running run for each schedule, in one statement; returns schedule id -> run id."""
-        stamp, pid = to_db(at), os.getpid()
+        stamp, pid, pid_start = to_db(at), os.getpid(), own_start()
         started: dict[int, int] = {}
         async with self.store.transaction() as conn:
             for part in chunks(schedules):
                 started.update({r[0]: r[1] for r in await conn.execute_fetchall(
                     "INSERT INTO schedule_runs(schedule_id, schedule_name, action, trigger, status, started_at, "
-                    "pid) VALUES " + ",".join(["(?, ?, ?, ?, 'running', ?, ?)"] * len(part)) +
+                    "pid, proc_start) VALUES " + ",".join(["(?, ?, ?, ?, 'running', ?, ?, ?)"] * len(part)) +
                     " RETURNING schedule_id, id",
-                    [v for s in part for v in (s.id, s.name, s.action, trigger, stamp, pid)],
+                    [v for s in part for v in (s.id, s.name, s.action, trigger, stamp, pid, pid_start)],
                 )})
         return started
 
@@ -120,8 +179,12 @@ class Runs:
         rows = await self.store.fetchall(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
         return [load(RunRow, r) for r in rows]
 
-    async def running(self) -> list[RunRow]:
+    async def running(self, *, live: bool | None = None) -> list[RunRow]:
+        """Runs recorded 'running'; with `live`, only those whose process still runs
+        (True) or only those whose process is gone (False), as `pid_alive` judges."""
         rows = await self.store.fetchall("SELECT * FROM schedule_runs WHERE status = 'running' ORDER BY id")
+        if live is not None:
+            rows = [r for r in rows if pid_alive(r["pid"], r["proc_start"]) == live]
         return [load(RunRow, r) for r in rows]
 
     async def latest(self, schedule_id: int) -> RunRow | None:
@@ -135,17 +198,18 @@ class Runs:
             "WHERE id = ? AND status = 'running'", (run_id,)
         )
 
-    async def stop_requested(self, pid: int) -> list[int]:
+    async def stop_requested(self) -> list[int]:
+        """This process's running runs that another process asked to stop."""
         rows = await self.store.fetchall(
-            "SELECT id FROM schedule_runs WHERE status = 'running' AND pid = ? "
-            "AND json_extract(result, '$.stop_requested') = 1", (pid,)
+            "SELECT id FROM schedule_runs WHERE status = 'running' AND pid = ? AND proc_start IS ? "
+            "AND json_extract(result, '$.stop_requested') = 1", (os.getpid(), own_start())
         )
         return [r[0] for r in rows]
 
     # -- recovery and pruning ----------------------------------------------------
     async def mark_interrupted(self, at: datetime) -> list[int]:
         """Runs left 'running' by a process that is gone become 'interrupted'."""
-        stale = [r.id for r in await self.running() if not pid_alive(r.pid)]
+        stale = [r.id for r in await self.running(live=False)]
         if stale:
             marks = ",".join("?" * len(stale))
             await self.store.execute(

@@ -11,7 +11,7 @@ from ..timeutil import now, to_db
 from .db import Store
 from .models import BackupRunRow, RestoreJobRow, SetRow
 from .rows import dumps, load
-from .runs import pid_alive
+from .runs import own_start, pid_alive
 
 _SET_SELECT = (
     "SELECT s.*, (SELECT group_concat(c.barcode, ' ') FROM "
@@ -34,9 +34,10 @@ class Sets:
         schedule_run_id: int | None = None,
     ) -> int:
         return await self.store.execute(
-            "INSERT INTO backup_runs(schedule_run_id, requested_level, level, sources, options, status, started_at, pid) "
-            "VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
-            (schedule_run_id, requested_level, level, dumps(sources), dumps(options), to_db(now()), os.getpid()),
+            "INSERT INTO backup_runs(schedule_run_id, requested_level, level, sources, options, status, started_at, pid, "
+            "proc_start) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+            (schedule_run_id, requested_level, level, dumps(sources), dumps(options), to_db(now()), os.getpid(),
+             own_start()),
         )
 
     async def finish_run(
@@ -93,8 +94,8 @@ class Sets:
 
         Runs of live processes (a backup another process is making right now)
         are left alone. Returns the ids of the sets marked."""
-        runs = await self.store.fetchall("SELECT id, pid FROM backup_runs WHERE status = 'running'")
-        dead = [r["id"] for r in runs if not pid_alive(r["pid"])]
+        runs = await self.store.fetchall("SELECT id, pid, proc_start FROM backup_runs WHERE status = 'running'")
+        dead = [r["id"] for r in runs if not pid_alive(r["pid"], r["proc_start"])]
         orphans = await self.store.fetchall(
             "SELECT id FROM backup_sets WHERE status = 'running' AND (backup_run_id IS NULL OR backup_run_id IN "
             f"(SELECT value FROM json_each(?)))", (dumps(dead),)
