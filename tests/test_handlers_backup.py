@@ -64,11 +64,11 @@ async def _add(rig: Rig, name: str, **cfg: Any) -> None:
     await rig.service.add(name, kind="daily", when="02:00", action="backup", action_config=cfg)
 
 
-async def _fire(rig: Rig, name: str, at: datetime) -> Any:
+async def _fire(rig: Rig, name: str, at: datetime, allow_format: str | None = None) -> Any:
     """An automatic firing of `name` at `at`."""
     rig.clock.now = at
     row = await rig.service.get(name)
-    run_id = await rig.scheduler.launch(row, "auto", at)
+    run_id = await rig.scheduler.launch(row, "auto", at, allow_format=allow_format)
     await asyncio.wait_for(rig.scheduler.wait(run_id), 30)
     return await rig.service.runs.get(run_id)
 
@@ -110,7 +110,7 @@ async def test_a_failed_format_is_a_warning_and_the_backup_goes_on(bk: Rig) -> N
     first = await _fire(bk, "full", OCT)
     bk.engine.driver.fail_format = True
     await _add(bk, "again", level="full", cartridge_policy="loaded")  # 'auto' would take a blank one
-    run = await _fire(bk, "again", OCT + timedelta(days=1))
+    run = await _fire(bk, "again", OCT + timedelta(days=1), allow_format="TPA001L8")  # it holds the last full
     assert bk.engine.driver.formats == ["TP20261001", "TP20261001"]  # once per run, never twice
     lines = [ln.line for ln in await bk.service.runs.lines(run.id)]
     assert "format failed: mkltfs failed: medium error" in lines
@@ -124,7 +124,8 @@ async def test_a_full_takes_a_blank_cartridge_before_formatting_away_catalogued_
     """An incremental with no full of its own sources (here: other patterns) runs as
     a full, and a full formats: in a library it takes a blank cartridge rather than
     the loaded one that holds another backup's sets; with no blank left it formats
-    the loaded one, and the run ends with a warning naming the sets destroyed."""
+    the loaded one only with the operator's yes (it holds that backup's last full),
+    and the run ends with a warning naming the sets destroyed."""
     await _add(bk, "full", level="full")
     first = await _fire(bk, "full", OCT)
     await _add(bk, "inc", level="incremental", excludes=["*.tmp"])
@@ -145,7 +146,8 @@ async def test_a_full_takes_a_blank_cartridge_before_formatting_away_catalogued_
     risk = await bk.service.format_risk("other")
     assert risk is not None and risk.barcode == first.result["cartridges"][0]
     assert [s.id for s in risk.sets] == [first.set_id] and "no complete full backup" in risk.why
-    run = await _fire(bk, "other", OCT + timedelta(hours=2))
+    assert risk.last_states == [f"set {first.set_id} (full), the last restorable backup of {bk.src}"]
+    run = await _fire(bk, "other", OCT + timedelta(hours=2), allow_format=risk.barcode)
     assert run.status == "warning" and run.result["format"]["overwritten_sets"] == [first.set_id]
     assert run.result["format_warnings"] == [
         f"the format before this full backup destroyed 1 catalogued backup set(s) on the cartridge: #{first.set_id}"]
@@ -205,7 +207,7 @@ async def test_a_failed_record_update_is_a_warning_not_a_failed_format(bk: Rig) 
         "BEGIN SELECT RAISE(ABORT, 'catalog is read-only'); END")
     await _add(bk, "nov", level="full", cartridge_policy="loaded")
     bk.engine.config.tape.month_check = False  # reuse October's tape for November's full
-    run = await _fire(bk, "nov", NOV)
+    run = await _fire(bk, "nov", NOV, allow_format=barcode)  # it holds the last full
     assert bk.engine.driver.formats == ["TP20261001", "TP20261101"]
     assert run.result["format"]["ok"] is True
     assert any("could not be updated" in w for w in run.result["format_warnings"])

@@ -222,13 +222,15 @@ class Scheduler:
         return list((await self._launch(starting, "auto", now, moves=moves, skips=skips)).values())
 
     # -- firing ------------------------------------------------------------------
-    async def launch(self, row: ScheduleRow, trigger: str, now: datetime, *, note: str | None = None) -> int:
+    async def launch(self, row: ScheduleRow, trigger: str, now: datetime, *, note: str | None = None,
+                     allow_format: str | None = None) -> int:
         """Run the checks and start the firing in its own task; returns its run id
         (the id of a 'skipped' record when a check says no)."""
-        return (await self._launch([(row, note)], trigger, now))[row.id]
+        return (await self._launch([(row, note)], trigger, now, allow_format=allow_format))[row.id]
 
     async def _launch(self, items: list[tuple[ScheduleRow, str | None]], trigger: str, now: datetime, *,
-                      moves: list[tuple[int, datetime | None]] = (), skips: list[_Skip] = ()) -> dict[int, int]:
+                      moves: list[tuple[int, datetime | None]] = (), skips: list[_Skip] = (),
+                      allow_format: str | None = None) -> dict[int, int]:
         """`launch` for many schedules at once (with the tick's next-run moves and
         skips): one transaction; returns schedule id -> run id (started or skipped)."""
         skips = list(skips)
@@ -261,7 +263,8 @@ class Scheduler:
         for row, note in checked:
             if row.id in started:
                 run_ids[row.id] = run_id = started[row.id]
-                task = loop.create_task(self._execute(row, run_id, trigger, now, note), name=f"firing-{row.name}")
+                task = loop.create_task(self._execute(row, run_id, trigger, now, note, allow_format),
+                                        name=f"firing-{row.name}")
                 self._active[row.id] = _Active(run_id, task)
         if started:
             self._ensure_stop_watch()
@@ -280,7 +283,8 @@ class Scheduler:
             return None
         return f"already succeeded this {PERIOD_NAMES[kind]} (at {show(row.last_success)})"
 
-    async def _execute(self, row: ScheduleRow, run_id: int, trigger: str, now: datetime, note: str | None) -> None:
+    async def _execute(self, row: ScheduleRow, run_id: int, trigger: str, now: datetime, note: str | None,
+                       allow_format: str | None = None) -> None:
         active = self._active[row.id]
         active.started = True
         engine = self.engine
@@ -292,7 +296,7 @@ class Scheduler:
         cancelled = False
         try:
             action = handlers.get(row.action)
-            outcome = await action.run(engine, Firing(row, run_id, trigger, now, runlog))
+            outcome = await action.run(engine, Firing(row, run_id, trigger, now, runlog, allow_format))
         except asyncio.CancelledError:
             cancelled = True
             outcome = Outcome("cancelled", active.reason or "stopped")
@@ -348,10 +352,11 @@ class Scheduler:
                                               schedule=schedule, action=event.action))
 
     # -- manual control ----------------------------------------------------------
-    async def run_now(self, schedule_id: int) -> int:
-        """A manual firing: no period check, but the running check holds."""
+    async def run_now(self, schedule_id: int, *, allow_format: str | None = None) -> int:
+        """A manual firing: no period check, but the running check holds. `allow_format`:
+        the operator's yes to formatting a cartridge holding a source's last restorable state."""
         row = await self.schedules.get(schedule_id)
-        return await self.launch(row, "manual", self.engine.clock())
+        return await self.launch(row, "manual", self.engine.clock(), allow_format=allow_format)
 
     async def wait(self, run_id: int) -> None:
         """Until the firing `run_id` of this process has been recorded (and notified)."""

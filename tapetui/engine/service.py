@@ -10,7 +10,7 @@ same scheduler as automatic firings.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -55,11 +55,16 @@ class PreviewItem:
 @dataclass
 class FormatRisk:
     """What running a backup schedule now would destroy: it runs as a full backup
-    (asked for, or `why` it becomes one), and a full formats `barcode` first."""
+    (asked for, or `why` it becomes one), and a full formats `barcode` first.
+
+    `last_states`: which of `sets` hold a source's last restorable state (one line
+    each); the run formats such a cartridge only when the yes names it
+    (`run_now(..., allow_format=barcode)`)."""
 
     why: str
     barcode: str
     sets: list[SetRow]
+    last_states: list[str] = field(default_factory=list)
 
 
 def check_name(name: str, what: str = "schedule") -> str:
@@ -207,10 +212,14 @@ class Service:
         return sorted(items, key=lambda i: (i.at, i.schedule))
 
     # -- running -----------------------------------------------------------------
-    async def run_now(self, name: str, *, wait: bool = False) -> RunRow:
-        """Fire a schedule by hand (no period check; the running check holds)."""
+    async def run_now(self, name: str, *, wait: bool = False, allow_format: str | None = None) -> RunRow:
+        """Fire a schedule by hand (no period check; the running check holds).
+
+        `allow_format`: the operator's yes to a full backup formatting a cartridge that
+        holds a source's last restorable state: its barcode (as `format_risk` named
+        it), or `ANY_CARTRIDGE` (--force). Without it such a run fails and says why."""
         row = await self.schedules.by_name(name)
-        run_id = await self.scheduler.run_now(row.id)
+        run_id = await self.scheduler.run_now(row.id, allow_format=allow_format)
         if wait:
             await self.scheduler.wait(run_id)
         return await self.runs.get(run_id)
@@ -220,7 +229,8 @@ class Service:
 
         For the console's confirmation before "run now": an incremental with no
         usable base runs as a full, and a full formats the cartridge its policy
-        picks (a blank one when the library has one; see `TapeOps.choose`)."""
+        picks (a blank one when the library has one; see `TapeOps.choose`), or would
+        pick if the operator says yes to destroying a source's last restorable state."""
         from .handlers.backup import decide_level, schedule_parameters
         from .tape.ops import TapeOps
 
@@ -237,7 +247,9 @@ class Service:
         ops = TapeOps(self.engine)
         barcode = await ops.format_target(params.get("cartridge_policy", "auto"))
         lost = await ops.would_lose(barcode) if barcode else []
-        return FormatRisk(why, barcode, lost) if barcode and lost else None
+        if not barcode or not lost:
+            return None
+        return FormatRisk(why, barcode, lost, [x.text() for x in await ops.last_states_on(barcode)])
 
     async def stop(self, name: str) -> RunRow | None:
         row = await self.schedules.by_name(name)
@@ -271,10 +283,10 @@ class Service:
         self._changed()
         return row
 
-    async def backup_now(self, *, wait: bool = False, **settings: Any) -> RunRow:
+    async def backup_now(self, *, wait: bool = False, allow_format: str | None = None, **settings: Any) -> RunRow:
         """Back up now: a one-off schedule made on the spot and fired (DESIGN: the unified flow)."""
         row = await self.add_once_backup(**settings)
-        return await self.run_now(row.name, wait=wait)
+        return await self.run_now(row.name, wait=wait, allow_format=allow_format)
 
     async def run_list(self, schedule: str | None = None, limit: int = 200) -> list[RunRow]:
         if schedule is not None:

@@ -158,3 +158,28 @@ def merge_newest(layers: Sequence[tuple[Sequence[str], Mapping[str, V]]]) -> dic
             if not any(covers(f, path) for f in newer):
                 out[path] = v
     return out
+
+
+def _restorable(by_id: Mapping[int, S], s: S) -> list[S] | None:
+    try:
+        return resolve_chain(by_id, s.id)
+    except ChainError:
+        return None
+
+
+def restorable_states(sets: Iterable[S]) -> dict[str, list[S]]:
+    """Per source set, the chain (oldest first) of its newest set that can be restored now.
+
+    This is the state a format must not destroy unasked (DESIGN: the last
+    restorable state of a source): the newest complete set whose whole chain --
+    its full, differential and incrementals -- is complete. Incomplete, running,
+    overwritten and expired sets are never part of it, and an older chain is
+    superseded as soon as a newer one restores."""
+    by_id = {s.id: s for s in sets}
+    newest_first = sorted((s for s in by_id.values() if s.status == "complete"),
+                          key=lambda s: (s.finished_at or s.started_at, s.id), reverse=True)
+    out: dict[str, list[S]] = {}
+    for s in newest_first:
+        if s.source_key not in out and (chain := _restorable(by_id, s)) is not None:
+            out[s.source_key] = chain
+    return out

@@ -46,6 +46,18 @@ def sources_of(key: str) -> list[str]:
         return []
 
 
+def source_text(key: str) -> str:
+    """A source key for people: '/data, /etc (only *.conf; excluding *.tmp)'; '' if unreadable."""
+    try:
+        parsed = json.loads(key)
+        patterns = [f"{what} {', '.join(parsed[k])}" for k, what in (("include", "only"), ("exclude", "excluding"))
+                    if parsed.get(k)]
+    except (ValueError, AttributeError, TypeError):
+        return ""
+    folders = ", ".join(sources_of(key))
+    return f"{folders} ({'; '.join(patterns)})" if patterns and folders else folders
+
+
 @dataclass
 class LevelPlan:
     level: str

@@ -3,7 +3,9 @@
 Order: parameters (from the schedule's template at run time, then the
 schedule's own settings) -> the drive (waiting while another backup, restore or
 verify uses it) -> max-full-interval upgrade -> a usable cartridge in
-the drive -> month check -> format once if the level is full (a scheduled run
+the drive -> month check -> format once if the level is full (never a cartridge
+holding a source's last restorable state unless the operator's yes names it:
+the run fails naming the cartridges it could use instead; a scheduled run
 labels the tape TP{YYYY}{MM}01, a manual run keeps the label; a failed format
 is a warning and the backup goes on) -> the backup engine, which records the
 backup run and writes the set -> a result with the backup run, set and
@@ -145,7 +147,7 @@ async def _backup(engine: Engine, firing: Firing, params: dict[str, Any]) -> Out
     """The run once it has the drive: level (decided now: a backup it waited for
     may have made the base), cartridge, month check, format, backup."""
     from ..backup.engine import BackupRequest, run_backup
-    from ..tape.ops import MonthCheckFailed, TapeOps
+    from ..tape.ops import LastStateAtRisk, MonthCheckFailed, TapeOps
 
     log, name = firing.log, firing.schedule.name
     sources, requested = params["sources"], params["level"]
@@ -153,22 +155,26 @@ async def _backup(engine: Engine, firing: Firing, params: dict[str, Any]) -> Out
     policy = params.get("cartridge_policy", "auto")
     log.info(f"{level} backup of {', '.join(sources)} (cartridge policy {policy})")
     ops = TapeOps(engine)
-    await ops.ensure_loaded(policy, log, for_level=level)
     try:
+        cartridge = await ops.ensure_loaded(policy, log, for_level=level, allow=firing.allow_format)
         await ops.month_check(firing.now, log=log)
+        allowed = await ops.refuse_format(cartridge, firing.allow_format) if level == "full" else []
     except MonthCheckFailed as e:
-        log.error(str(e))
-        return Outcome("failed", str(e), {"check": "month", "level": level}, notification=Notification(
-            "failure", f"Backup {name} failed", str(e), schedule=name, error=str(e), action="change the tape"))
+        return _refused(firing, level, "month", str(e), "change the tape")
+    except LastStateAtRisk as e:
+        return _refused(firing, level, "last_state", str(e), "insert a blank cartridge")
 
     warnings: list[str] = []
     formatted: dict[str, Any] | None = None
     if level == "full":  # once per run, here; the backup engine never formats
+        if allowed:
+            log.warning(f"formatting {cartridge.barcode} destroys {', '.join(x.text() for x in allowed)}: "
+                        "the operator allowed it")
         fmt = await ops.format_flow(scheduled=firing.automatic, now=firing.now, log=log)
         warnings += fmt.warnings
         formatted = {"ok": fmt.ok, "old_label": fmt.old_label, "new_label": fmt.new_label,
                      "overwritten_sets": fmt.overwritten_sets}
-        if fmt.overwritten_sets:  # nobody confirmed this (a console asks before a run now; a timer cannot)
+        if fmt.overwritten_sets:  # superseded or incomplete ones, or what the operator allowed
             lost = ", ".join(f"#{i}" for i in fmt.overwritten_sets)
             warnings.append(f"the format before this full backup destroyed {len(fmt.overwritten_sets)} "
                             f"catalogued backup set(s) on the cartridge: {lost}")
@@ -206,6 +212,14 @@ async def _backup(engine: Engine, firing: Firing, params: dict[str, Any]) -> Out
                             cartridge=cartridges)
     return Outcome(status, message, summary, backup_run_id=result.backup_run_id, set_id=result.set_id,
                    notification=note)
+
+
+def _refused(firing: Firing, level: str, check: str, message: str, action: str) -> Outcome:
+    """A run the drive policy refused before anything was written: failed, and notified."""
+    firing.log.error(message)
+    name = firing.schedule.name
+    return Outcome("failed", message, {"check": check, "level": level}, notification=Notification(
+        "failure", f"Backup {name} failed", message, schedule=name, error=message, action=action))
 
 
 ACTION = Action("backup", run, check, "back up folders to tape")

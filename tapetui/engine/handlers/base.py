@@ -23,6 +23,9 @@ class Firing:
     trigger: str  # auto | manual
     now: datetime
     log: RunLog
+    #: The cartridge an operator agreed a full backup may format though it holds a
+    #: source's last restorable state (a barcode, or tape.ops.ANY_CARTRIDGE for --force).
+    allow_format: str | None = None
 
     @property
     def automatic(self) -> bool:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Iterator, Protocol
 
+from ..backup.chain import restorable_states
+from ..backup.levels import source_text
 from ..errors import UserError
 from ..events import OperatorDone, OperatorNeeded, TapeChanged
 from ..store.models import CartridgeRow, SetRow
@@ -34,6 +36,10 @@ logger = logging.getLogger("tapetui.tape")
 FULL_RESERVE = 0.01
 #: Set states whose data is already gone or no longer catalogued.
 _GONE = {"overwritten", "expired"}
+#: `allow_format` for "whichever cartridge the run picks" (the CLI's --force).
+ANY_CARTRIDGE = "*"
+#: How many usable cartridges a refusal names.
+_NAMED = 5
 
 
 class OpLog(Protocol):
@@ -63,6 +69,31 @@ class MonthCheckFailed(UserError):
 
 class TapeOpFailed(UserError):
     """The driver refused or failed an operation; the message says why."""
+
+
+class LastStateAtRisk(UserError):
+    """A full backup would format a cartridge holding the newest restorable state of
+    a source, and nobody said yes to that."""
+
+
+@dataclass
+class LastState:
+    """A set on a cartridge that the newest restorable state of its source needs."""
+
+    held: SetRow  # the set on the cartridge
+    head: SetRow  # the newest set of that state: what a restore of the source brings back
+
+    def text(self) -> str:
+        folders = source_text(self.head.source_key) or repr(self.head.name)
+        if self.held.id == self.head.id:
+            return f"set {self.held.id} ({self.held.level}), the last restorable backup of {folders}"
+        return (f"set {self.held.id} ({self.held.level}), needed to restore set {self.head.id}, "
+                f"the last restorable backup of {folders}")
+
+
+def format_allowed(allow: str | None, barcode: str) -> bool:
+    """Whether the operator's yes (`allow`: a barcode or ANY_CARTRIDGE) covers `barcode`."""
+    return allow == ANY_CARTRIDGE or (allow is not None and allow == barcode)
 
 
 @dataclass
@@ -107,6 +138,11 @@ def _ym(now: datetime) -> str:
 
 def _name(info: LabelInfo) -> str:
     return info.label or info.serial or info.barcode or "(unlabelled)"
+
+
+def _where(c: Cartridge) -> str:
+    place = "in the drive" if c.in_drive else f"slot {c.slot}"
+    return f"{c.barcode} ({place})" if c.formatted else f"{c.barcode} (blank, {place})"
 
 
 @contextlib.contextmanager
@@ -216,10 +252,59 @@ class TapeOps:
     async def _live_sets(self, cartridge_id: int) -> list[SetRow]:
         return [s for s in await self.engine.sets.on_cartridge(cartridge_id) if s.status not in _GONE]
 
-    async def would_lose(self, barcode: str) -> list[SetRow]:
-        """Catalogued sets a format of this cartridge would destroy."""
-        record = await self.engine.cartridges.by_barcode(barcode)
+    async def would_lose(self, barcode: str, label: str | None = None) -> list[SetRow]:
+        """Catalogued sets a format of this cartridge would destroy (found as the
+        format flow finds its record: by id, else by label)."""
+        record = await self._find_record(barcode, label)
         return [] if record is None else await self._live_sets(record.id)
+
+    # ---- the last restorable state of each source -------------------------------------
+
+    async def last_states(self) -> dict[int, SetRow]:
+        """Set id -> the newest restorable set of its source, for every set that state needs."""
+        states = restorable_states(await self.engine.sets.all())
+        return {s.id: chain[-1] for chain in states.values() for s in chain}
+
+    async def last_states_on(self, barcode: str, label: str | None = None,
+                             states: dict[int, SetRow] | None = None) -> list[LastState]:
+        """The sets on this cartridge that the newest restorable state of a source needs."""
+        states = await self.last_states() if states is None else states
+        return [LastState(s, states[s.id]) for s in await self.would_lose(barcode, label) if s.id in states]
+
+    async def refuse_format(self, cartridge: Cartridge, allow: str | None) -> list[LastState]:
+        """Before a full backup formats `cartridge`: raise LastStateAtRisk if that destroys
+        the newest restorable state of a source and `allow` does not name it; returns
+        what the operator allowed to be destroyed (empty when nothing such is at risk)."""
+        at_risk = await self.last_states_on(cartridge.barcode, cartridge.label)
+        if at_risk and not format_allowed(allow, cartridge.barcode):
+            raise LastStateAtRisk(await self._refusal({cartridge.barcode: at_risk}))
+        return at_risk
+
+    async def _refusal(self, protected: dict[str, list[LastState]]) -> str:
+        """One line: what each cartridge holds, which cartridges could be used instead."""
+        held = "; ".join(f"{shown_id(b)} holds {', '.join(x.text() for x in xs)}" for b, xs in protected.items())
+        usable = await self._usable_instead(set(protected))
+        instead = "insert a blank cartridge or one whose sets are all superseded"
+        if usable:
+            instead = f"use {', '.join(usable)} instead, or {instead}"
+        them = shown_id(next(iter(protected))) if len(protected) == 1 else "one of them"
+        return (f"{held}, and a full backup formats its cartridge first: {instead}; "
+                f"or run it by hand with --force (in the console: confirm it) to format {them} anyway")
+
+    async def _usable_instead(self, exclude: set[str]) -> list[str]:
+        """Cartridges a full backup could format without destroying any source's last
+        restorable state: this month's or blank, in the library first, then catalogued ones."""
+        now, states = self.engine.clock(), await self.last_states()
+        found = [c for c in await self._inventory() if c.barcode not in exclude]
+        out = [_where(c) for c in found
+               if self._eligible(c, now, "full") and not await self.last_states_on(c.barcode, c.label, states)]
+        shelved = {c.barcode for c in found} | exclude
+        for rec in await self.engine.cartridges.all():
+            if (rec.barcode not in shelved and rec.status != "retired"
+                    and (rec.status == "blank" or is_this_month(rec.label, now, rec.formatted_at))
+                    and not await self.last_states_on(rec.barcode, rec.label, states)):
+                out.append(f"{rec.barcode} (not in the library)")
+        return out[:_NAMED]
 
     # ---- month check -----------------------------------------------------------------
 
@@ -407,20 +492,21 @@ class TapeOps:
     # ---- choosing the cartridge for a run --------------------------------------------
 
     async def ensure_loaded(
-        self, policy: str, log: OpLog, *, for_level: str | None = None
+        self, policy: str, log: OpLog, *, for_level: str | None = None, allow: str | None = None
     ) -> Cartridge:
         """Make sure the drive holds a cartridge a run may use, and return it.
 
         `loaded`: whatever is in the drive. `auto`: in a library, keep the loaded
         cartridge if eligible, else load one (blank, or this month's with room);
-        a full backup prefers a blank one, others continue this month's tape.
+        a full backup never takes one holding a source's last restorable state
+        unless `allow` names it (see `choose`); others continue this month's tape.
         A standalone drive that is empty waits for an operator (cancellable,
         bounded by `operator_wait_s`)."""
         if policy not in ("loaded", "auto"):
             raise UserError(f"unknown tape policy {policy!r}; expected 'loaded' or 'auto'")
         status = await self.status()
         if policy == "auto" and self.driver.has_changer:
-            return await self._pick(log, for_level)
+            return await self._pick(log, for_level, allow)
         if status.loaded is None:
             if self.driver.has_changer:
                 raise UserError(
@@ -437,48 +523,73 @@ class TapeOps:
             return False
         return for_level == "full" or cartridge_status(c) != "full"
 
-    async def choose(self, for_level: str | None) -> tuple[Cartridge | None, Cartridge, str]:
+    async def choose(self, for_level: str | None, allow: str | None = None
+                     ) -> tuple[Cartridge | None, Cartridge, str]:
         """The library cartridge an `auto` run of `for_level` takes, without moving
         anything: (the one in the drive, the choice, why the loaded one is not kept).
 
-        The loaded cartridge is kept when eligible, except that a full backup (it
-        formats) takes a blank cartridge rather than destroy catalogued sets on the
-        loaded one; with no blank, the loaded one is formatted all the same."""
+        The loaded cartridge is kept when eligible; a full backup (it formats) is
+        chosen by `_to_format`. `allow`: the cartridge(s) the operator agreed may
+        lose a source's last restorable state (see `refuse_format`)."""
         now = self.engine.clock()
         inventory = await self._inventory()
         current = next((c for c in inventory if c.in_drive), None)
-        blank_first = for_level == "full"
-        candidates = sorted(
-            (c for c in inventory if not c.in_drive and self._eligible(c, now, for_level)),
-            key=lambda c: (c.formatted == blank_first, c.slot or 0),
-        )
+        if for_level == "full":
+            return current, *await self._to_format(inventory, current, now, allow)
         if current is not None and self._eligible(current, now, for_level):
-            blank = candidates[0] if blank_first and candidates and not candidates[0].formatted else None
-            held = await self.would_lose(current.barcode) if blank is not None else []
-            if blank is None or not held:
-                return current, current, ""
-            return current, blank, (f"it holds {len(held)} catalogued backup set(s), and a full backup "
-                                    f"formats its cartridge: a blank one is used instead")
+            return current, current, ""
+        candidates = sorted((c for c in inventory if not c.in_drive and self._eligible(c, now, for_level)),
+                            key=lambda c: (not c.formatted, c.slot or 0))
         if not candidates:
-            raise UserError(
-                f"no usable cartridge in the library: need a blank one or this month's "
-                f"({_ym(now)}) with free space"
-            )
+            raise UserError(self._none_usable(now))
         return current, candidates[0], "not usable for this run"
 
+    async def _to_format(self, inventory: list[Cartridge], current: Cartridge | None, now: datetime,
+                         allow: str | None) -> tuple[Cartridge, str]:
+        """The cartridge a full backup formats: the loaded one if it holds no catalogued
+        set, else a blank one (or one holding none), else one whose sets are all
+        superseded or incomplete (the loaded one first); never one holding a source's
+        last restorable state, unless `allow` names it. Raises LastStateAtRisk naming
+        the cartridges it could use instead when only such ones are left."""
+        states = await self.last_states()
+        ranked, protected = [], {}
+        for c in (c for c in inventory if self._eligible(c, now, "full")):
+            lost = await self.would_lose(c.barcode, c.label)
+            at_risk = [LastState(s, states[s.id]) for s in lost if s.id in states]
+            if at_risk and not format_allowed(allow, c.barcode):
+                protected[c.barcode] = at_risk
+                continue
+            ranked.append(((bool(at_risk), bool(lost), not c.in_drive, c.formatted, c.slot or 0), c, lost, at_risk))
+        if not ranked:
+            raise LastStateAtRisk(await self._refusal(protected)) if protected else UserError(self._none_usable(now))
+        _, choice, lost, at_risk = min(ranked, key=lambda r: r[0])
+        if choice is current:
+            return choice, ""
+        if current is None or not self._eligible(current, now, "full"):
+            return choice, "not usable for this run"
+        kept = protected.get(current.barcode)
+        held = (", ".join(x.text() for x in kept) if kept
+                else f"{len(await self.would_lose(current.barcode, current.label))} catalogued backup set(s)")
+        instead = "a blank one" if not choice.formatted else choice.barcode
+        return choice, f"it holds {held}, and a full backup formats its cartridge: {instead} is used instead"
+
+    def _none_usable(self, now: datetime) -> str:
+        return f"no usable cartridge in the library: need a blank one or this month's ({_ym(now)}) with free space"
+
     async def format_target(self, policy: str) -> str | None:
-        """The cartridge a full backup run with `policy` would format now; None when
-        not known yet (an empty standalone drive waits for an operator) or when no
-        cartridge is usable (the run will fail and say why)."""
+        """The cartridge a full backup run with `policy` would format now if the
+        operator allows it (`ANY_CARTRIDGE`); None when not known yet (an empty
+        standalone drive waits for an operator) or when no cartridge is usable (the
+        run will fail and say why)."""
         if policy == "auto" and self.driver.has_changer:
             try:
-                return (await self.choose("full"))[1].barcode
+                return (await self.choose("full", ANY_CARTRIDGE))[1].barcode
             except UserError:
                 return None
         return (await self.status()).loaded
 
-    async def _pick(self, log: OpLog, for_level: str | None) -> Cartridge:
-        current, choice, why = await self.choose(for_level)
+    async def _pick(self, log: OpLog, for_level: str | None, allow: str | None) -> Cartridge:
+        current, choice, why = await self.choose(for_level, allow)
         if choice is current:
             log.info(f"using the loaded cartridge {current.barcode} ({current.label or 'blank'})")
             return current
