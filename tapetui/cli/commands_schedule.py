@@ -22,6 +22,7 @@ from ..engine.daemon.control import LocalControl
 from ..engine.errors import UserError
 from ..engine.service import Service
 from ..engine.store.models import LogLine, RunRow, ScheduleRow
+from ..engine.tape.ops import ANY_CARTRIDGE
 from ..engine.timeutil import local, show
 from . import route
 from .argtypes import count, row_id
@@ -108,6 +109,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wait", action="store_true", help="stay until it ends, show its log; the exit code tells "
                    "the outcome (0 success, 3 warning, 4 skipped, 5 cancelled, 1 failed)")
     p.add_argument("--quiet", action="store_true", help="with --wait: do not print the log")
+    p.add_argument("--force", action="store_true", help="let a full backup format a cartridge holding the last "
+                   "restorable backup of a source (refused without it; a blank or superseded one is taken first)")
     p.set_defaults(handler=cmd_run)
 
     p = ssub.add_parser("preview", help="every firing in the coming days")
@@ -154,6 +157,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wait", action="store_true", help="stay until it ends, show its log (exit code as "
                    "for schedule run --wait)")
     p.add_argument("--quiet", action="store_true", help="with --wait: do not print the log")
+    p.add_argument("--force", action="store_true", help="let a full backup format a cartridge holding the last "
+                   "restorable backup of a source (refused without it; a blank or superseded one is taken first)")
     p.set_defaults(handler=cmd_backup)
 
 
@@ -344,9 +349,14 @@ def _detach(args: argparse.Namespace, name: str) -> None:
     argv = [sys.executable, "-m", "tapetui"]
     if args.home:
         argv += ["--home", args.home]
-    argv += ["schedule", "run", name, "--wait", "--quiet"]
+    argv += ["schedule", "run", name, "--wait", "--quiet"] + (["--force"] if args.force else [])
     subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True, close_fds=True, env=os.environ.copy())
+
+
+def _allowed(args: argparse.Namespace) -> str | None:
+    """--force: a full backup may format whichever cartridge it picks, last restorable backups too."""
+    return ANY_CARTRIDGE if args.force else None
 
 
 def _started(service: LocalControl, run: RunRow) -> str:
@@ -357,7 +367,7 @@ def _started(service: LocalControl, run: RunRow) -> str:
 async def cmd_run(args: argparse.Namespace, engine: Any) -> int:
     async with route.control(engine) as service:
         if args.wait or service.remote:
-            run = await service.run_now(args.name)
+            run = await service.run_now(args.name, allow_format=_allowed(args))
             if run.status != "running":  # a check said no
                 _print_outcome(run)
                 return EXIT.get(run.status, 1)
@@ -482,7 +492,8 @@ async def cmd_backup(args: argparse.Namespace, engine: Any) -> int:
     async with route.control(engine) as service:
         run = await service.backup_now(level=args.level, sources=args.source, name=args.name,
                                        excludes=args.exclude, includes=args.include,
-                                       cartridge_policy=args.cartridge_policy, verify=args.verify or None)
+                                       cartridge_policy=args.cartridge_policy, verify=args.verify or None,
+                                       allow_format=_allowed(args))
         if run.status != "running":
             _print_outcome(run)
             return EXIT.get(run.status, 1)

@@ -131,16 +131,20 @@ class SchedulesScreen(MainScreen):
     @work(group="schedules.run", exit_on_error=False)
     async def action_run_now(self) -> None:
         row = self.selected()
-        if row is not None and await self._full_backup_confirmed(row):
-            run = await tapp(self).service.run_now(row.name)
+        if row is None:
+            return
+        go, allowed = await self._full_backup_confirmed(row)
+        if go:
+            run = await tapp(self).service.run_now(row.name, allow_format=allowed)
             if run.status == "skipped":
                 self.notify(f"{row.name}: skipped — {run.message}", severity="warning")
             else:
                 self.notify(f"{row.name}: run #{run.id} started (2 shows it)")
 
-    async def _full_backup_confirmed(self, row: ScheduleRow) -> bool:
+    async def _full_backup_confirmed(self, row: ScheduleRow) -> tuple[bool, str | None]:
         """A full backup formats its cartridge first (an incremental with no full
-        to build on runs as one): say what that destroys, if anything."""
+        to build on runs as one): say what that destroys, if anything, and above all
+        a source's last restorable backup. (Go ahead, the cartridge the yes names.)"""
         from ..dialogs.confirm import ConfirmScreen
         from ..dialogs.format import loss_text
 
@@ -148,15 +152,17 @@ class SchedulesScreen(MainScreen):
         risk = await service.format_risk(row.name)
         while risk is not None:
             why = f"{risk.why[:1].upper()}{risk.why[1:]}.\n" if risk.why else ""
+            last = "".join(f"\n! {risk.barcode} holds {t}: after this format nothing restores that state."
+                           for t in risk.last_states)
             body = (f"Run {row.name!r} now? {why}A full backup formats its cartridge first: "
-                    f"{risk.barcode}.\n\n{loss_text(risk.barcode, risk.sets)}")
+                    f"{risk.barcode}.\n\n{loss_text(risk.barcode, risk.sets)}{last}")
             if not await self.app.push_screen_wait(ConfirmScreen("Run a full backup", body, yes="Run")):
-                return False
+                return False, None
             confirmed, risk = risk, await service.format_risk(row.name)
             if risk is not None and (risk.barcode, [s.id for s in risk.sets]) == (
                     confirmed.barcode, [s.id for s in confirmed.sets]):
-                return True  # what was shown is still what is at risk (the tape may have moved meanwhile)
-        return True
+                return True, risk.barcode  # what was shown is still what is at risk (the tape may have moved)
+        return True, None
 
     @work(group="schedules.stop", exit_on_error=False)
     async def action_stop(self) -> None:

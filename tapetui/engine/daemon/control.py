@@ -136,8 +136,9 @@ class LocalControl(Service):
         lost = await self.tape.would_lose(status.loaded)
         if lost and not force:
             listed = ", ".join(f"set {s.id} {s.name!r} ({s.level}, {show(s.started_at)})" for s in lost)
+            last = "".join(f"; {x.text()}" for x in await self.tape.last_states_on(status.loaded))
             raise UserError(
-                f"{shown_id(status.loaded)} holds catalogued backups that formatting would destroy: {listed}; "
+                f"{shown_id(status.loaded)} holds catalogued backups that formatting would destroy: {listed}{last}; "
                 "add --force to format it anyway"
             )
         log = RunLog(None, self.engine.bus, None)
