@@ -78,17 +78,28 @@ class LastStateAtRisk(UserError):
 
 @dataclass
 class LastState:
-    """A set on a cartridge that the newest restorable state of its source needs."""
+    """Sets on one cartridge that the newest restorable state of one source needs."""
 
-    held: SetRow  # the set on the cartridge
+    held: list[SetRow]  # the sets on the cartridge, oldest first
     head: SetRow  # the newest set of that state: what a restore of the source brings back
 
     def text(self) -> str:
         folders = source_text(self.head.source_key) or repr(self.head.name)
-        if self.held.id == self.head.id:
-            return f"set {self.held.id} ({self.held.level}), the last restorable backup of {folders}"
-        return (f"set {self.held.id} ({self.held.level}), needed to restore set {self.head.id}, "
+        if [s.id for s in self.held] == [self.head.id]:
+            return f"set {self.head.id} ({self.head.level}), the last restorable backup of {folders}"
+        sets = ", ".join(f"{s.id} ({s.level})" for s in self.held)
+        return (f"{'set' if len(self.held) == 1 else 'sets'} {sets}, needed to restore set {self.head.id}, "
                 f"the last restorable backup of {folders}")
+
+
+def _last_states(lost: list[SetRow], states: dict[int, SetRow]) -> list[LastState]:
+    """The sets of `lost` that a source's newest restorable state needs, one entry per source."""
+    by_head: dict[int, LastState] = {}
+    for s in lost:
+        if s.id in states:
+            head = states[s.id]
+            by_head.setdefault(head.id, LastState([], head)).held.append(s)
+    return list(by_head.values())
 
 
 def format_allowed(allow: str | None, barcode: str) -> bool:
@@ -269,7 +280,7 @@ class TapeOps:
                              states: dict[int, SetRow] | None = None) -> list[LastState]:
         """The sets on this cartridge that the newest restorable state of a source needs."""
         states = await self.last_states() if states is None else states
-        return [LastState(s, states[s.id]) for s in await self.would_lose(barcode, label) if s.id in states]
+        return _last_states(await self.would_lose(barcode, label), states)
 
     async def refuse_format(self, cartridge: Cartridge, allow: str | None) -> list[LastState]:
         """Before a full backup formats `cartridge`: raise LastStateAtRisk if that destroys
@@ -555,7 +566,7 @@ class TapeOps:
         ranked, protected = [], {}
         for c in (c for c in inventory if self._eligible(c, now, "full")):
             lost = await self.would_lose(c.barcode, c.label)
-            at_risk = [LastState(s, states[s.id]) for s in lost if s.id in states]
+            at_risk = _last_states(lost, states)
             if at_risk and not format_allowed(allow, c.barcode):
                 protected[c.barcode] = at_risk
                 continue
