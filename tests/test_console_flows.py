@@ -91,6 +91,25 @@ async def first_cartridge_loaded(pilot: Pilot) -> TapetuiApp:
     return app
 
 
+async def every_cartridge_used(pilot: Pilot, tmp_path: Path) -> tuple[TapetuiApp, dict[str, int]]:
+    """The started app on the Schedules screen, its cursor on a new full backup schedule
+    'd': full backups of a, b and c (their set ids returned) used every blank cartridge
+    of the library, c's is in the drive."""
+    app = await started(pilot)
+    made = {}
+    for name in ("a", "b", "c"):
+        run = await app.service.backup_now(level="full", sources=[str(source_tree(tmp_path / name, files=2))],
+                                           name=name, wait=True)
+        made[name] = (await app.service.runs.get(run.id)).set_id
+    await app.service.add("d", kind="daily", when="02:00", action="backup",
+                          action_config={"level": "full", "sources": [str(source_tree(tmp_path / "d", 2))]})
+    await pilot.press("1")
+    await settle(pilot)
+    table = app.screen.query_one("#schedules")
+    table.move_cursor(row=table.get_row_index("d"))
+    return app, made
+
+
 async def slow_backup_started(pilot: Pilot, source: Path) -> TapetuiApp:
     """The started app after `r` on a new full backup schedule 'slow' of `source`
     (the app's drive is slowed by its config, so the run lasts)."""

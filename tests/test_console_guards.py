@@ -16,8 +16,8 @@ from tapetui.engine.core import Engine
 from tapetui.engine.paths import Home
 from tapetui.engine.service import Service
 from test_console_flows import (
-    SIZE, backed_up, first_cartridge_loaded, new_app, paste, settle, slow_backup_started, source_tree, started,
-    until,
+    SIZE, backed_up, every_cartridge_used, first_cartridge_loaded, new_app, paste, settle, slow_backup_started,
+    source_tree, started, until,
 )
 
 
@@ -144,18 +144,7 @@ async def test_run_now_asks_again_when_the_cartridge_at_risk_changed_meanwhile(t
     tape was changed while it was open (the CLI, another console), a yes to it is
     not a yes to destroying other sets: it asks again, naming those."""
     async with new_app(tmp_path).run_test(size=SIZE) as pilot:
-        app = await started(pilot)
-        made = {}
-        for name in ("a", "b", "c"):  # every blank cartridge of the library used: c's is in the drive
-            run = await app.service.backup_now(level="full", sources=[str(source_tree(tmp_path / name, files=2))],
-                                               name=name, wait=True)
-            made[name] = (await app.service.runs.get(run.id)).set_id
-        await app.service.add("d", kind="daily", when="02:00", action="backup",
-                              action_config={"level": "full", "sources": [str(source_tree(tmp_path / "d", 2))]})
-        await pilot.press("1")
-        await settle(pilot)
-        table = app.screen.query_one("#schedules")
-        table.move_cursor(row=table.get_row_index("d"))
+        app, made = await every_cartridge_used(pilot, tmp_path)
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         first = app.screen
