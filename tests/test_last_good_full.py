@@ -25,6 +25,7 @@ from tapetui.cli.main import main
 from tapetui.engine.backup.chain import choose_base, restorable_states
 from tapetui.engine.daemon.control import LocalControl
 from tapetui.engine.errors import UserError
+from tapetui.engine.store.models import SetRow
 from tapetui.engine.tape.ops import ANY_CARTRIDGE
 from tapetui.engine.tape.sim import SimConfig
 from test_handlers_backup import OCT, CountingSim, _add, _fire
@@ -227,20 +228,8 @@ CARTRIDGES = ("C1", "C2", "C3")
 T0 = datetime(2026, 10, 1).astimezone()
 
 
-@dataclasses.dataclass
-class FakeSet:
-    id: int
-    level: str
-    status: str
-    base_set_id: int | None
-    source_key: str
-    started_at: datetime
-    finished_at: datetime | None
-    cartridge: str
-
-
-def _format(sets: list[FakeSet], cartridge: str) -> list[FakeSet]:
-    return [dataclasses.replace(s, status="overwritten") if s.cartridge == cartridge
+def _format(sets: list[SetRow], cartridge: str) -> list[SetRow]:
+    return [dataclasses.replace(s, status="overwritten") if s.cartridges == [cartridge]
             and s.status not in ("overwritten", "expired") else s for s in sets]
 
 
@@ -252,16 +241,16 @@ _step = st.one_of(
 )
 
 
-def _history(steps: list[Any]) -> list[FakeSet]:
+def _history(steps: list[Any]) -> list[SetRow]:
     """Sets as the engine makes them: each backup's level and base from `choose_base`."""
-    sets: list[FakeSet] = []
+    sets: list[SetRow] = []
     for n, step in enumerate(steps):
         at = T0 + timedelta(hours=n)
         if step[0] == "backup":
             _, key, requested, status, cartridge = step
             level, base = choose_base([s for s in sets if s.source_key == key], requested)
-            sets.append(FakeSet(len(sets) + 1, level, status, base.id if base else None, key, at,
-                                at + timedelta(minutes=30), cartridge))
+            sets.append(SetRow(len(sets) + 1, None, key, key, level, base.id if base else None, status, at,
+                               at + timedelta(minutes=30), 0, 0, "sha256", None, None, None, [cartridge]))
         elif step[0] == "format":
             sets = _format(sets, step[1])
         elif step[1] <= len(sets):
@@ -269,7 +258,7 @@ def _history(steps: list[Any]) -> list[FakeSet]:
     return sets
 
 
-def _heads(sets: list[FakeSet]) -> dict[str, int]:
+def _heads(sets: list[SetRow]) -> dict[str, int]:
     return {key: chain[-1].id for key, chain in restorable_states(sets).items()}
 
 
@@ -284,7 +273,33 @@ def test_only_formats_that_lose_a_sources_newest_restorable_state_are_protected(
     heads = _heads(sets)
     for cartridge in CARTRIDGES:
         after = _heads(_format(sets, cartridge))
-        if any(s.cartridge == cartridge for s in protected.values()):
+        if any(s.cartridges == [cartridge] for s in protected.values()):
             assert after != heads, cartridge
         else:
             assert after == heads, cartridge
+
+
+async def test_the_consoles_run_now_names_the_last_restorable_backup_and_its_yes_allows_it(tmp_path: Path) -> None:
+    """Every cartridge holds some source's only full: run-now's confirmation says the
+    loaded one holds the last restorable backup of c; a yes formats it, a no leaves it."""
+    from tapetui.console.dialogs.confirm import ConfirmScreen
+    from test_console_flows import SIZE, every_cartridge_used, new_app, until
+
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app, made = await every_cartridge_used(pilot, tmp_path)
+        loaded = (await app.engine.driver.status()).loaded
+        for answer in ("n", "y"):
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            body = str(app.screen.query_one("#confirm-body").render())
+            assert (f"! {loaded} holds set {made['c']} (full), the last restorable backup of {tmp_path / 'c'}: "
+                    "after this format nothing restores that state.") in body.replace("\n", " ").replace("  ", " ")
+            await pilot.press(answer)
+            await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        for _ in range(600):  # the yes started it (the no did not)
+            runs = [r for r in await app.service.run_list() if r.schedule_name == "d"]
+            if runs and runs[0].status != "running":
+                break
+            await pilot.pause(0.05)
+        (run,) = runs
+        assert run.status == "warning" and run.result["format"]["overwritten_sets"] == [made["c"]], run.message
