@@ -151,6 +151,10 @@ def _name(info: LabelInfo) -> str:
     return info.label or info.serial or info.barcode or "(unlabelled)"
 
 
+def _none_usable(now: datetime) -> str:
+    return f"no usable cartridge in the library: need a blank one or this month's ({_ym(now)}) with free space"
+
+
 def _where(c: Cartridge) -> str:
     place = "in the drive" if c.in_drive else f"slot {c.slot}"
     return f"{c.barcode} ({place})" if c.formatted else f"{c.barcode} (blank, {place})"
@@ -552,7 +556,7 @@ class TapeOps:
         candidates = sorted((c for c in inventory if not c.in_drive and self._eligible(c, now, for_level)),
                             key=lambda c: (not c.formatted, c.slot or 0))
         if not candidates:
-            raise UserError(self._none_usable(now))
+            raise UserError(_none_usable(now))
         return current, candidates[0], "not usable for this run"
 
     async def _to_format(self, inventory: list[Cartridge], current: Cartridge | None, now: datetime,
@@ -563,29 +567,27 @@ class TapeOps:
         last restorable state, unless `allow` names it. Raises LastStateAtRisk naming
         the cartridges it could use instead when only such ones are left."""
         states = await self.last_states()
-        ranked, protected = [], {}
+        ranked: list[tuple[tuple[bool, bool, bool, bool, int], Cartridge]] = []
+        protected: dict[str, list[LastState]] = {}
+        held: dict[str, int] = {}  # eligible cartridge -> how many catalogued sets it holds
         for c in (c for c in inventory if self._eligible(c, now, "full")):
             lost = await self.would_lose(c.barcode, c.label)
-            at_risk = _last_states(lost, states)
+            held[c.barcode], at_risk = len(lost), _last_states(lost, states)
             if at_risk and not format_allowed(allow, c.barcode):
                 protected[c.barcode] = at_risk
-                continue
-            ranked.append(((bool(at_risk), bool(lost), not c.in_drive, c.formatted, c.slot or 0), c, lost, at_risk))
+            else:
+                ranked.append(((bool(at_risk), bool(lost), not c.in_drive, c.formatted, c.slot or 0), c))
         if not ranked:
-            raise LastStateAtRisk(await self._refusal(protected)) if protected else UserError(self._none_usable(now))
-        _, choice, lost, at_risk = min(ranked, key=lambda r: r[0])
+            raise LastStateAtRisk(await self._refusal(protected)) if protected else UserError(_none_usable(now))
+        choice = min(ranked, key=lambda r: r[0])[1]
         if choice is current:
             return choice, ""
-        if current is None or not self._eligible(current, now, "full"):
+        if current is None or current.barcode not in held:
             return choice, "not usable for this run"
         kept = protected.get(current.barcode)
-        held = (", ".join(x.text() for x in kept) if kept
-                else f"{len(await self.would_lose(current.barcode, current.label))} catalogued backup set(s)")
+        what = ", ".join(x.text() for x in kept) if kept else f"{held[current.barcode]} catalogued backup set(s)"
         instead = "a blank one" if not choice.formatted else choice.barcode
-        return choice, f"it holds {held}, and a full backup formats its cartridge: {instead} is used instead"
-
-    def _none_usable(self, now: datetime) -> str:
-        return f"no usable cartridge in the library: need a blank one or this month's ({_ym(now)}) with free space"
+        return choice, f"it holds {what}, and a full backup formats its cartridge: {instead} is used instead"
 
     async def format_target(self, policy: str) -> str | None:
         """The cartridge a full backup run with `policy` would format now if the
