@@ -113,7 +113,7 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str]] = {
     "huge integer": (edits(lambda ls: last_file(ls).update(mtime_ns=1 << 70)), "out of range"),
     "bad checksum": (edits(lambda ls: last_file(ls).update(checksum="zz" * 32)), "not hexadecimal"),
     "short checksum": (edits(lambda ls: last_file(ls).update(checksum="ab" * 4)), "not a hash of 32 bytes"),
-    "unknown kind": (edits(lambda ls: last_file(ls).update(kind="fifo")), "kind 'fifo'"),
+    "unknown kind": (edits(lambda ls: last_file(ls).update(kind="fifo")), "'kind' is 'fifo'"),
     "path escapes": (edits(lambda ls: last_file(ls).update(path="/../../etc/passwd")), "not a plain absolute"),
     "foreign cartridge": (edits(lambda ls: last_file(ls).update(cartridge="XYZ999L8")), "not one of the set's"),
     "header counts another size": (edits(lambda ls: ls[0]["set"].update(bytes=ls[0]["set"]["bytes"] + 1)),
@@ -122,10 +122,10 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str]] = {
         edits(lambda ls: (ls[0]["set"].pop("entries"), ls.remove(last_file(ls)))), "the header says"),
     "a path twice": (edits(lambda ls: (ls[0]["set"].pop("entries"),
                                        ls.append(next(e for e in ls[1:] if e["kind"] == "dir")))), "appears twice"),
-    "header level": (edits(lambda ls: ls[0]["set"].update(level="weekly")), "level 'weekly'"),
+    "header level": (edits(lambda ls: ls[0]["set"].update(level="weekly")), "'set.level' is 'weekly'"),
     "header time": (edits(lambda ls: ls[0]["set"].update(started_at="yesterday")), "not a time"),
     "header time empty": (edits(lambda ls: ls[0]["set"].update(started_at="")), "not a time"),
-    "header hash": (edits(lambda ls: ls[0]["set"].update(hash_algo="shake_128")), "unknown hash"),
+    "header hash": (edits(lambda ls: ls[0]["set"].update(hash_algo="shake_128")), "'set.hash_algo' is 'shake_128'"),
     "symlink without target": (edits(lambda ls: [e for e in ls[1:] if e["kind"] == "symlink"][0].update(
         link_target=None)), "a symlink without its target"),
     "garbled header": (garble_header, "line 1: not valid JSON"),
@@ -204,13 +204,17 @@ from tapetui.engine.backup.catalog_copy import import_cartridge
 
 async def go():
     engine = await open_engine(Path({home!r}), batch_rows=1)
-    add_rows = engine.catalog.add_rows
+    dir_ids = engine.catalog.dir_ids
+    batches = 0
 
-    async def add_then_die(set_id, rows):
-        await add_rows(set_id, rows)
-        os.kill(os.getpid(), signal.SIGKILL)  # a crash after the first batch of the first set
+    async def die_at_the_second_batch(paths):
+        nonlocal batches
+        batches += 1
+        if batches == 2:
+            os.kill(os.getpid(), signal.SIGKILL)  # a crash after the first batch of the first set
+        return await dir_ids(paths)
 
-    engine.catalog.add_rows = add_then_die
+    engine.catalog.dir_ids = die_at_the_second_batch
     await import_cartridge(engine, run_log(engine))
 
 asyncio.run(go())

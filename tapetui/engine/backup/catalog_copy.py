@@ -1,40 +1,48 @@
 """Self-describing cartridges: a copy of each set's catalog on the tape itself.
 
 At the end of a set, `tapetui/set-<id>.catalog.jsonl` is written on the set's last
-cartridge: a header line describing the set, then one JSON object per entry
-(path, kind, size, times, mode, owner, hash, link target, cartridge, position,
-deleted). With each file's `ltfs.hash.<algo>` extended attribute, this lets
-`import_cartridge` rebuild the catalog from the tapes alone, as Bareos needs
+cartridge: a header line describing the set, then one JSON object per entry (the
+keys of `_FIELDS`). With each file's `ltfs.hash.<algo>` extended attribute, this
+lets `import_cartridge` rebuild the catalog from the tapes alone, as Bareos needs
 `bscan` for. A set that spans cartridges has its copy on the last one only (the
 earlier ones filled up); importing an earlier cartridge says so.
 
-A tape is foreign input: every field of a copy is checked, and the header's
-counts against its rows, before anything of its set is stored; a copy that fails
-is refused whole, and the header's `entries` count (added after the first copies
-were written, so optional) catches a copy cut short at a line's end.
+A tape is foreign input. A copy is opened only if it is a regular file (a symlink
+to /dev/zero or a FIFO would never end), read one bounded line at a time (a copy
+may hold millions), and every field of its header and entries is checked against
+exact ranges, each entry's path against the set's source folders (restore writes
+it there), and the header's counts against its rows. Rows are stored as they are
+read, in one transaction: a copy that fails anywhere is refused whole, naming its
+file and line, and nothing of its set is kept. The header's `entries` count (added
+after the first copies were written, so optional) catches a copy cut short at a
+line's end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import errno
 import hashlib
 import json
 import os
+import sqlite3
+import stat
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import product
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, get_args, get_type_hints
+from typing import IO, TYPE_CHECKING, Any, Callable, get_args, get_type_hints
 
 from ..config import BackupConfig
 from ..errors import UserError
 from ..runlog import RunLog
+from ..tape.args import InvalidArgument, validate_barcode
 from ..tape.base import Volume
 from ..timeutil import to_db
 from . import layout
 from .chain import LEVELS
 from .errors import BackupInputError
-from .signatures import KIND_CODES
 from .state import PATH_SQL, connect
 
 if TYPE_CHECKING:
@@ -42,19 +50,225 @@ if TYPE_CHECKING:
 
 FORMAT = "tapetui-catalog"
 VERSION = 1
+#: The longest line a copy may hold: room for a header with many patterns, or an
+#: entry with large extended attributes or a long sparse map. A longer line is
+#: damage, and reading stops there instead of filling memory.
+MAX_LINE = 16 << 20
+#: A symlink's target is at most PATH_MAX bytes; in catalog form (names that are
+#: not UTF-8 escaped) a byte may take up to 4 characters.
+MAX_LINK = 4 * 4096
+MAX_NAME = 4096  # a set's name
+MAX_XATTR_NAME = 255  # bytes, as Linux allows
+MAX_XATTR_VALUE = 64 << 10  # bytes, decoded
+_I64 = 1 << 63
+_ID_MAX = (1 << 32) - 2  # uid/gid: (uid_t)-1 means "no change" to chown, never an owner
+_HASHES = get_args(get_type_hints(BackupConfig)["hash"])  # the hashes a backup can record
+#: The file types (`S_IFMT` of st_mode) each kind of entry may have.
+_KIND_TYPES = {
+    "file": frozenset({stat.S_IFREG}),
+    "dir": frozenset({stat.S_IFDIR}),
+    "symlink": frozenset({stat.S_IFLNK}),
+    "hardlink": frozenset({stat.S_IFREG}),  # a further name of a file, its bytes under the first
+    "special": frozenset({stat.S_IFIFO, stat.S_IFSOCK, stat.S_IFCHR, stat.S_IFBLK}),
+}
 
 
+class CopyError(UserError, ValueError):
+    """A catalog copy that cannot be trusted (damaged, truncated, hostile): its set is refused whole."""
+
+
+Check = Callable[[Any], Any]
+
+
+def _show(value: Any) -> str:
+    """`value` for a one-line message: a hostile copy's megabyte string is cut."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _int(lo: int, hi: int, *, null: bool = False) -> Check:
+    def check(value: Any) -> int | None:
+        if value is None and null:
+            return None
+        if type(value) is not int:  # not isinstance: JSON true is no integer here
+            raise CopyError(f"is {_show(value)}, not {'null or ' if null else ''}int")
+        if not lo <= value <= hi:
+            raise CopyError(f"is {value}, out of range {lo}..{hi}")
+        return value
+    return check
+
+
+def _typed(kind: type) -> Check:
+    def check(value: Any) -> Any:
+        if type(value) is not kind:
+            raise CopyError(f"is {_show(value)}, not {kind.__name__}")
+        return value
+    return check
+
+
+def _text(limit: int) -> Check:
+    is_text = _typed(str)
+
+    def check(value: Any) -> str:
+        if "\0" in is_text(value) or len(value) > limit:
+            raise CopyError(f"is {_show(value)}: text without NUL of at most {limit} characters expected")
+        return value
+    return check
+
+
+def _one_of(allowed: tuple[str, ...] | dict[str, Any]) -> Check:
+    def check(value: Any) -> str:
+        if type(value) is not str or value not in allowed:
+            raise CopyError(f"is {_show(value)}, not one of {', '.join(allowed)}")
+        return value
+    return check
+
+
+def _nullable(check: Check) -> Check:
+    return lambda value: None if value is None else check(value)
+
+
+def _path(value: Any) -> str:
+    """A plain absolute path ('/a/b'); whether it lies in the set's sources is `_Entries.inside`."""
+    if type(value) is not str or layout.safe_relpath(value) is None:
+        raise CopyError(f"is {_show(value)}, not a plain absolute path")
+    return value
+
+
+def _hex(value: Any) -> bytes:
+    """A hash as lowercase hex (its length is the set's hash's: `_Entries._check`)."""
+    try:
+        digest = bytes.fromhex(_typed(str)(value))
+    except ValueError:
+        digest = b""
+    if 2 * len(digest) != len(value) or value != value.lower():  # fromhex skips spaces
+        raise CopyError(f"is {_show(value)}, not hexadecimal")
+    return digest
+
+
+def _barcode(value: Any) -> str:
+    try:
+        return validate_barcode(value)
+    except InvalidArgument as e:
+        raise CopyError(f"is {_show(value)}: {e}") from None
+
+
+def _xattrs(value: Any) -> dict[str, str]:
+    """{name: base64 value}: names as Linux allows them, values up to its 64 KiB."""
+    if type(value) is not dict:
+        raise CopyError(f"is {_show(value)}, not an object")
+    for name, data in value.items():
+        if not 0 < len(name.encode("utf-8", "surrogatepass")) <= MAX_XATTR_NAME or "\0" in name:
+            raise CopyError(f"names {_show(name)}, not an attribute name of 1 to {MAX_XATTR_NAME} bytes")
+        try:
+            size = len(base64.b64decode(data, validate=True)) if type(data) is str else -1
+        except binascii.Error:
+            size = -1
+        if not 0 <= size <= MAX_XATTR_VALUE:
+            raise CopyError(f"{_show(name)} is {_show(data)}, not base64 of at most {MAX_XATTR_VALUE} bytes")
+    return value
+
+
+def _sparse(value: Any) -> list[list[int]]:
+    """The data extents of a sparse file: [[offset, length], ...], sorted, apart."""
+    if type(value) is not list:
+        raise CopyError(f"is {_show(value)}, not a list")
+    end = 0
+    for extent in value:
+        if (type(extent) is not list or len(extent) != 2 or type(extent[0]) is not int
+                or type(extent[1]) is not int or extent[0] < end or extent[1] <= 0
+                or extent[0] + extent[1] >= _I64):
+            raise CopyError(f"holds {_show(extent)}, not an [offset, length] after {end} with length > 0")
+        end = extent[0] + extent[1]
+    return value
+
+
+def _time(value: Any) -> datetime:
+    """A time with its zone, as `to_db` writes it (a naive one would be read as local)."""
+    try:
+        when = datetime.fromisoformat(_typed(str)(value))
+        to_db(when)  # out of range once moved to UTC (year 1 or 9999)?
+    except (ValueError, OverflowError):
+        raise CopyError(f"is {_show(value)}, not a time") from None
+    if when.tzinfo is None:
+        raise CopyError(f"is {_show(value)}, a time without its zone")
+    return when
+
+
+def _checked(obj: Any, checks: dict[str, Check], optional: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """`obj`'s fields, each passed through its check (a key in `optional` may be
+    absent: it is read as null, so its check must take null); CopyError naming the
+    first missing, bad or unknown field."""
+    if type(obj) is not dict:
+        raise CopyError(f"{_show(obj)} is not a JSON object")
+    if len(obj) < len(checks):
+        obj = dict.fromkeys(optional) | obj
+    if not obj.keys() <= checks.keys():
+        raise CopyError(f"unknown field {_show(min(obj.keys() - checks.keys()))}")
+    try:
+        return {key: check(obj[key]) for key, check in checks.items()}  # one pass (a million rows)
+    except (KeyError, CopyError):
+        pass
+    for key, check in checks.items():  # again, to say which field is wrong
+        if key not in obj:
+            raise CopyError(f"{key!r} is missing")
+        try:
+            check(obj[key])
+        except CopyError as e:
+            why = str(e)  # "is 3, not str", or a field inside: "'x' is ..." -> "'key.x' is ..."
+            raise CopyError(f"'{key}.{why[1:]}" if why.startswith("'") else f"{key!r} {why}") from None
+    raise AssertionError("a check failed once only")
+
+
+@dataclass(frozen=True)
+class _Field:
+    """One key of an entry line: how the copy writes it and how import checks and stores it."""
+
+    key: str
+    check: Check
+    sql: str  # its value in `_ENTRY_SQL` (e: the entry, c: its cartridge)
+    stored: bool = True  # a column of the same name (path and cartridge are stored as ids)
+    optional: bool = False  # added after the first copies were written: may be absent
+    as_json: bool = False  # stored as JSON text
+
+
+_I64_RANGE = _int(-_I64, _I64 - 1)
+_SIZE = _int(0, _I64 - 1)
+#: An entry's keys, in the order `_ENTRY_SQL` writes them. A new field is one line here.
+_FIELDS = (
+    _Field("path", _path, PATH_SQL, stored=False),
+    _Field("kind", _one_of(_KIND_TYPES), "e.kind"),
+    _Field("size", _SIZE, "e.size"),
+    _Field("mtime_ns", _I64_RANGE, "e.mtime_ns"),
+    _Field("mode", _int(0, 0o177777), "e.mode"),
+    _Field("uid", _int(0, _ID_MAX), "e.uid"),
+    _Field("gid", _int(0, _ID_MAX), "e.gid"),
+    _Field("inode", _SIZE, "e.inode"),  # SQLite's INTEGER is signed: what a backup could store
+    _Field("ctime_ns", _I64_RANGE, "e.ctime_ns"),
+    _Field("checksum", _nullable(_hex), "CASE WHEN e.checksum IS NULL THEN NULL ELSE lower(hex(e.checksum)) END"),
+    _Field("link_target", _nullable(_text(MAX_LINE)), "e.link_target"),
+    _Field("cartridge", _nullable(_typed(str)), "c.barcode", stored=False),  # one of the header's
+    _Field("position", _int(0, _I64 - 1, null=True), "e.position"),
+    _Field("deleted", _typed(bool), "json(CASE WHEN e.deleted THEN 'true' ELSE 'false' END)"),
+    _Field("xattrs", _nullable(_xattrs), "json(e.xattrs)", optional=True, as_json=True),
+    _Field("rdev", _int(0, _I64 - 1, null=True), "e.rdev", optional=True),
+    _Field("sparse", _nullable(_sparse), "json(e.sparse)", optional=True, as_json=True),
+)
+_ENTRY_CHECKS = {f.key: f.check for f in _FIELDS}
+_ENTRY_OPTIONAL = frozenset(f.key for f in _FIELDS if f.optional)
+_STORED = tuple(f for f in _FIELDS if f.stored)
+_stored_values = itemgetter(*(f.key for f in _STORED))
+_AS_JSON = tuple(f.key for f in _FIELDS if f.as_json)
 #: One entry per row as JSON text, encoded by SQLite (a tenth of the time of
-#: json.dumps per entry): the keys and values `_read_rows` checks.
+#: json.dumps per entry).
 _ENTRY_SQL = (
-    f"SELECT json_object('path', {PATH_SQL}, 'kind', e.kind, 'size', e.size, 'mtime_ns', e.mtime_ns, "
-    "'mode', e.mode, 'uid', e.uid, 'gid', e.gid, 'inode', e.inode, 'ctime_ns', e.ctime_ns, "
-    "'checksum', CASE WHEN e.checksum IS NULL THEN NULL ELSE lower(hex(e.checksum)) END, "
-    "'link_target', e.link_target, 'cartridge', c.barcode, 'position', e.position, "
-    "'deleted', json(CASE WHEN e.deleted THEN 'true' ELSE 'false' END)) "
+    "SELECT json_object(" + ", ".join(f"'{f.key}', {f.sql}" for f in _FIELDS) + ") "
     "FROM entries e JOIN dirs d ON d.id = e.dir_id LEFT JOIN cartridges c ON c.id = e.cartridge_id "
     "WHERE e.set_id = ?"
 )
+#: A plain INSERT: a path twice in one copy fails on the primary key (which one would be true?).
+_INSERT = (f"INSERT INTO entries(set_id, dir_id, name, cartridge_id, {', '.join(f.key for f in _STORED)}) "
+           f"VALUES ({', '.join('?' * (4 + len(_STORED)))})")
 
 
 async def write_copy(engine: Engine, volume: Volume, set_id: int, *, finished_at: datetime, files: int,
@@ -97,10 +311,6 @@ class ImportResult:
     refused: list[str] = field(default_factory=list)  # one line per copy refused: which and why
 
 
-class CopyError(UserError, ValueError):
-    """A catalog copy that cannot be trusted (damaged, truncated, hostile): its set is refused whole."""
-
-
 @dataclass
 class SetCopy:
     """The header of one catalog copy, every field checked."""
@@ -109,6 +319,7 @@ class SetCopy:
     file: str  # 'tapetui/set-3.catalog.jsonl', for messages
     id: int  # the set's id on the host that wrote it
     source_key: str
+    roots: tuple[str, ...]  # its source folders: every entry lies in one (or is one)
     name: str
     level: str
     started_at: datetime
@@ -118,189 +329,228 @@ class SetCopy:
     hash_algo: str
     tape_dir: str
     cartridges: list[str]
-    base: tuple[str, datetime | None] | None
+    base: tuple[str, datetime] | None
     entries: int | None  # rows the header announces (copies written before it was added have none)
 
 
-_I64 = 1 << 63
-_KINDS = tuple(KIND_CODES)
-_HASHES = get_args(get_type_hints(BackupConfig)["hash"])  # the hashes a backup can record
-#: An entry's keys in the order `_ENTRY_SQL` writes them, each with its type and
-#: whether it may be null.
-_ROW_SPEC = (
-    ("path", str, False), ("kind", str, False), ("size", int, False), ("mtime_ns", int, False),
-    ("mode", int, False), ("uid", int, False), ("gid", int, False), ("inode", int, False),
-    ("ctime_ns", int, False), ("checksum", str, True), ("link_target", str, True), ("cartridge", str, True),
-    ("position", int, True), ("deleted", bool, False),
-)
-_row_values = itemgetter(*(key for key, _, _ in _ROW_SPEC))
-#: Every combination of types a good entry can have: checked in one set lookup per
-#: row (a million-row copy), with `_get` run only to word the error.
-_ROW_TYPES = frozenset(product(*((kind, type(None)) if null else (kind,) for _, kind, null in _ROW_SPEC)))
+def _sources(source_key: str) -> list[str]:
+    try:
+        sources = json.loads(source_key).get("sources")
+    except (ValueError, AttributeError, RecursionError):
+        return []
+    if type(sources) is not list or not all(type(s) is str and (s == "/" or layout.safe_relpath(s)) for s in sources):
+        return []
+    return sources
 
 
-def _get(obj: dict, key: str, kind: type, *, null: bool = False) -> Any:
-    """obj[key] if it is a `kind` (None too with `null`), else CopyError saying what is wrong."""
-    if key not in obj:
-        raise CopyError(f"{key!r} is missing")
-    value = obj[key]
-    if value is None and null:
-        return None
-    if type(value) is not kind:  # not isinstance: JSON true is no integer here
-        raise CopyError(f"{key!r} is {value!r}, not {'null or ' if null else ''}{kind.__name__}")
-    if kind is int and not -_I64 <= value < _I64:
-        raise CopyError(f"{key!r} is {value}, out of range")
+def _source_key(value: Any) -> str:
+    """The sources and patterns a set backed up, as JSON: restore writes entries
+    under its source folders, so each must be a plain absolute path."""
+    if type(value) is not str or not _sources(value):
+        raise CopyError(f"is {_show(value)}, not the JSON of a set's source folders")
     return value
 
 
-def _time(obj: dict, key: str, *, null: bool = False) -> datetime | None:
-    text = _get(obj, key, str, null=null)
+def _tape_dir(value: Any) -> str:
     try:
-        return None if text is None else datetime.fromisoformat(text)  # as from_db, but "" is no time either
-    except ValueError:
-        raise CopyError(f"{key!r} is {text!r}, not a time") from None
+        return layout.checked_tape_dir(_typed(str)(value))
+    except BackupInputError:
+        raise CopyError(f"is {_show(value)}, not a plain relative path inside the volume") from None
 
 
-def _json(raw: bytes) -> dict:
-    try:
-        value = json.loads(raw.decode())
-    except ValueError as e:  # truncated or garbled; a bad UTF-8 byte too
-        raise CopyError(f"not valid JSON ({e})") from None
-    if not isinstance(value, dict):
-        raise CopyError("not a JSON object")
+def _barcodes(value: Any) -> list[str]:
+    if type(value) is not list or not value:
+        raise CopyError(f"is {_show(value)}, not a list of barcodes")
+    for barcode in value:
+        _barcode(barcode)
     return value
+
+
+_BASE_CHECKS: dict[str, Check] = {"source_key": _source_key, "started_at": _time}
+_SET_CHECKS: dict[str, Check] = {
+    "id": _SIZE, "source_key": _source_key, "name": _text(MAX_NAME), "level": _one_of(LEVELS),
+    "status": _one_of(("complete",)),  # only a complete set has a copy
+    "started_at": _time, "finished_at": _nullable(_time), "files": _SIZE, "bytes": _SIZE,
+    "hash_algo": _one_of(_HASHES), "tape_dir": _tape_dir, "cartridges": _barcodes, "entries": _int(0, _I64 - 1, null=True),
+    "base": _nullable(lambda base: _checked(base, _BASE_CHECKS)),
+}
+_FILE_TYPES = {stat.S_IFLNK: "symbolic link", stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket",
+               stat.S_IFCHR: "character device", stat.S_IFBLK: "block device", stat.S_IFDIR: "folder"}
+
+
+def _open_copy(path: str, file: str) -> IO[bytes]:
+    """The copy at `path` for reading, if it is a regular file: a symlink is not
+    followed (to /dev/zero it never ends), nor a FIFO waited on, nor a device opened."""
+    kind = stat.S_IFMT(os.lstat(path).st_mode)
+    if kind == stat.S_IFREG:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise
+            kind = stat.S_IFLNK  # replaced since the lstat
+        else:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                return os.fdopen(fd, "rb")
+            os.close(fd)
+            kind = stat.S_IFIFO
+    raise CopyError(f"{file}: a {_FILE_TYPES.get(kind, 'special file')}, not a regular file")
+
+
+def _line(f: IO[bytes]) -> bytes:
+    """The next line of a copy (b'' at its end), never more than MAX_LINE bytes read."""
+    raw = f.readline(MAX_LINE + 1)
+    if len(raw) > MAX_LINE:
+        raise CopyError(f"a line longer than {MAX_LINE >> 20} MiB")
+    return raw
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode())
+    except (ValueError, RecursionError) as e:  # truncated or garbled; a bad UTF-8 byte; [[[[...]]]]
+        raise CopyError(f"not valid JSON ({_show(e)})") from None
 
 
 def _read_header(path: str, file: str) -> SetCopy:
     """The header line of the copy at `path` (shown as `file`), checked field by field."""
-    with open(path, "rb") as f:
-        raw = f.readline()
-    try:
-        return _header(raw, path, file)
-    except CopyError as e:
-        raise CopyError(f"{file} line 1: {e}") from None
+    with _open_copy(path, file) as f:
+        try:
+            return _header(_line(f), path, file)
+        except CopyError as e:
+            raise CopyError(f"{file} line 1: {e}") from None
 
 
 def _header(raw: bytes, path: str, file: str) -> SetCopy:
     top = _json(raw)
-    if top.get("format") != FORMAT:
+    if type(top) is not dict or top.get("format") != FORMAT:
         raise CopyError("not a tapetui catalog copy")
-    if (version := _get(top, "version", int)) != VERSION:
-        raise CopyError(f"version {version} is not {VERSION} (written by another tapetui release)")
-    h = _get(top, "set", dict)
-    if (level := _get(h, "level", str)) not in LEVELS:
-        raise CopyError(f"level {level!r} is not one of {', '.join(LEVELS)}")
-    if (status := _get(h, "status", str)) != "complete":
-        raise CopyError(f"status {status!r}: only a complete set has a catalog copy")
-    if (algo := _get(h, "hash_algo", str)) not in _HASHES:
-        raise CopyError(f"unknown hash {algo!r}")
-    try:
-        tape_dir = layout.checked_tape_dir(_get(h, "tape_dir", str))
-    except BackupInputError as e:
-        raise CopyError(str(e)) from None
-    if layout.catalog_copy_relpath(tape_dir) != file:
-        raise CopyError(f"names set folder {tape_dir!r}, but this copy belongs to "
+    if top.get("version") != VERSION:
+        raise CopyError(f"version {_show(top.get('version'))} is not {VERSION} (written by another tapetui release)")
+    h = _checked(top, {"format": _typed(str), "version": _typed(int),
+                       "set": lambda s: _checked(s, _SET_CHECKS, frozenset({"entries"}))})["set"]
+    if layout.catalog_copy_relpath(h["tape_dir"]) != file:
+        raise CopyError(f"names set folder {h['tape_dir']!r}, but this copy belongs to "
                         f"{file.removesuffix(layout.COPY_SUFFIX)!r}")
-    cartridges = _get(h, "cartridges", list)
-    if not cartridges or not all(type(c) is str and c for c in cartridges):
-        raise CopyError(f"'cartridges' is {cartridges!r}, not a list of barcodes")
-    base = _get(h, "base", dict, null=True)
-    started = _time(h, "started_at")
-    assert started is not None
-    copy = SetCopy(
-        path=path, file=file, id=_get(h, "id", int), source_key=_get(h, "source_key", str),
-        name=_get(h, "name", str), level=level, started_at=started, finished_at=_time(h, "finished_at", null=True),
-        files=_get(h, "files", int), bytes=_get(h, "bytes", int), hash_algo=algo, tape_dir=tape_dir,
-        cartridges=cartridges,
-        base=None if base is None else (_get(base, "source_key", str), _time(base, "started_at")),
-        entries=_get(h, "entries", int) if "entries" in h else None,
+    base = h["base"]
+    return SetCopy(
+        path=path, file=file, id=h["id"], source_key=h["source_key"], roots=tuple(_sources(h["source_key"])),
+        name=h["name"], level=h["level"], started_at=h["started_at"], finished_at=h["finished_at"],
+        files=h["files"], bytes=h["bytes"], hash_algo=h["hash_algo"], tape_dir=h["tape_dir"],
+        cartridges=h["cartridges"], base=None if base is None else (base["source_key"], base["started_at"]),
+        entries=h["entries"],
     )
-    if copy.files < 0 or copy.bytes < 0:
-        raise CopyError("negative 'files' or 'bytes'")
-    return copy
 
 
-def _read_rows(copy: SetCopy) -> list[tuple]:
-    """The copy's entry lines as `Catalog.add_rows` tuples, with the cartridge's
-    barcode where its id goes (ids are this host's). Each line is checked and, at
-    the end, that the rows add up to what the header says (a copy cut short at a
-    line's end is still valid JSON line by line)."""
-    digest_hex = 2 * hashlib.new(copy.hash_algo).digest_size
-    barcodes = set(copy.cartridges)
-    rows: list[tuple] = []
-    seen: set[tuple[str, str]] = set()
-    files = nbytes = 0
-    n = 1
-    try:
-        with open(copy.path, "rb") as f:
-            f.readline()
-            for n, raw in enumerate(f, 2):
-                row = _row(raw, barcodes, digest_hex)
-                if row[:2] in seen:  # a set holds one version of a path: which one would be true?
-                    raise CopyError(f"path {row[0].rstrip('/') + '/' + row[1]!r} appears twice")
-                seen.add(row[:2])
-                if row[2] == "file" and not row[14]:
-                    files += 1
-                    nbytes += row[3]
-                rows.append(row)
-        if copy.entries is not None and len(rows) != copy.entries:
-            raise CopyError(f"the header announces {copy.entries} entries, the copy holds {len(rows)}")
-        if (files, nbytes) != (copy.files, copy.bytes):
-            raise CopyError(f"the header says {copy.files} files of {copy.bytes} bytes, "
-                            f"the entries hold {files} files of {nbytes} bytes")
-    except CopyError as e:
-        raise CopyError(f"{copy.file} line {n}: {e}") from None
-    return rows
+class _Entries:
+    """The entry lines of one copy, read and checked a batch at a time (a copy may
+    hold millions), each as (line, (folder, name, barcode, stored values)); `end`
+    checks that they add up to what the header says."""
 
+    def __init__(self, copy: SetCopy, f: IO[bytes]) -> None:
+        self.copy, self.f = copy, f
+        self.digest = hashlib.new(copy.hash_algo).digest_size
+        self.barcodes = frozenset(copy.cartridges)
+        self.prefixes = tuple(root.rstrip("/") + "/" for root in copy.roots)
+        self.count = self.files = self.bytes = 0
+        _line(f)  # the header, checked already
+        self.line = 1
 
-def _row(raw: bytes, barcodes: set[str], digest_hex: int) -> tuple:
-    """One entry line as an `add_rows` tuple (barcode for cartridge id), or CopyError."""
-    if not raw.endswith(b"\n"):
-        raise CopyError("the copy ends mid-line (cut short)")
-    e = _json(raw)
-    try:
-        values = _row_values(e)
-    except KeyError:
-        values = ()
-    if tuple(map(type, values)) not in _ROW_TYPES or not -_I64 <= min(values[2:9]) <= max(values[2:9]) < _I64:
-        for key, kind, null in _ROW_SPEC:
-            _get(e, key, kind, null=null)  # raises, naming the first bad field
-    path, kind, size, mtime_ns, mode, uid, gid, inode, ctime_ns, checksum, link, barcode, position, deleted = values
-    if layout.safe_relpath(path) is None:
-        raise CopyError(f"path {path!r} is not a plain absolute path")
-    if kind not in _KINDS:
-        raise CopyError(f"kind {kind!r} is not one of {', '.join(_KINDS)}")
-    if size < 0:
-        raise CopyError(f"'size' is {size}")
-    if position is not None and not -_I64 <= position < _I64:
-        raise CopyError(f"'position' is {position}, out of range")
-    if barcode is not None and barcode not in barcodes:
-        raise CopyError(f"cartridge {barcode!r} is not one of the set's {', '.join(sorted(barcodes))}")
-    digest = None
-    if checksum is not None:
-        if len(checksum) != digest_hex:
-            raise CopyError(f"'checksum' is not a hash of {digest_hex // 2} bytes")
+    def batch(self, size: int) -> list[tuple[int, tuple]]:
+        out: list[tuple[int, tuple]] = []
         try:
-            digest = bytes.fromhex(checksum)
-        except ValueError:
-            raise CopyError("'checksum' is not hexadecimal") from None
-    if not deleted:
-        if kind == "file" and (digest is None or barcode is None):
-            raise CopyError("a file without its hash or cartridge")
-        if kind == "symlink" and link is None:
-            raise CopyError("a symlink without its target")
-    folder, name = layout.split(path)
-    return (folder, name, kind, size, mtime_ns, mode, uid, gid, inode, ctime_ns, digest, link, barcode, position,
-            int(deleted))
+            while len(out) < size:
+                self.line += 1
+                if not (raw := _line(self.f)):
+                    self.line -= 1  # there is no such line: `end` names the last
+                    break
+                out.append((self.line, self._row(raw)))
+        except CopyError as e:
+            raise CopyError(f"{self.copy.file} line {self.line}: {e}") from None
+        return out
+
+    def end(self) -> None:
+        copy = self.copy
+        try:
+            if copy.entries is not None and self.count != copy.entries:
+                raise CopyError(f"the header announces {copy.entries} entries, the copy holds {self.count}")
+            if (self.files, self.bytes) != (copy.files, copy.bytes):
+                raise CopyError(f"the header says {copy.files} files of {copy.bytes} bytes, "
+                                f"the entries hold {self.files} files of {self.bytes} bytes")
+        except CopyError as e:
+            raise CopyError(f"{copy.file} line {self.line}: {e}") from None
+
+    def _row(self, raw: bytes) -> tuple:
+        if not raw.endswith(b"\n"):
+            raise CopyError("the copy ends mid-line (cut short)")
+        e = _checked(_json(raw), _ENTRY_CHECKS, _ENTRY_OPTIONAL)
+        self._check(e)
+        self.count += 1
+        if self.copy.entries is not None and self.count > self.copy.entries:
+            raise CopyError(f"the header announces {self.copy.entries} entries, the copy holds more")
+        if e["kind"] == "file" and not e["deleted"]:
+            self.files += 1
+            self.bytes += e["size"]
+        for key in _AS_JSON:
+            if e[key] is not None:
+                e[key] = json.dumps(e[key], separators=(",", ":"))  # as a backup stores them
+        return (*layout.split(e["path"]), e["cartridge"], _stored_values(e))
+
+    def inside(self, path: str) -> bool:
+        return path.startswith(self.prefixes) or path in self.copy.roots
+
+    def _check(self, e: dict[str, Any]) -> None:
+        """What one field says of another, and of the set."""
+        path, kind, mode, deleted = e["path"], e["kind"], e["mode"], e["deleted"]
+        if not self.inside(path):
+            raise CopyError(f"path {_show(path)} is outside the set's source folders ({', '.join(self.copy.roots)})")
+        if stat.S_IFMT(mode) not in _KIND_TYPES[kind] and not (deleted and mode == 0):
+            raise CopyError(f"'mode' is {mode:#o}, not a {kind}'s")
+        if e["checksum"] is not None and len(e["checksum"]) != self.digest:
+            raise CopyError(f"'checksum' is not a hash of {self.digest} bytes")
+        if e["cartridge"] is not None and e["cartridge"] not in self.barcodes:
+            raise CopyError(f"cartridge {e['cartridge']!r} is not one of the set's {', '.join(sorted(self.barcodes))}")
+        if e["sparse"] and sum(e["sparse"][-1]) > e["size"]:
+            raise CopyError(f"'sparse' reaches past the file's {e['size']} bytes")
+        if not deleted:
+            _NEEDS[kind](self, e)
+
+
+def _file_needs(entries: _Entries, e: dict[str, Any]) -> None:
+    if e["checksum"] is None or e["cartridge"] is None:
+        raise CopyError("a file without its hash or cartridge")
+
+
+def _symlink_needs(entries: _Entries, e: dict[str, Any]) -> None:
+    if not e["link_target"] or len(e["link_target"]) > MAX_LINK:
+        raise CopyError(f"a symlink without its target (or one longer than {MAX_LINK} characters)")
+
+
+def _hardlink_needs(entries: _Entries, e: dict[str, Any]) -> None:
+    target = e["link_target"]
+    if target is None or layout.safe_relpath(target) is None or not entries.inside(target) or target == e["path"]:
+        raise CopyError(f"a hardlink to {_show(target)}, not to another path in the set's source folders")
+
+
+def _special_needs(entries: _Entries, e: dict[str, Any]) -> None:
+    if stat.S_IFMT(e["mode"]) in (stat.S_IFCHR, stat.S_IFBLK) and e["rdev"] is None:
+        raise CopyError("a device without its number ('rdev')")
+
+
+#: What a live (not deleted) entry of each kind must carry.
+_NEEDS: dict[str, Callable[[_Entries, dict[str, Any]], None]] = {
+    "file": _file_needs, "dir": lambda entries, e: None, "symlink": _symlink_needs,
+    "hardlink": _hardlink_needs, "special": _special_needs,
+}
 
 
 async def import_cartridge(engine: Engine, log: RunLog) -> ImportResult:
     """Rebuild the catalog rows of the loaded cartridge's sets from its catalog copies.
 
-    Each copy is read and checked whole before anything of its set is stored, and
-    its set and rows are then stored in one transaction: a bad copy (or a crash
-    half-way) adds nothing of its set, never a set marked complete with rows
-    missing. Other sets still import; `refused` says which were not, and why."""
+    Each set and its rows are stored in one transaction as its copy is read and
+    checked: a bad copy (or a crash half-way) adds nothing of its set, never a set
+    marked complete with rows missing. Other sets still import; `refused` says
+    which were not, and why."""
     status = await engine.driver.status()
     if status.loaded is None:
         raise UserError("the drive is empty: load the cartridge to import first")
@@ -333,14 +583,11 @@ async def import_cartridge(engine: Engine, log: RunLog) -> ImportResult:
                 result.known.append(known)
                 continue
             try:
-                rows = await asyncio.to_thread(_read_rows, copy)
+                await _import_set(engine, log, copy, result)
             except OSError as e:
                 refuse(f"{copy.file}: cannot be read: {e.strerror or e}")
-                continue
             except CopyError as e:
                 refuse(str(e))
-                continue
-            await _import_set(engine, log, copy, rows, result)
         for folder in folders:
             if folder + layout.COPY_SUFFIX in copies:
                 continue  # imported, known or refused above
@@ -355,28 +602,49 @@ async def import_cartridge(engine: Engine, log: RunLog) -> ImportResult:
     return result
 
 
-async def _import_set(engine: Engine, log: RunLog, copy: SetCopy, rows: list[tuple], result: ImportResult) -> None:
-    """The set, its cartridges and all its rows in one transaction."""
-    async with engine.store.transaction():
-        if (known := await engine.sets.find_same(copy.source_key, copy.started_at)) is not None:
-            result.known.append(known)  # another import stored it meanwhile
-            return
-        set_id = await engine.sets.add_imported(
-            source_key=copy.source_key, name=copy.name, level=copy.level, status="complete",
-            started_at=copy.started_at, finished_at=copy.finished_at, files=copy.files, bytes_=copy.bytes,
-            hash_algo=copy.hash_algo, tape_dir=copy.tape_dir, base=copy.base,
-        )
-        ids: dict[str | None, int | None] = {None: None}
-        for barcode in copy.cartridges:
-            ids[barcode] = (await engine.cartridges.upsert(barcode)).id
-            await engine.sets.add_cartridge(set_id, ids[barcode])
-        batch = engine.config.backup.batch_rows
-        for i in range(0, len(rows), batch):
-            await engine.catalog.add_rows(set_id, [(*r[:12], ids[r[12]], *r[13:]) for r in rows[i : i + batch]])
-        unlinked = copy.base is not None and (await engine.sets.get(set_id)).base_set_id is None
+async def _import_set(engine: Engine, log: RunLog, copy: SetCopy, result: ImportResult) -> None:
+    """The set, its cartridges and all its rows in one transaction, the rows
+    stored a batch at a time as they are read (never the whole copy in memory):
+    a bad line anywhere rolls all of it back."""
+    f = await asyncio.to_thread(_open_copy, copy.path, copy.file)
+    try:
+        async with engine.store.transaction():
+            if (known := await engine.sets.find_same(copy.source_key, copy.started_at)) is not None:
+                result.known.append(known)  # another import stored it meanwhile
+                return
+            set_id = await engine.sets.add_imported(
+                source_key=copy.source_key, name=copy.name, level=copy.level, status="complete",
+                started_at=copy.started_at, finished_at=copy.finished_at, files=copy.files, bytes_=copy.bytes,
+                hash_algo=copy.hash_algo, tape_dir=copy.tape_dir, base=copy.base,
+            )
+            ids: dict[str | None, int | None] = {None: None}
+            for barcode in copy.cartridges:
+                ids[barcode] = (await engine.cartridges.upsert(barcode)).id
+                await engine.sets.add_cartridge(set_id, ids[barcode])
+            entries = await asyncio.to_thread(_Entries, copy, f)
+            while batch := await asyncio.to_thread(entries.batch, engine.config.backup.batch_rows):
+                await _store(engine, copy, set_id, ids, batch)
+            entries.end()
+            unlinked = copy.base is not None and (await engine.sets.get(set_id)).base_set_id is None
+    finally:
+        f.close()
     if unlinked:
         log.warning(f"set {copy.id}'s base set is not in the catalog yet: import the cartridge that holds "
                     "it (unless its copy was refused above)")
     result.added.append(set_id)
-    result.entries += len(rows)
-    log.info(f"imported set {copy.id} ({copy.level}, {len(rows)} entries) as set {set_id}")
+    result.entries += entries.count
+    log.info(f"imported set {copy.id} ({copy.level}, {entries.count} entries) as set {set_id}")
+
+
+async def _store(engine: Engine, copy: SetCopy, set_id: int, ids: dict[str | None, int | None],
+                 batch: list[tuple[int, tuple]]) -> None:
+    """One batch of checked rows (inside `_import_set`'s transaction)."""
+    conn = engine.store.conn
+    dirs = await engine.catalog.dir_ids({row[0] for _, row in batch})
+    before = conn.total_changes
+    try:
+        await conn.executemany(_INSERT, [(set_id, dirs[folder], name, ids[barcode], *values)
+                                         for _, (folder, name, barcode, values) in batch])
+    except sqlite3.IntegrityError:  # the primary key: the first row not stored is one seen before
+        line, (folder, name, _, _) = batch[conn.total_changes - before]
+        raise CopyError(f"{copy.file} line {line}: path {folder.rstrip('/') + '/' + name!r} appears twice") from None
