@@ -173,6 +173,20 @@ async def test_a_path_twice_is_named_at_its_second_line(library: Path, tmp_path:
     await assert_refused(home, index + 2, "appears twice")
 
 
+@pytest.mark.parametrize("target", ["/sub", "/nothing", "/sub/link"])
+async def test_a_hardlink_to_no_file_of_its_set_is_refused(library: Path, tmp_path: Path, target: str) -> None:
+    """Restore reads a hardlink's bytes at its target's place in the set: a folder, a
+    path the set lacks or a symlink there is refused (a file there: the round trip below)."""
+    home = new_host(library, tmp_path / "other")
+    lines = lines_of(home)
+    link = dict(lines[first("file")(lines)], kind="hardlink", path=source(lines) + "/again",
+                link_target=source(lines) + target)
+    lines.append(link)
+    lines[0]["set"]["entries"] += 1
+    rewrite(home, lines)
+    await assert_refused(home, len(lines), f"a hardlink names {source(lines) + target!r}, which is no file")
+
+
 @pytest.mark.parametrize("line", ["long", "nested"])
 async def test_a_huge_or_deep_line_is_refused_without_reading_on(library: Path, tmp_path: Path, line: str) -> None:
     home = new_host(library, tmp_path / "other")

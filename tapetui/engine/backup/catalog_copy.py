@@ -625,6 +625,7 @@ async def _import_set(engine: Engine, log: RunLog, copy: SetCopy, result: Import
             while batch := await asyncio.to_thread(entries.batch, engine.config.backup.batch_rows):
                 await _store(engine, copy, set_id, ids, batch)
             entries.end()
+            await _check_links(engine, copy, set_id, entries.line)
             unlinked = copy.base is not None and (await engine.sets.get(set_id)).base_set_id is None
     finally:
         f.close()
@@ -634,6 +635,26 @@ async def _import_set(engine: Engine, log: RunLog, copy: SetCopy, result: Import
     result.added.append(set_id)
     result.entries += entries.count
     log.info(f"imported set {copy.id} ({copy.level}, {entries.count} entries) as set {set_id}")
+
+
+#: The first live hardlink of a set whose target is no live file of that set.
+#: (The target's folder and name by SQL: rtrim by every character but '/' leaves
+#: the text up to its last '/'.)
+_LOST_LINK = (
+    "SELECT h.link_target FROM entries h WHERE h.set_id = ?1 AND h.kind = 'hardlink' AND NOT h.deleted "
+    "AND NOT EXISTS (SELECT 1 FROM dirs d JOIN entries t ON t.set_id = ?1 AND t.dir_id = d.id "
+    "AND t.name = substr(h.link_target, length(rtrim(h.link_target, replace(h.link_target, '/', ''))) + 1) "
+    "WHERE d.path = coalesce(nullif(rtrim(rtrim(h.link_target, replace(h.link_target, '/', '')), '/'), ''), '/') "
+    "AND t.kind = 'file' AND NOT t.deleted) LIMIT 1"
+)
+
+
+async def _check_links(engine: Engine, copy: SetCopy, set_id: int, last_line: int) -> None:
+    """Every hardlink names a file of its own set: restore reads its bytes there."""
+    target = await engine.store.scalar(_LOST_LINK, (set_id,))
+    if target is not None:
+        raise CopyError(f"{copy.file} line {last_line}: a hardlink names {_show(target)}, "
+                        "which is no file of this set")
 
 
 async def _store(engine: Engine, copy: SetCopy, set_id: int, ids: dict[str | None, int | None],
