@@ -5,14 +5,19 @@ the daemon without a traceback."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from daemon_support import db_rows, make_home, tapetui
+from daemon_support import ROOT, Daemon, db_rows, env, make_home, tapetui, write_tree
 from tapetui.engine.store.runs import own_start, pid_alive, proc_start
 
 LINUX_PROC = os.path.exists("/proc/self/stat") and proc_start(os.getpid()) is not None
@@ -87,3 +92,88 @@ def test_a_run_of_a_live_process_with_its_own_identity_stays_running(
     fired = tapetui(home, "schedule", "run", "h", "--wait")
     assert fired.returncode == 4 and f"already running (run #{run_id})" in fired.stdout, fired.stdout
     assert db_rows(home, "SELECT status FROM schedule_runs WHERE id = ?", run_id) == [("running",)]
+
+
+# -- item 13: SIGTERM stops cleanly --------------------------------------------------------
+def _read_until(proc: subprocess.Popen[str], text: str, timeout: float = 30) -> list[str]:
+    """Collect `proc`'s stdout lines (in a thread, to the end) and return once one holds `text`."""
+    lines: list[str] = []
+    seen = threading.Event()
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            if text in line:
+                seen.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    assert seen.wait(timeout), f"no {text!r} within {timeout}s: {lines}"
+    return lines
+
+
+@pytest.mark.parametrize("with_daemon", [False, True], ids=["here", "in-the-daemon"])
+def test_sigterm_of_backup_wait_cancels_the_run_and_exits_5(tmp_path: Path, with_daemon: bool) -> None:
+    home, src = make_home(tmp_path), tmp_path / "src"
+    write_tree(src, big_mb=12)  # 3 s at the sim drive's 4 MB/s
+    daemon = Daemon(home).start() if with_daemon else None
+    try:
+        backup = subprocess.Popen(
+            [sys.executable, "-m", "tapetui", "--home", str(home), "backup", "--level", "full", "--source",
+             str(src), "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(), cwd=ROOT)
+        lines = _read_until(backup, "pre-flight:")  # writing to the tape now
+        backup.send_signal(signal.SIGTERM)
+        assert backup.wait(timeout=30) is not None
+        err = backup.stderr.read()
+        time.sleep(0.2)  # the reader thread takes the last lines
+        out = "".join(lines)
+    finally:
+        if daemon is not None:
+            daemon.stop()
+    assert backup.returncode == 5, (out[-3000:], err)
+    assert "Traceback" not in err and "Error" not in err, err
+    assert "cancelled - stopped by the operator" in out
+    assert db_rows(home, "SELECT status FROM schedule_runs") == [("cancelled",)]
+    assert db_rows(home, "SELECT status FROM backup_runs") == [("cancelled",)]
+    assert db_rows(home, "SELECT status FROM backup_sets") == [("incomplete",)]
+
+
+def _add_and_hang_up(home: Path, name: str) -> None:
+    """A client that subscribes, adds a schedule and hangs up at once (as a CLI call
+    does, only faster): the daemon is still closing its side when SIGTERM comes."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(str(home / "daemon.sock"))
+        for request in ({"id": 1, "op": "subscribe", "args": {}},
+                        {"id": 2, "op": "add", "args": {"name": name, "kind": "daily", "when": "23:00",
+                                                         "action": "health_check"}}):
+            s.sendall(json.dumps(request).encode() + b"\n")
+        for line in s.makefile("rb"):  # until the add's reply (the hello and events come too)
+            reply = json.loads(line)
+            if reply.get("id") == 2:
+                assert reply["ok"], reply
+                return
+
+
+def test_sigterm_after_a_client_leaves_stops_the_daemon_without_a_callback_error(tmp_path: Path) -> None:
+    """Start, one `schedule add`, SIGTERM, again and again: exit 0, nothing on stderr
+    about CancelledError, and the stop is quick (no connection left hanging)."""
+    for i in range(8):
+        (tmp_path / f"t{i}").mkdir()
+        home = make_home(tmp_path / f"t{i}")
+        daemon = Daemon(home).start()
+        try:
+            if i % 4 == 3:
+                assert tapetui(home, "schedule", "add", "s", "--daily", "23:00", "--action",
+                               "health_check").returncode == 0
+            else:
+                _add_and_hang_up(home, "s")
+            asked = time.monotonic()
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait() == 0
+            took = time.monotonic() - asked
+        finally:
+            daemon.stop()
+        errors = daemon.errors()
+        assert "Traceback" not in errors and "CancelledError" not in errors, (i, errors)
+        assert took < 3, (i, took)
+        assert db_rows(home, "SELECT name FROM schedules") == [("s",)]

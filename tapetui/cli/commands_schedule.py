@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-from typing import Any
+from typing import Any, Iterator
 
 from ..engine.daemon.control import LocalControl
 from ..engine.errors import UserError
@@ -309,13 +310,15 @@ async def cmd_stop(args: argparse.Namespace, engine: Any) -> int:
 
 
 async def _wait_and_stream(service: LocalControl, run: RunRow, quiet: bool) -> int:
-    """Print the run's log while it runs (here or in the daemon); Ctrl-C or SIGTERM stops it cleanly."""
-    loop = asyncio.get_running_loop()
-    main = asyncio.current_task()
-    try:
-        loop.add_signal_handler(signal.SIGTERM, main.cancel)
-    except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
-        pass
+    """Print the run's log while it runs (here or in the daemon). Ctrl-C or SIGTERM
+    stops the run as `schedule stop` does, and the wait goes on until its end is
+    recorded: a clean stop, `cancelled`, exit 5."""
+    with _stop_on_signals(service, run) as stopping:
+        return await _stream_until_ended(service, run, quiet, stopping)
+
+
+async def _stream_until_ended(service: LocalControl, run: RunRow, quiet: bool,
+                              stopping: list[asyncio.Task[Any]]) -> int:
     follower = None
     if not quiet:
         async def follow() -> None:
@@ -333,10 +336,42 @@ async def _wait_and_stream(service: LocalControl, run: RunRow, quiet: bool) -> i
     finally:
         if follower is not None:
             follower.cancel()
+        if stopping:
+            await asyncio.gather(*stopping, return_exceptions=True)
         await service.close()
+    for task in stopping:
+        task.result()  # a stop that failed says why
     done = await service.runs.get(run.id)
     _print_outcome(done)
     return EXIT.get(done.status, 1)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(service: LocalControl, run: RunRow) -> Iterator[list[asyncio.Task[Any]]]:
+    """While inside, the first Ctrl-C or SIGTERM stops `run` (later ones change nothing:
+    the stop is under way); yields the list the stop's task is put in."""
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[Any]] = []
+
+    def stop() -> None:
+        if not stopping:
+            stopping.append(loop.create_task(service.stop(run.schedule_name), name="stop-on-signal"))
+
+    before = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    try:
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, stop)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+        pass
+    try:
+        yield stopping
+    finally:
+        for signum, handler in before.items():
+            if loop.remove_signal_handler(signum) and handler is not None:
+                signal.signal(signum, handler)
 
 
 def _print_outcome(run: RunRow) -> None:

@@ -37,6 +37,8 @@ WRITE_TIMEOUT_S = 30.0
 MAX_IN_FLIGHT = 16
 #: How long a reply waits for the events its operation published to be queued first.
 EVENT_FLUSH_S = 2.0
+#: How long closing waits for connections to end (each flushes for at most 1 s).
+CLOSE_WAIT_S = 5.0
 
 
 class _Outbox:
@@ -111,6 +113,7 @@ class DaemonServer:
         self._server: asyncio.AbstractServer | None = None
         self._clients: set[_Client] = set()
         self._requests: set[asyncio.Task[None]] = set()  # of every client, gone ones too
+        self._connections: set[asyncio.Task[Any]] = set()  # one `_accept` per connection, until it ends
         self._sub = None
 
     @property
@@ -141,7 +144,17 @@ class DaemonServer:
             self._sub.close()
             self._sub = None
         await asyncio.gather(*(self._flush_and_close(c) for c in list(self._clients)))
+        await self._connections_ended()
         self.socket_path.unlink(missing_ok=True)
+
+    async def _connections_ended(self) -> None:
+        """Wait for every connection's handler to end (closing the server does not), so
+        none is left for the event loop to cancel on its way out."""
+        if self._connections:
+            _, late = await asyncio.wait(list(self._connections), timeout=CLOSE_WAIT_S)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
     # -- events ------------------------------------------------------------------
     def _broadcast(self, event: Event) -> None:
@@ -165,6 +178,20 @@ class DaemonServer:
 
     # -- connections ---------------------------------------------------------------
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One connection, from hello to close. It never ends cancelled: asyncio's stream
+        protocol (Python < 3.12) asks the finished handler for its exception, which for
+        a cancelled one prints 'Exception in callback ... CancelledError'."""
+        task = asyncio.current_task()
+        self._connections.add(task)
+        try:
+            await self._serve_connection(reader, writer)
+        except asyncio.CancelledError:  # the daemon is stopping: the connection is closed below
+            pass
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             pid, uid = peer_uid(writer)
         except OSError as e:
@@ -251,17 +278,20 @@ class DaemonServer:
         client.outbox.reply(reply)
 
     async def _write_loop(self, client: _Client) -> None:
+        """Until the connection closes. `asyncio.timeout`, not `wait_for`: the latter
+        (Python 3.11) can swallow a cancel that lands as the drain completes."""
         box, writer = client.outbox, client.writer
         try:
-            while True:
+            while not writer.is_closing():
                 await box.wake.wait()
                 box.wake.clear()
-                while (data := box.pop()) is not None:
+                while not writer.is_closing() and (data := box.pop()) is not None:
                     if box.dropped:
                         writer.write(protocol.encode({"dropped": box.dropped}))
                         box.dropped = 0
                     writer.write(data)
-                    await asyncio.wait_for(writer.drain(), self.write_timeout_s)
+                    async with asyncio.timeout(self.write_timeout_s):
+                        await writer.drain()
         except (TimeoutError, asyncio.TimeoutError):
             log.warning("client %s stopped reading for %ss; disconnected", client.pid, self.write_timeout_s)
         except (ConnectionError, RuntimeError):
@@ -287,6 +317,7 @@ class DaemonServer:
     async def _drop(self, client: _Client) -> None:
         self._forget(client)
         client.close()
+        client.outbox.wake.set()  # its writer sees the connection closing, cancelled or not
         if client.writer_task is not None:
             client.writer_task.cancel()
             await asyncio.gather(client.writer_task, return_exceptions=True)
