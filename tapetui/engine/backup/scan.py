@@ -11,7 +11,6 @@ devices are skipped with a log line; what cannot be read is logged and counted.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
 import stat
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .errors import BackupInputError
+from .patterns import compile_patterns
 from .layout import split
 from .signatures import KIND_NAMES, State, signature
 from .walk import Helper, Item, Unread, observe
@@ -29,16 +29,6 @@ from .walk import Helper, Item, Unread, observe
 Row = tuple
 
 Say = Callable[[str], None]
-
-
-def compile_patterns(patterns: list[str]) -> re.Pattern | None:
-    """Globs matched against a whole path or a bare name (`*.tmp`, `/data/cache/*`)."""
-    if not patterns:
-        return None
-    for p in patterns:
-        if not p or "\0" in p:
-            raise BackupInputError(f"bad glob pattern {p!r}")
-    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
 
 
 @dataclass
