@@ -350,7 +350,7 @@ def test_a_corrupt_config_is_named_and_left_as_it_is(
     kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     home = tmp_path / "home"
-    home.mkdir()
+    home.mkdir(mode=0o700)  # a home open to others adds a warning line
     config = home / "config.toml"
     config.write_bytes(CORRUPT_CONFIGS[kind])
     config.chmod(0o600)

@@ -25,7 +25,7 @@ from ..engine.store.models import Entry, SetRow
 from ..engine.tape.drive_lock import using_drive
 from ..engine.timeutil import show, to_db
 from . import route
-from .argtypes import count, row_id
+from .argtypes import count, glob, row_id
 from .output import add_json_flag, human_bytes, print_json, print_table
 
 
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_ls)
 
     p = sub.add_parser("find", help="find files in every set by name or path glob")
-    p.add_argument("pattern", metavar="PATTERN", help="'*.conf' matches names; '/etc/*/x' whole paths")
+    p.add_argument("pattern", type=glob, metavar="PATTERN", help="'*.conf' matches names; '/etc/*/x' whole paths")
     p.add_argument("--limit", type=count, default=1000, help="at most this many results (default 1000)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_find)

@@ -47,10 +47,12 @@ def cmd_check(args: argparse.Namespace, home: Home) -> int:
             if (name, key) in config_mod.SECRET_KEYS and section[key]:
                 section[key] = "<hidden>"
         values[name] = section
+    exists = home.config_file.exists()
     if args.json:
-        print_json({"file": str(home.config_file), "values": values})
+        print_json({"file": str(home.config_file), "exists": exists, "values": values})
     else:
-        print(f"{home.config_file}: OK")
+        print(f"{home.config_file}: OK" if exists else
+              f"{home.config_file}: no such file; the defaults below are in force (it is written on first use)")
         rows = [(f"{n}.{k}", v) for n, sec in values.items() for k, v in sec.items()]
         print_table(rows, ["key", "value"])
     return 0

@@ -26,7 +26,7 @@ from ..engine.store.models import LogLine, RunRow, ScheduleRow
 from ..engine.tape.ops import ANY_CARTRIDGE
 from ..engine.timeutil import local, show
 from . import route
-from .argtypes import count, row_id
+from .argtypes import AppendEach, count, row_id
 from .output import add_json_flag, human_bytes, print_json, print_table
 
 WHEN_FLAGS = {
@@ -48,9 +48,9 @@ DETACH_WAIT_S = 20.0
 def _backup_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("backup settings")
     g.add_argument("--level", choices=("full", "incremental", "differential"))
-    g.add_argument("--source", action="append", metavar="DIR", help="a folder to back up (repeat for more)")
-    g.add_argument("--exclude", action="append", metavar="GLOB", help="skip paths matching GLOB (repeatable)")
-    g.add_argument("--include", action="append", metavar="GLOB", help="only paths matching GLOB (repeatable)")
+    g.add_argument("--source", action=AppendEach, metavar="DIR", help="a folder to back up (repeat for more)")
+    g.add_argument("--exclude", action=AppendEach, metavar="GLOB", help="skip paths matching GLOB (repeatable)")
+    g.add_argument("--include", action=AppendEach, metavar="GLOB", help="only paths matching GLOB (repeatable)")
     g.add_argument("--cartridge-policy", choices=("auto", "loaded"),
                    help="auto: pick a usable cartridge from the library; loaded: use the one in the drive")
     g.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
@@ -149,10 +149,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("backup", help="back up now: a one-off schedule, fired at once")
     p.add_argument("--level", required=True, choices=("full", "incremental", "differential"))
-    p.add_argument("--source", action="append", required=True, metavar="DIR", help="repeat for more folders")
+    p.add_argument("--source", action=AppendEach, required=True, metavar="DIR", help="repeat for more folders")
     p.add_argument("--name", help="the one-off schedule's name (default: 'backup DATE TIME')")
-    p.add_argument("--exclude", action="append", metavar="GLOB", help="skip paths matching GLOB (repeatable)")
-    p.add_argument("--include", action="append", metavar="GLOB", help="only paths matching GLOB (repeatable)")
+    p.add_argument("--exclude", action=AppendEach, metavar="GLOB", help="skip paths matching GLOB (repeatable)")
+    p.add_argument("--include", action=AppendEach, metavar="GLOB", help="only paths matching GLOB (repeatable)")
     p.add_argument("--cartridge-policy", choices=("auto", "loaded"))
     p.add_argument("--verify", action="store_true", help="re-read and check every hash afterwards")
     p.add_argument("--wait", action="store_true", help="stay until it ends, show its log (exit code as "

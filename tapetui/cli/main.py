@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import traceback
 from typing import TYPE_CHECKING, Sequence
@@ -18,6 +19,7 @@ from .. import __version__
 from ..engine.errors import UserError
 from ..engine.paths import Home
 from . import commands_catalog, commands_config, commands_daemon, commands_schedule, commands_tape
+from .argtypes import fold_repeated
 
 if TYPE_CHECKING:
     from ..engine.core import Engine
@@ -26,9 +28,37 @@ if TYPE_CHECKING:
 MODULES = [commands_config, commands_tape, commands_schedule, commands_catalog, commands_daemon]
 
 
+#: Arguments that are file paths or path globs: they may hold any bytes a file name
+#: may (as Python's surrogateescape). Every other text argument must be UTF-8.
+PATH_ARGS = frozenset({"home", "source", "exclude", "include", "to", "paths", "path", "pattern"})
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # usage errors: one line + exit 2
         self.exit(2, f"{self.prog}: error: {message}\n(try: {self.prog} --help)\n")
+
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> object:
+        """Two argparse gaps, closed where every value passes: `--opt=--` gave the
+        option a list (argparse drops a `--` value), and text that is not UTF-8
+        reached SQLite as an internal error."""
+        if action.nargs not in (argparse.PARSER, argparse.REMAINDER) and action.dest not in PATH_ARGS:
+            for text in arg_strings:
+                if not _is_utf8(text):
+                    shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                    raise argparse.ArgumentError(action, f"'{shown}' is not UTF-8 text")
+        if arg_strings == ["--"] and action.option_strings and action.nargs is None:
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value
+        return super()._get_values(action, arg_strings)
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +104,8 @@ async def _recover(engine: Engine) -> None:
 
 def dispatch(args: argparse.Namespace) -> int:
     home = Home.resolve(args.home)
+    for warning in home.open_to_others():
+        print(f"tapetui: warning: {warning}", file=sys.stderr)
     if args.command is None:
         from ..console.launch import launch
 
@@ -85,7 +117,10 @@ def dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(fold_repeated(list(sys.argv[1:] if argv is None else argv)))
+    # Whatever tapetui creates (catalog, logs, sim cartridges holding copies of
+    # every backed-up file) is the user's alone; restore sets recorded modes itself.
+    umask = os.umask(0o077)
     try:
         return dispatch(args)
     except UserError as e:
@@ -104,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"tapetui: internal error: {type(e).__name__}: {e} (run with --debug for details)",
                   file=sys.stderr)
         return 1
+    finally:
+        os.umask(umask)
 
 
 if __name__ == "__main__":

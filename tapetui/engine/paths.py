@@ -8,10 +8,13 @@ benchmarks and `--demo` use so they never touch a user's real state.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
+
+from .errors import UserError
 
 APP = "tapetui"
 HOME_ENV = "TAPETUI_HOME"
@@ -58,6 +61,7 @@ class Home:
     @classmethod
     def single(cls, root: Path) -> Home:
         root = root.expanduser().resolve()
+        _check_utf8(root)
         return cls(config_dir=root, data_dir=root, log_dir=root / "logs")
 
     @classmethod
@@ -66,15 +70,42 @@ class Home:
         chosen = home or os.environ.get(HOME_ENV)
         if chosen:
             return cls.single(Path(chosen))
-        return cls(
+        platform = cls(
             config_dir=Path(platformdirs.user_config_dir(APP)),
             data_dir=Path(platformdirs.user_data_dir(APP)),
             log_dir=Path(platformdirs.user_log_dir(APP)),
         )
+        for d in platform.folders():
+            _check_utf8(d)
+        return platform
+
+    def folders(self) -> list[Path]:
+        """The home's folders, each once (one folder with `--home`)."""
+        return list(dict.fromkeys((self.config_dir, self.data_dir, self.log_dir)))
 
     def ensure(self) -> None:
-        for d in (self.config_dir, self.data_dir, self.log_dir):
-            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """Create the folders (0700, parents too); a path that cannot be one is a clear error."""
+        for d in self.folders():
+            try:
+                make_private_dir(d)
+            except OSError as e:
+                where = Path(e.filename) if e.filename else d
+                why = f"{where} is a file" if where.exists() and not where.is_dir() else f"{where}: {e.strerror}"
+                raise UserError(f"cannot use {d} as tapetui's home folder: {why}") from None
+
+    def open_to_others(self) -> list[str]:
+        """A warning per home folder other users may enter: tapetui makes its files 0600,
+        but names and sizes show, and files an older tapetui made may be readable."""
+        warnings = []
+        for d in self.folders():
+            try:
+                st = d.stat()
+            except OSError:
+                continue
+            mode = st.st_mode & 0o777
+            if stat.S_ISDIR(st.st_mode) and mode & 0o077:
+                warnings.append(f"{d} is open to other users (mode {mode:04o}); run: chmod 700 {d}")
+        return warnings
 
     def as_dict(self) -> dict[str, str]:
         return {
@@ -83,3 +114,26 @@ class Home:
             "library": str(self.sim_root),
             "log_file": str(self.log_file),
         }
+
+
+def make_private_dir(path: Path) -> None:
+    """`mkdir -p` where every folder made is 0700, whatever the umask: the home
+    holds the catalog and the sim cartridges' copies of every backed-up file."""
+    if path.is_dir():
+        return
+    if not path.parent.is_dir():
+        make_private_dir(path.parent)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        if not path.is_dir():
+            raise
+
+
+def _check_utf8(root: Path) -> None:
+    """tapetui's home path goes into logs, SQLite and TOML, which hold UTF-8 text only."""
+    try:
+        str(root).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(root).decode("utf-8", "backslashreplace")
+        raise UserError(f"the home folder {shown} is not a UTF-8 path; choose one whose name is UTF-8") from None

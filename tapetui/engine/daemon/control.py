@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..backup.restore import RestoreRequest, RestoreResult, run_restore
+from ..backup.restore import RestoreRequest, RestoreResult, _normalize_selection, resolve_sets, run_restore
 from ..errors import UserError
 from ..events import RunFinished, RunStarted, SchedulesChanged
 from ..runlog import RunLog
@@ -157,6 +157,9 @@ class LocalControl(Service):
         """Restore files as a manual run, so it shows in Runs with its stored log."""
         await self._drive_free()
         engine, now = self.engine, self.engine.clock
+        # Bad input (a relative path, an unknown or incomplete set) is refused before a run exists.
+        _normalize_selection(request.paths)
+        await resolve_sets(engine, request.set_id, request.at)
         run_id = await self.runs.start(schedule_id=None, schedule_name=RESTORE_RUN, action="restore",
                                        trigger="manual", at=now())
         engine.bus.publish(RunStarted(run_id=run_id, schedule=RESTORE_RUN, action="restore", trigger="manual"))

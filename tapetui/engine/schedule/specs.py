@@ -21,6 +21,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 IntervalUnit = Literal["minutes", "hours", "days"]
 _UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400}
+_MAX_INTERVAL_S = 36500 * 86400  # far beyond any real use, far below datetime's limits
 
 
 def _check_time(at: time) -> None:
@@ -56,6 +57,8 @@ class Interval:
             )
         if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every <= 0:
             raise ScheduleError(f"interval must be a whole number above 0, got {self.every!r}")
+        if self.every * _UNIT_SECONDS[self.unit] > _MAX_INTERVAL_S:
+            raise ScheduleError(f"interval must be at most 100 years (36500 days), got {self.every} {self.unit}")
         if self.start.tzinfo is None or self.start.utcoffset() is None:
             raise ScheduleError("interval: the start time has no time zone")
 

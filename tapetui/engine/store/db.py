@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import sqlite3
+import stat
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterable, Iterator, Sequence
@@ -11,6 +14,7 @@ from typing import Any, AsyncIterator, Iterable, Iterator, Sequence
 import aiosqlite
 
 from ..errors import StoreError
+from ..paths import make_private_dir
 from .schema import LATEST, MIGRATIONS
 
 PRAGMAS = (
@@ -145,13 +149,69 @@ async def _migrate(conn: aiosqlite.Connection, path: Path, upto: int) -> None:
             raise StoreError(f"{path}: upgrading the database to schema {number} failed: {e}") from e
 
 
-async def open_store(path: Path, *, upto: int = LATEST) -> Store:
-    """Open (creating if needed) and upgrade the catalog database.
+_LEFT_AS_IS = "it was left untouched; move it aside to start a new catalog, or restore it from a copy"
 
-    A file that is not a database is reported, never replaced: it may be the
-    only record of what is on the tapes. `upto` exists for migration tests."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = await aiosqlite.connect(path, isolation_level=None)
+
+async def open_store(path: Path, *, upto: int = LATEST) -> Store:
+    """Open (creating if missing) and upgrade the catalog database.
+
+    Anything at `path` that is not a usable database is reported, never replaced:
+    it may be the only record of what is on the tapes. That includes an empty
+    file, which SQLite would silently take as a new, empty catalog.
+    `upto` exists for migration tests."""
+    make_private_dir(path.parent)
+    if not os.path.lexists(path):
+        await _create(path, upto)
+    _check_usable(path)
+    return Store(await _connect(path, upto), path)
+
+
+async def _create(path: Path, upto: int) -> None:
+    """A new catalog, made aside (0600) and linked into place whole, so no process
+    ever finds (and refuses) an empty catalog.db another one is still making."""
+    tmp = path.with_name(f".{path.name}.new-{os.getpid()}")
+    _remove_with_sidecars(tmp)
+    # SQLite gives the -wal and -shm files the mode of the database file.
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    try:
+        await (await _connect(tmp, upto)).close()
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process made it first: that one is used
+        except OSError:  # a file system without hard links
+            if not os.path.lexists(path):
+                os.replace(tmp, path)
+    finally:
+        _remove_with_sidecars(tmp)
+
+
+def _remove_with_sidecars(db: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+
+
+def _check_usable(path: Path) -> None:
+    """One clear line for what SQLite would report vaguely, late or not at all."""
+    try:
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise StoreError(f"{path}: the catalog database is a folder, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise StoreError(f"{path}: the catalog database is not a regular file")
+        if st.st_size == 0:
+            raise StoreError(f"{path}: the catalog database is empty (0 bytes); {_LEFT_AS_IS}")
+        os.close(os.open(path, os.O_RDWR))
+    except OSError as e:
+        hint = " (immutable? see lsattr)" if e.errno == errno.EPERM else ""
+        raise StoreError(f"{path}: cannot write the catalog database: {e.strerror}{hint}") from None
+
+
+async def _connect(path: Path, upto: int) -> aiosqlite.Connection:
+    try:
+        conn = await aiosqlite.connect(path, isolation_level=None)
+    except sqlite3.Error as e:
+        raise StoreError(f"{path}: cannot open the catalog database ({e})") from None
     conn.row_factory = sqlite3.Row
     try:
         for pragma in PRAGMAS:
@@ -163,11 +223,8 @@ async def open_store(path: Path, *, upto: int = LATEST) -> Store:
         await _migrate(conn, path, upto)
     except sqlite3.DatabaseError as e:
         await conn.close()
-        raise StoreError(
-            f"{path}: cannot open the catalog database ({e}); it was left untouched — "
-            f"move it aside to start a new one, or restore it from a copy"
-        ) from None
+        raise StoreError(f"{path}: cannot open the catalog database ({e}); {_LEFT_AS_IS}") from None
     except BaseException:
         await conn.close()
         raise
-    return Store(conn, path)
+    return conn

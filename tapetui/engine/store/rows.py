@@ -52,4 +52,11 @@ def load(cls: type[T], row: Any, **extra: Any) -> T:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    """JSON for a column: readable, or with `\\uXXXX` escapes where it holds a file
+    name that is not UTF-8 (surrogateescape), which SQLite could not take."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, sort_keys=True)
+    return text
