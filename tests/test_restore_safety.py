@@ -43,14 +43,17 @@ async def test_path_escapes_are_refused_and_logged(tmp_path: Path) -> None:
         restored_src.mkdir(parents=True)
         os.symlink(outside, restored_src / "trap")  # a folder on the way that leads out
         r = await run_restore(engine, RestoreRequest(target=str(out), set_id=result.set_id), log)
-        assert r.refused == 4 and r.status == "warning"
+        # only writes that would leave the target are refused: '..' and the folder that is a symlink
+        assert r.refused == 2 and r.status == "warning"
         assert list(outside.iterdir()) == []
         assert (restored_src / "f").read_text() == "data"
+        # symlinks come back verbatim, as tar and rsync restore them (nothing is written through them)
         assert os.readlink(restored_src / "ok") == "f"
-        assert not (restored_src / "up").exists() and not os.path.lexists(restored_src / "abs")
+        assert os.readlink(restored_src / "up") == "../../../../../../../etc"
+        assert os.readlink(restored_src / "abs") == "/etc/passwd"
         assert not (out / s.lstrip("/")).parent.joinpath("evil").exists()
         job = await engine.sets.get_restore(r.job_id)
-        assert job.status == "warning" and job.errors == 4
+        assert job.status == "warning" and job.errors == 2
     finally:
         await engine.close()
 
@@ -105,45 +108,48 @@ async def test_selecting_a_folder_or_file_restores_only_that(tmp_path: Path) -> 
         await engine.close()
 
 
-async def test_a_chain_of_symlinks_cannot_lead_out_in_any_order(tmp_path: Path) -> None:
-    """l1 -> '..' is harmless alone; l2 -> 'l1/../..' looks inside when read as text
-    but leads out through l1. Refused whether l1 is restored before, with or
-    after l2, and whether l1 is already on disk; plain links stay."""
+async def test_symlinks_come_back_verbatim_and_nothing_is_written_through_them(tmp_path: Path) -> None:
+    """l1 -> '..' and l2 -> 'l1/../..' lead out of the target once restored; they are
+    restored as they were (tar and rsync do the same; f8fad7c refused them), and a
+    file whose catalog path goes through one of them (a forged row, restored into
+    the same folder later) is refused, never written out."""
     src, outside = tmp_path / "src", tmp_path / "outside"
     a = src / "a"
     write(a / "sub" / "f", "data")
-    depth = len(str(a).strip("/").split("/"))  # folders from the target down to a
+    depth = len(str(a).strip("/").split("/"))
     os.symlink("..", a / "l1")
-    os.symlink("l1/" + "/".join([".."] * depth), a / "l2")  # lexically one folder below the target
-    os.symlink("sub/../sub/f", a / "fine")  # '..' after a real folder is exact
-    os.symlink("../a/sub", a / "up")
+    os.symlink("l1/" + "/".join([".."] * depth), a / "l2")
+    os.symlink("/etc/localtime", a / "abs")
+    os.symlink("sub/../sub/f", a / "fine")
     outside.mkdir()
     engine = await open_engine(tmp_path / "home")
     log = run_log(engine)
     try:
         result = await run_backup(engine, BackupRequest(sources=[str(src)]), log)
-        for n, selections in enumerate([[], [str(a / "l2")], [str(a / "l1")]]):
-            out = tmp_path / f"out{n}"
-            for paths in ([selections] if not selections else [selections, []]):
-                r = await run_restore(engine, RestoreRequest(target=str(out), set_id=result.set_id, paths=paths), log)
-                restored = out / str(a).lstrip("/")
-                if paths != [str(a / "l1")]:
-                    assert r.refused == 1 and r.status == "warning"
-            assert not os.path.lexists(restored / "l2")
-            assert os.readlink(restored / "l1") == ".."
-            assert (restored / "fine").read_text() == "data"
-            assert os.path.realpath(restored / "up") == str((restored / "sub").resolve())
-        job = await engine.sets.get_restore(r.job_id)
-        assert job.status == "warning" and job.errors == 1
+        [real] = [e for e in await engine.catalog.list_dir(result.set_id, str(a / "sub")) if e.kind == "file"]
+        forged = [(str(a / "l2" / name), "escaped", "file", 4, 0, 0o644, 0, 0, 0, 0, real.checksum, None,
+                   real.cartridge_id, 0, 0) for name in ("", "tmp")]
+        out = tmp_path / "out"
+        r = await run_restore(engine, RestoreRequest(target=str(out), set_id=result.set_id), log)
+        restored = out / str(a).lstrip("/")
+        assert os.readlink(restored / "l1") == ".."
+        assert os.readlink(restored / "l2").startswith("l1/..")
+        assert os.readlink(restored / "abs") == "/etc/localtime"
+        assert (restored / "fine").read_text() == "data"
+        assert r.refused == 0 and r.status == "success"
+        # a second restore into the same folder meets those links on the way of forged rows
+        await engine.catalog.add_rows(result.set_id, [(f.rstrip("/"), *rest) for f, *rest in forged])
+        r = await run_restore(engine, RestoreRequest(target=str(out), set_id=result.set_id), log)
+        assert r.refused == 2 and r.status == "warning"
+        assert list(outside.iterdir()) == [] and not any(p.name == "escaped" for p in tmp_path.rglob("escaped"))
     finally:
         await engine.close()
 
 
-async def test_a_symlink_through_a_foreign_link_leading_out_is_refused(tmp_path: Path) -> None:
-    """A link already in the target folder that leads out (not made by the restore)
-    cannot be used as a way out by a restored link."""
+async def test_a_file_under_a_foreign_link_leading_out_is_refused(tmp_path: Path) -> None:
+    """A link already in the target (not made by the restore) is never written through."""
     src, out, outside = tmp_path / "src", tmp_path / "out", tmp_path / "outside"
-    os.makedirs(src)
+    write(src / "door" / "secret", "mine")
     os.symlink("door/secret", src / "via")
     outside.mkdir()
     engine = await open_engine(tmp_path / "home")
@@ -154,7 +160,8 @@ async def test_a_symlink_through_a_foreign_link_leading_out_is_refused(tmp_path:
         restored.mkdir(parents=True)
         os.symlink(outside, restored / "door")
         r = await run_restore(engine, RestoreRequest(target=str(out), set_id=result.set_id), log)
-        assert r.refused == 1 and not os.path.lexists(restored / "via")
+        assert r.refused == 1 and list(outside.iterdir()) == []
+        assert os.readlink(restored / "via") == "door/secret"
     finally:
         await engine.close()
 
@@ -167,31 +174,40 @@ link_texts = st.lists(st.sampled_from(["..", "..", "..", ".", "b", "c", "x", "l0
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(LINK_PLACES), link_texts), min_size=1, max_size=8),
        st.lists(st.integers(0, 2), min_size=8, max_size=8), st.sampled_from(["skip", "overwrite"]))
-@example([("/a/l1", "l0/.."), ("/a/l0", "..")], [0] * 8, "skip")  # the way out is made after the link using it
-@example([("/a/l1", "l0/.."), ("/a/l0", "..")], [0, 1] + [0] * 6, "skip")  # ... by a later restore
+@example([("/a/l1", "l0/.."), ("/a/l0", "..")], [0] * 8, "skip")
+@example([("/a/l1", "l0/.."), ("/a/l0", "..")], [0, 1] + [0] * 6, "skip")
 @example([("/a/l0", ".."), ("/a/l1", "l0/.."), ("/a/l0", "b/../..")], [0, 0, 1] + [0] * 5, "overwrite")
-def test_no_restored_symlink_resolves_outside_whatever_the_order(links, batch_of, conflict) -> None:
-    """Links restored in any grouping and order (several restores into one folder,
-    later ones overwriting) never resolve out of the target; links with no '..'
-    are always kept."""
-    async def restore_all(top: Path) -> list[str]:
+def test_nothing_is_made_outside_whatever_links_the_target_holds(links, batch_of, conflict) -> None:
+    """Links restored verbatim in any grouping and order (several restores into one
+    folder, later ones overwriting), then folders made through every link name:
+    nothing is ever made outside the target, and a link made where nothing was holds
+    its text (f8fad7c refused links that resolve outside)."""
+    async def restore_all(top: Path) -> None:
         root = top / "root"
         (root / "a" / "b" / "c").mkdir(parents=True)
+        before = sorted(p for p in top.rglob("*") if not str(p).startswith(str(root)))
         log = RunLog(None, Bus(), None)
-        kept = []
         for batch in range(3):
             versions = [Version(path, 1, "symlink", 0, 0, 0o777, 0, 0, 0, 0, None, text, None, None, "", False)
                         for i, (path, text) in enumerate(links) if batch_of[i] == batch]
             result = RestoreResult(0, "running", "")
-            _Restorer(str(root), conflict, result, log, threading.Event(), "sha256").symlinks(versions)
-            for dirpath, dirnames, filenames in os.walk(root):
-                for name in dirnames + filenames:
-                    real = os.path.realpath(os.path.join(dirpath, name))
-                    assert real == str(root) or real.startswith(str(root) + "/"), (name, os.readlink(
-                        os.path.join(dirpath, name)) if os.path.islink(os.path.join(dirpath, name)) else "")
-            kept += [v.path for v in versions if ".." not in v.link_target.split("/")]
-        return [p for p in kept if not os.path.lexists(str(root) + p)]
+            worker = _Restorer(str(root), conflict, result, log, threading.Event(), "sha256")
+            free = {}  # the first link of each place where nothing was: made with its text
+            for v in versions:
+                if not os.path.lexists(str(root) + v.path):
+                    free.setdefault(v.path, v.link_target)
+            try:
+                worker.others(versions)
+                for path, text in free.items():
+                    if conflict == "skip":
+                        assert os.readlink(str(root) + path) == text
+                through = [Version(f"{place}/{part}/made", 1, "dir", 0, 0, 0o755, 0, 0, 0, 0, None, None, None,
+                                   None, "", False) for place in LINK_PLACES for part in ("", "..", "x")]
+                worker.make_dirs(through)
+            finally:
+                worker.close()
+        assert sorted(p for p in top.rglob("*") if not str(p).startswith(str(root))) == before
 
     with tempfile.TemporaryDirectory() as tmp:
         top = Path(os.path.realpath(tmp))
-        assert asyncio.run(restore_all(top)) == []
+        asyncio.run(restore_all(top))

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 
 from .bus import Bus
 from .events import LogLine, Progress
+from .names import shown
 from .store import Store
 from .timeutil import to_db
 
@@ -41,8 +43,7 @@ class RunLog:
     def emit(self, level: str, text: str) -> None:
         """Event-loop thread only."""
         for line in text.splitlines() or [""]:
-            if not line.isascii():  # undecodable file names (os.fsdecode) cannot be stored as text
-                line = line.encode("utf-8", "backslashreplace").decode("utf-8")
+            line = shown(line)  # a name's bytes that are not UTF-8 cannot be stored as text: \xff
             event = LogLine(run_id=self.run_id, level=level, text=line)
             self.bus.publish(event)
             if level in ("warning", "error"):
@@ -88,8 +89,8 @@ class RunLog:
             self._writing = self._loop.create_task(self._write_all())
 
     async def _write_all(self) -> None:
-        while self._pending:
-            await self._write()
+        while self._pending and await self._write():
+            pass
 
     def take(self) -> list[tuple]:
         """Hand over the lines not stored yet, as rows for `INSERT_LINES` (the writer
@@ -102,12 +103,20 @@ class RunLog:
             self.dropped = 0
         return batch
 
-    async def _write(self) -> None:
-        if self.store is None:
-            return
+    async def _write(self) -> bool:
+        """Store the pending lines. If that fails (a full disk) they stay pending, for a
+        later try or the run's end, and False says so: a log line never fails a run,
+        and the background writer is a task nobody awaits."""
         batch = self.take()
-        if batch:
+        if not batch or self.store is None:
+            return True
+        try:
             await self.store.executemany(INSERT_LINES, batch)
+        except sqlite3.Error as e:
+            self._pending[:0] = batch
+            log.warning("run %s: %d log line(s) not stored yet: %s", self.run_id, len(batch), e)
+            return False
+        return True
 
     async def settle(self) -> None:
         """Wait for the background writer, so lines taken next follow the ones it stores."""

@@ -66,7 +66,7 @@ class BackupResult:
     warnings: int = 0
     unchanged: int = 0
     deleted: int = 0
-    skipped_special: int = 0
+    special: int = 0  # sockets, FIFOs and devices recorded
     unreadable: int = 0
     cartridges: list[str] = field(default_factory=list)
     duration_s: float = 0.0
@@ -175,14 +175,15 @@ class _Run:
         s = self.scan
         self.log.info(
             f"scan: {len(s.paths)} files to copy ({human_bytes(s.bytes_total)}), {s.unchanged} unchanged, "
-            f"{s.deleted} deleted, {len(s.rows) - s.deleted} folders/symlinks recorded"
-            + (f", {s.special} special files skipped" if s.special else "")
+            f"{s.deleted} deleted, {len(s.rows) - s.deleted} folders/symlinks/special files recorded"
+            + (f" ({s.special} sockets, FIFOs or devices)" if s.special else "")
+            + (f", {len(s.links)} further names of files (hard links)" if s.links else "")
             + (f", {s.unreadable} unreadable" if s.unreadable else "")
         )
         batch = self.engine.config.backup.batch_rows
         for i in range(0, len(s.rows), batch):
             await asyncio.shield(self.engine.catalog.add_rows(self.set_id, s.rows[i : i + batch]))
-        if s.paths or s.rows:
+        if s.paths or s.rows or s.links:
             await self._write()
 
     async def _write(self) -> None:
@@ -206,7 +207,7 @@ class _Run:
         self.writer = w = Writer(
             paths=paths, sizes=self.scan.sizes, set_id=self.set_id, tape_dir=self.tape_dir, algo=self.algo,
             readers=cfg.readers, batch_rows=cfg.batch_rows, target=self.target, next_target=self._next_target,
-            submit_rows=self._submit_rows, warn=self._warn, stop=self.stop,
+            submit_rows=self._submit_rows, warn=self._warn, stop=self.stop, links=self.scan.links,
         )
         ticker = Ticker(log, "writing", lambda: (w.files_done, len(paths), w.bytes_done, need, w.current))
         try:
@@ -269,7 +270,7 @@ class _Run:
             backup_run_id=self.run_id, set_id=self.set_id, level=self.plan.level,
             requested_level=self.request.level, base_set_id=self.plan.base.id if self.plan.base else None,
             files=files, bytes=nbytes, warnings=self.warnings, unchanged=s.unchanged, deleted=s.deleted,
-            skipped_special=s.special, unreadable=unreadable, cartridges=list(self.barcodes),
+            special=s.special, unreadable=unreadable, cartridges=list(self.barcodes),
         )
         result.message = (f"{self.plan.level} backup, set {self.set_id}: {files} files, {human_bytes(nbytes)}"
                           + (f" on {', '.join(self.barcodes)}" if self.barcodes else " (nothing changed)")

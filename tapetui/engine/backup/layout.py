@@ -3,6 +3,7 @@ read with nothing but `ls` and `cp`)."""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from .errors import BackupInputError
@@ -15,9 +16,13 @@ def set_dir(set_id: int) -> str:
     return f"{ROOT}/set-{set_id}"
 
 
+#: A backslash is a name's own character on POSIX, a separator on Windows.
+_SEPARATORS = "\0\\" if os.sep == "\\" else "\0"
+
+
 def safe_relpath(path: str) -> str | None:
     """'/a/b' -> 'a/b'; None for anything that is not a plain absolute path."""
-    if not path.startswith("/") or "\0" in path or "\\" in path:
+    if not path.startswith("/") or any(c in path for c in _SEPARATORS):
         return None
     parts = path[1:].split("/")
     if any(p in ("", ".", "..") for p in parts):
@@ -33,7 +38,8 @@ def checked_tape_dir(tape_dir: str) -> str:
     tape's own catalog copy: a damaged or hostile tape naming '../../etc' must not
     make restore or verify read files outside the volume. Cached: restore and the
     backup writer call this once per file, always with the same few folders."""
-    if safe_relpath("/" + tape_dir) is None or tape_dir[1:2] == ":":  # ':': a Windows drive (C:...)
+    # '\\' and ':' (a drive, C:...): a set folder must not leave a Windows volume either
+    if safe_relpath("/" + tape_dir) is None or "\\" in tape_dir or tape_dir[1:2] == ":":
         raise BackupInputError(f"set folder {tape_dir!r} is not a plain relative path inside the volume")
     return tape_dir
 

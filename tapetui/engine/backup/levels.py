@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..names import from_catalog, to_catalog
 from ..store.models import SetRow
 from .chain import LEVELS, ChainError, choose_base, resolve_chain
 from .errors import BackupInputError
@@ -34,15 +35,16 @@ def normalize_sources(sources: list[str]) -> list[str]:
 def source_key(sources: list[str], includes: list[str], excludes: list[str]) -> str:
     """Canonical text of what is backed up: folders and patterns, sorted."""
     return json.dumps(
-        {"sources": sorted(sources), "include": sorted(includes), "exclude": sorted(excludes)},
+        {"sources": sorted(map(to_catalog, sources)), "include": sorted(includes), "exclude": sorted(excludes)},
         sort_keys=True, ensure_ascii=False,
     )
 
 
 def sources_of(key: str) -> list[str]:
+    """The source folders of a key, in host form."""
     try:
-        return list(json.loads(key).get("sources", []))
-    except (ValueError, AttributeError):
+        return [from_catalog(s) for s in json.loads(key).get("sources", [])]
+    except (ValueError, AttributeError, TypeError):
         return []
 
 

@@ -3,12 +3,14 @@ the original place or under another folder (each file keeps its absolute path
 beneath it, like Bareos's `where=`).
 
 Folders are made first, then files are read cartridge by cartridge in tape
-order, each written to a temporary name, hash-checked, given its mode, owner
-and times, and only then renamed into place; symlinks come last, and folder
-modes and times are set deepest first at the very end (so a read-only folder
-does not stop its own restore). A catalog path can never write outside the
-target: `..`, relative or odd paths, parents that are symlinks leading out, and
-symlinks pointing out are refused and logged.
+order, each written to a temporary name, hash-checked, given its owner, mode,
+extended attributes and times, and only then renamed into place (a sparse
+file with its holes; a further name of a file as a hard link to the name
+restored first). Symlinks, sockets, FIFOs and devices come last, and folder
+metadata is set deepest first at the very end (so a read-only folder does not
+stop its own restore). A catalog path can never write outside the target:
+`..`, relative or odd paths are refused, and no name on the way is followed if
+it is a symlink (see `_Restorer`).
 
 A restore as of now or as of a time takes, per source set (folders and
 patterns), its newest complete set and that set's chain; when several source
@@ -31,16 +33,18 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..errors import UserError
+from ..folders import Folders, is_in_the_way
 from ..runlog import RunLog
 from ..tape.base import TapeError
+from . import sparse, xattrs
 from .cartridge import open_for_read
 from .chain import merge_newest, newest_by, overwritten_newer, resolve_chain
 from .errors import BackupInputError, RunFailed
-from .layout import file_relpath, safe_relpath
+from .layout import safe_relpath
 from .levels import sources_of
 from .progress import Ticker
 from .state import Version, load_versions
-from .tapeorder import Hasher, in_tape_order
+from .tapeorder import Hasher, in_tape_order, open_regular
 from .writer import Stopped
 
 if TYPE_CHECKING:
@@ -69,6 +73,9 @@ class RestoreResult:
     bytes: int = 0
     dirs: int = 0
     symlinks: int = 0
+    hardlinks: int = 0
+    specials: int = 0  # sockets, FIFOs, devices
+    unmade: int = 0  # what could not be made as it was (a device as non-root, an attribute): warnings
     skipped: int = 0
     renamed: int = 0
     identical: int = 0  # with "rename": already there, byte for byte (no copy made)
@@ -87,7 +94,13 @@ def _normalize_selection(paths: list[str]) -> list[str]:
 
 
 class _Restorer:
-    """The file-system side, run in a worker thread."""
+    """The file-system side, run in a worker thread.
+
+    Everything in the target is reached a name at a time from open folders
+    (`folders.Folders`) with O_NOFOLLOW: no write ever goes through a symlink,
+    so symlinks are restored verbatim (absolute or not, as tar and rsync do) and
+    a path deeper than PATH_MAX under the target still fits. A restore to '/'
+    follows symlinks on the way: that is the live system's own layout."""
 
     def __init__(self, root: str, conflict: str, result: RestoreResult, log: RunLog, stop: threading.Event,
                  algo: str) -> None:
@@ -97,10 +110,14 @@ class _Restorer:
         self.log = log
         self.hasher = Hasher(algo, stop)
         self._checker = Hasher(algo, stop)  # existing files; its byte count is not restore progress
-        self._inside_ok: set[str] = set()
+        self.target = Folders(root, follow=root == "/")
         self._tmp = itertools.count()
         self.is_root = hasattr(os, "geteuid") and os.geteuid() == 0
         self.current = ""
+        self._placed: dict[str, tuple[str, str]] = {}  # path -> (folder, name) it was restored as
+
+    def close(self) -> None:
+        self.target.close()
 
     # -- safety ---------------------------------------------------------------------
     def _refuse(self, path: str, why: str) -> None:
@@ -111,201 +128,261 @@ class _Restorer:
         self.result.errors.append(text)
         self.log.emit_threadsafe("error", text)
 
-    def dest(self, path: str) -> str | None:
-        rel = safe_relpath(path)
+    def _folder_of(self, v: Version) -> tuple[int, str, str] | None:
+        """(open folder, folder, name) where `v` goes, its folders made; None when refused."""
+        rel = safe_relpath(v.path)
         if rel is None:
-            self._refuse(path, "not a plain absolute path (it could escape the target)")
+            self._refuse(v.path, "not a plain absolute path (it could escape the target)")
             return None
-        return os.path.join(self.root, rel)
-
-    def _inside(self, folder: str) -> bool:
-        """True when `folder` (as it resolves now, symlinks followed) is inside the root."""
-        if self.root == "/" or folder in self._inside_ok:
-            return True
-        if self._within(os.path.realpath(folder)):
-            self._inside_ok.add(folder)
-            return True
-        return False
-
-    def _parent_ready(self, path: str, dest: str) -> bool:
-        parent = os.path.dirname(dest)
-        if not self._inside(parent):
-            self._refuse(path, "a folder on its way is a symlink leading out of the target")
-            return False
+        folder, _, name = rel.rpartition("/")
         try:
-            os.makedirs(parent, exist_ok=True)
+            return self.target.fd(folder, create=True), folder, name
         except OSError as e:
-            self._error(f"{path}: cannot make its folder: {e.strerror}")
-            return False
-        return True
+            if is_in_the_way(e):
+                self._refuse(v.path, "a folder on its way is a symlink or not a folder (writing there could "
+                             "leave the target)")
+            else:
+                self._error(f"{v.path}: cannot make its folder: {e.strerror}")
+            return None
 
-    def _identical(self, dest: str, v: Version) -> bool:
-        """Whether `dest` is a regular file holding exactly `v`'s bytes."""
+    def _identical(self, at: int, name: str, v: Version) -> bool:
+        """Whether `name` is a regular file holding exactly `v`'s bytes."""
         try:
-            st = os.lstat(dest)
-            return (stat.S_ISREG(st.st_mode) and st.st_size == v.size
-                    and self._checker.run(dest) == (v.checksum, v.size))
+            fd = os.open(name, _READ_EXISTING, dir_fd=at)
+        except OSError:
+            return False
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                return False
+        except OSError:
+            os.close(fd)
+            return False
+        try:
+            return self._checker.run(fd, limit=v.size) == (v.checksum, v.size)
         except OSError:
             return False
 
-    def _place(self, path: str, dest: str, v: Version) -> str | None:
-        """Where to put `path` given what exists (None: skip it)."""
-        if not os.path.lexists(dest):
-            return dest
+    def _place(self, v: Version, at: int, name: str) -> str | None:
+        """The name to put `v` under given what exists (None: leave it)."""
+        if not _lexists(at, name):
+            return name
         if self.conflict == "skip":
             self.result.skipped += 1
             return None
         if self.conflict == "rename":
             for n in itertools.count(0):
-                candidate = dest if n == 0 else f"{dest}.restored" + ("" if n == 1 else f".{n}")
-                if not os.path.lexists(candidate):
+                candidate = name if n == 0 else f"{name}.restored" + ("" if n == 1 else f".{n}")
+                if not _lexists(at, candidate):
                     self.result.renamed += 1
                     return candidate
-                if self._identical(candidate, v):  # the file or an earlier restored copy: a twin helps nobody
+                if self._identical(at, candidate, v):  # the file or an earlier restored copy: a twin helps nobody
                     self.result.identical += 1
                     return None
-        if os.path.isdir(dest) and not os.path.islink(dest):
-            self._error(f"{path}: a folder is in the way (it is not overwritten by a file)")
+        if stat.S_ISDIR(os.lstat(name, dir_fd=at).st_mode):
+            self._error(f"{v.path}: a folder is in the way (it is not overwritten by a file)")
             return None
-        return dest
+        return name
+
+    def _tmp_name(self) -> str:
+        return f".tapetui-restore-{os.getpid()}-{next(self._tmp)}"
 
     # -- metadata ---------------------------------------------------------------------
-    def _meta(self, target: str, v: Version, link: bool = False) -> None:
+    def _meta(self, v: Version, fd: int | None = None, at: int = -1, name: str = "") -> None:
+        """Owner, mode, extended attributes (ACLs after the mode, capabilities after the
+        owner: each resets the other), then times. On `fd`, or on `name` in folder
+        `at` without following it (a symlink, a FIFO, a device)."""
+        on_fd = fd is not None
+        link = v.kind == "symlink"
+        where = {} if on_fd else {"dir_fd": at, "follow_symlinks": False}
+        target = fd if on_fd else name
         if self.is_root:
             try:
-                os.chown(target, v.uid, v.gid, follow_symlinks=False)
+                os.chown(target, v.uid, v.gid, **where)
             except OSError as e:
                 self.log.emit_threadsafe("warning", f"{v.path}: cannot set its owner: {e.strerror}")
         if not link:
-            os.chmod(target, v.mode & 0o7777)
-        if link and os.utime not in os.supports_follow_symlinks:
-            return
-        os.utime(target, ns=(v.mtime_ns, v.mtime_ns), follow_symlinks=not link)
+            os.chmod(target, v.mode & 0o7777, **({} if on_fd else {"dir_fd": at}))
+        if v.xattrs:
+            failed = xattrs.apply(fd if on_fd else self.target_path(at, name), v.xattrs)
+            if failed:
+                self.result.unmade += 1
+                self.log.emit_threadsafe("warning", f"{v.path}: extended attributes not set: {'; '.join(failed)}")
+        os.utime(target, ns=(v.mtime_ns, v.mtime_ns), **where)
+
+    @staticmethod
+    def target_path(at: int, name: str) -> str:
+        """A path to `name` in the open folder `at`, for the calls that take no folder fd."""
+        return f"/proc/self/fd/{at}/{name}"
 
     # -- phases -----------------------------------------------------------------------
     def make_dirs(self, dirs: list[Version]) -> list[tuple[str, Version]]:
         made = []
         for v in sorted(dirs, key=lambda v: v.path):
-            dest = self.dest(v.path)
-            if dest is None or not self._parent_ready(v.path, dest):
+            where = self._folder_of(v)
+            if where is None:
                 continue
-            if os.path.isdir(dest) and not os.path.islink(dest):
-                made.append((dest, v))
-                continue
-            if os.path.lexists(dest):
-                self._error(f"{v.path}: something that is not a folder is in the way")
-                continue
+            at, folder, name = where
+            rel = f"{folder}/{name}" if folder else name
             try:
-                os.mkdir(dest, 0o700)
+                os.mkdir(name, 0o700, dir_fd=at)
+                self.result.dirs += 1
+            except FileExistsError:
+                if not stat.S_ISDIR(os.lstat(name, dir_fd=at).st_mode):
+                    self._error(f"{v.path}: something that is not a folder is in the way")
+                    continue
             except OSError as e:
                 self._error(f"{v.path}: cannot make the folder: {e.strerror}")
                 continue
-            self.result.dirs += 1
-            made.append((dest, v))
+            made.append((rel, v))
         return made
 
     def files(self, volume_root: str, items: list[Version]) -> None:
-        for v in items:
-            self.current = v.path
-            dest = self.dest(v.path)
-            if dest is None or not self._parent_ready(v.path, dest):
-                continue
-            dest = self._place(v.path, dest, v)
-            if dest is None:
-                continue
-            folder, name = os.path.split(dest)
-            tmp = os.path.join(folder, f".tapetui-restore-{os.getpid()}-{next(self._tmp)}")
-            source = os.path.join(volume_root, file_relpath(v.tape_dir, v.path))
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-                with io.FileIO(fd, "wb") as out:
-                    digest, size = self.hasher.run(source, out)
-                if size != v.size or digest != v.checksum:
-                    os.unlink(tmp)
-                    self._error(f"{v.path}: hash mismatch reading it from {v.cartridge} (not restored)")
+        """Files and hard links read from one cartridge, in tape order."""
+        with Folders(volume_root) as on_tape:
+            for v in items:
+                self.current = v.path
+                where = self._folder_of(v)
+                if where is None:
                     continue
-                self._meta(tmp, v)
-                os.replace(tmp, dest)
-            except Stopped:
-                _unlink(tmp)
-                raise
+                at, folder, name = where
+                name = self._place(v, at, name)
+                if name is not None and self._file(v, on_tape, at, name):
+                    self._placed[v.path] = (folder, name)
+
+    def _file(self, v: Version, on_tape: Folders, at: int, name: str) -> bool:
+        tmp = self._tmp_name()
+        try:
+            if v.kind == "hardlink" and self._link(v, at, tmp):
+                os.replace(tmp, name, src_dir_fd=at, dst_dir_fd=at)
+                self.result.hardlinks += 1
+                return True
+            try:
+                source = open_regular(on_tape, v.tape_path)
             except OSError as e:
-                _unlink(tmp)
-                where = "on the cartridge" if e.filename == source else "in the target"
-                self._error(f"{v.path}: {e.strerror} {where}")
-                continue
-            self.result.files += 1
-            self.result.bytes += size
+                self._error(f"{v.path}: cannot read it on {v.cartridge}: {e.strerror}")
+                return False
+            fd = os.open(tmp, _CREATE_NEW, 0o600, dir_fd=at)
+            try:
+                out = sparse.HoleWriter(fd) if v.sparse else io.FileIO(fd, "wb", closefd=False)
+                digest, size = self.hasher.run(source, out, limit=v.size)
+                if size != v.size or digest != v.checksum:
+                    os.unlink(tmp, dir_fd=at)
+                    self._error(f"{v.path}: hash mismatch reading it from {v.cartridge} (not restored)")
+                    return False
+                if isinstance(out, sparse.HoleWriter):
+                    out.finish()
+                self._meta(v, fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, name, src_dir_fd=at, dst_dir_fd=at)
+        except Stopped:
+            _unlink(at, tmp)
+            raise
+        except (OSError, OverflowError, ValueError) as e:
+            _unlink(at, tmp)
+            self._error(f"{v.path}: {getattr(e, 'strerror', None) or e} in the target")
+            return False
+        self.result.files += 1
+        self.result.bytes += v.size
+        return True
 
-    def _link_escapes(self, folder: str, link: str) -> str | None:
-        """Why the symlink text `link`, placed in `folder`, could lead out of the root (None: it cannot).
+    def _link(self, v: Version, at: int, tmp: str) -> bool:
+        """A hard link (at `tmp`) to the name holding its bytes, if this restore made that one."""
+        placed = self._placed.get(v.link_target or "")
+        if placed is None:
+            return False
+        folder, name = placed
+        try:
+            os.link(name, tmp, src_dir_fd=self.target.fd(folder), dst_dir_fd=at, follow_symlinks=False)
+        except OSError as e:
+            self.log.emit_threadsafe("info", f"{v.path}: cannot link it to {v.link_target} ({e.strerror}); "
+                                             "restored as a copy")
+            return False
+        return True
 
-        Walked from the folder's real path: `..` steps up from a real folder are
-        exact and must stay inside; a `..` after a name that is not a real folder
-        here (a symlink, possibly one this restore makes later, or a missing
-        name) is refused, as it could go anywhere; a name that is already a
-        symlink must resolve inside. Links that pass only go up from real folders
-        and then down, so they stay inside whatever order links are made in."""
-        if os.path.isabs(link):
-            return f"symlink to {link!r} points outside the target"
-        cur, through = os.path.realpath(folder), None
-        for part in link.split("/"):
-            if part in ("", "."):
+    def others(self, items: list[Version]) -> None:
+        """Symlinks, verbatim, and sockets, FIFOs and devices (after the files: nothing is
+        written through them, and a FIFO is never opened)."""
+        for v in items:
+            where = self._folder_of(v)
+            if where is None:
                 continue
-            if part == "..":
-                if through is not None:
-                    return (f"symlink to {link!r} goes up ('..') after {through!r}, which is not a plain folder "
-                            "here (a symlink, a file or missing): it could lead outside the target")
-                cur = os.path.dirname(cur)
-                if not self._within(cur):
-                    return f"symlink to {link!r} points outside the target"
+            at, _, name = where
+            name = self._place(v, at, name)
+            if name is None:
                 continue
-            cur = os.path.join(cur, part)
-            is_link = os.path.islink(cur)
-            if is_link and not self._within(os.path.realpath(cur)):
-                return f"symlink to {link!r} goes through {part!r}, a symlink leading outside the target"
-            if through is None and (is_link or not os.path.isdir(cur)):
-                through = part
-        return None
-
-    def _within(self, real: str) -> bool:
-        return real == self.root or real.startswith(self.root + "/")
-
-    def symlinks(self, links: list[Version]) -> None:
-        for v in links:
-            dest = self.dest(v.path)
-            if dest is None or not self._parent_ready(v.path, dest):
-                continue
-            link = v.link_target or ""
-            if self.root != "/" and (why := self._link_escapes(os.path.dirname(dest), link)):
-                self._refuse(v.path, why)
-                continue
-            dest = self._place(v.path, dest, v)
-            if dest is None:
+            tmp = self._tmp_name()
+            try:
+                if v.kind == "symlink":
+                    os.symlink(v.link_target or "", tmp, dir_fd=at)
+                elif stat.S_ISFIFO(v.mode):
+                    os.mkfifo(tmp, 0o600, dir_fd=at)
+                else:
+                    os.mknod(tmp, stat.S_IFMT(v.mode) | 0o600, v.rdev or 0, dir_fd=at)
+            except (OSError, OverflowError, ValueError) as e:
+                what = "symlink" if v.kind == "symlink" else _special_kind(v.mode)
+                self.result.unmade += 1
+                self.log.emit_threadsafe("warning", f"{v.path}: cannot make the {what}: "
+                                                    f"{getattr(e, 'strerror', None) or e}; not restored")
                 continue
             try:
-                if os.path.lexists(dest):
-                    os.unlink(dest)
-                os.symlink(link, dest)
-                self._meta(dest, v, link=True)
-            except OSError as e:
-                self._error(f"{v.path}: cannot make the symlink: {e.strerror}")
+                self._meta(v, at=at, name=tmp)
+                os.replace(tmp, name, src_dir_fd=at, dst_dir_fd=at)
+            except (OSError, OverflowError, ValueError) as e:
+                _unlink(at, tmp)
+                self._error(f"{v.path}: {getattr(e, 'strerror', None) or e} in the target")
                 continue
-            self.result.symlinks += 1
+            if v.kind == "symlink":
+                self.result.symlinks += 1
+            else:
+                self.result.specials += 1
 
     def dir_meta(self, made: list[tuple[str, Version]]) -> None:
-        for dest, v in sorted(made, key=lambda p: p[0], reverse=True):
+        """Deepest first, so a read-only folder is made so after its contents."""
+        self.target.forget()
+        for rel, v in sorted(made, key=lambda p: p[0], reverse=True):
             try:
-                self._meta(dest, v)
+                fd = self.target.fd(rel)
             except OSError as e:
                 self.log.emit_threadsafe("warning", f"{v.path}: cannot set its mode or times: {e.strerror}")
+                continue
+            try:
+                self._meta(v, fd)
+            except (OSError, OverflowError, ValueError) as e:
+                self.log.emit_threadsafe("warning", f"{v.path}: cannot set its mode or times: "
+                                                    f"{getattr(e, 'strerror', None) or e}")
 
 
-def _unlink(path: str) -> None:
+_READ_EXISTING = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+_CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _lexists(at: int, name: str) -> bool:
     try:
-        os.unlink(path)
+        os.lstat(name, dir_fd=at)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _unlink(at: int, name: str) -> None:
+    try:
+        os.unlink(name, dir_fd=at)
     except OSError:
         pass
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    return "special file"
 
 
 @dataclass
@@ -362,7 +439,7 @@ async def run_restore(engine: Engine, request: RestoreRequest, log: RunLog) -> R
     ))
     result = RestoreResult(job_id, "running", "", sets=[i for c in chains for i in c])
     versions = list(state.values())
-    files = [v for v in versions if v.kind == "file"]
+    files = [v for v in versions if v.kind in ("file", "hardlink")]
     total = sum(v.size for v in files)
     stop = threading.Event()
     algo = (await engine.sets.get(chains[-1][-1])).hash_algo
@@ -381,9 +458,9 @@ async def run_restore(engine: Engine, request: RestoreRequest, log: RunLog) -> R
                 continue
             volume = await open_for_read(engine, log, barcode)
             await asyncio.to_thread(worker.files, str(volume.root), items)
-        await asyncio.to_thread(worker.symlinks, [v for v in versions if v.kind == "symlink"])
+        await asyncio.to_thread(worker.others, [v for v in versions if v.kind in ("symlink", "special")])
         await asyncio.to_thread(worker.dir_meta, made)
-        result.status = "failed" if result.errors else ("warning" if result.refused else "success")
+        result.status = "failed" if result.errors else ("warning" if result.refused or result.unmade else "success")
     except asyncio.CancelledError:
         stop.set()
         result.status, result.message = "cancelled", "cancelled"
@@ -393,14 +470,22 @@ async def run_restore(engine: Engine, request: RestoreRequest, log: RunLog) -> R
         result.errors.append(str(e))
         log.error(str(e))
         result.status = "failed"
+    except Exception as e:  # a bug must still end the job, not leave it 'running'
+        result.errors.append(f"restore stopped by an internal error: {type(e).__name__}: {e}")
+        log.error(result.errors[-1])
+        result.status = "failed"
     finally:
         ticker.stop()
+        await asyncio.to_thread(worker.close)
         try:
             await engine.driver.unmount()
         except TapeError:
             pass
     result.message = (f"restored {result.files} files ({result.bytes} bytes), {result.dirs} folders, "
                       f"{result.symlinks} symlinks to {root}"
+                      + (f"; {result.hardlinks} hard links" if result.hardlinks else "")
+                      + (f"; {result.specials} sockets, FIFOs or devices" if result.specials else "")
+                      + (f"; {result.unmade} not made as they were" if result.unmade else "")
                       + (f"; {result.skipped} skipped (existing)" if result.skipped else "")
                       + (f"; {result.renamed} renamed" if result.renamed else "")
                       + (f"; {result.identical} already there, identical" if result.identical else "")

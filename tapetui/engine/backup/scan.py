@@ -4,9 +4,12 @@ Runs in a worker thread; past `Scanner.split_after` entries, a helper process
 (`walk.Helper`) lists and lstats every other pending folder on the other core,
 and what it found is compared here after. Files to copy are kept as two flat
 lists (paths and sizes), not objects, so a million files stay within the memory budget;
-folders, symlinks and deleted-markers become catalog rows right away (they carry
-no data). Symlinks are recorded as links, never followed; sockets, FIFOs and
-devices are skipped with a log line; what cannot be read is logged and counted.
+folders, symlinks, special files (sockets, FIFOs, devices: type, mode and device
+number) and deleted-markers become catalog rows right away (they carry no data),
+with their extended attributes. Symlinks are recorded as links, never followed.
+A regular file with other names (hard links) is copied under the first name the
+walk meets; the others are listed in `links` and recorded as links to it by the
+writer. What cannot be read is logged and counted.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Callable
 from .errors import BackupInputError
 from .patterns import compile_patterns
 from .layout import split
+from . import xattrs
 from .signatures import KIND_NAMES, State, signature
 from .walk import Helper, Item, Unread, observe
 
@@ -35,7 +39,9 @@ Say = Callable[[str], None]
 class ScanResult:
     paths: list[str] = field(default_factory=list)  # regular files to copy, in walk order
     sizes: array = field(default_factory=lambda: array("q"))
-    rows: list[Row] = field(default_factory=list)  # folders, symlinks, deleted-markers
+    rows: list[Row] = field(default_factory=list)  # folders, symlinks, special files, deleted-markers
+    #: (path, first name) of each further name of a file with hard links
+    links: list[tuple[str, str]] = field(default_factory=list)
     bytes_total: int = 0
     seen: int = 0
     unchanged: int = 0
@@ -69,6 +75,7 @@ class Scanner:
         self.stop = stop
         self.result = ScanResult()
         self._unreadable_dirs: list[str] = []
+        self._inodes: dict[tuple[int, int], str] = {}  # (device, inode) -> first name, for files with links
 
     def _matches(self, rx: re.Pattern, path: str, name: str) -> bool:
         return rx.match(path) is not None or rx.match(name) is not None
@@ -81,10 +88,17 @@ class Scanner:
         return True
 
     def _dir_row(self, folder: str, item: Item) -> None:
-        name, mode, _, mtime_ns, ino, ctime_ns, uid, gid, _ = item
+        name, mode, _, mtime_ns, ino, ctime_ns, uid, gid = item[:8]
         if self._changed(folder, name, signature("dir", 0, mtime_ns, ino, ctime_ns)):
             self.result.rows.append((folder, name, "dir", 0, mtime_ns, mode, uid, gid, ino, ctime_ns,
-                                     None, None, None, None, 0))
+                                     None, None, None, None, 0, self._xattrs(_join(folder, name)), None, None))
+
+    def _xattrs(self, path: str) -> str | None:
+        try:
+            return xattrs.read(path)
+        except OSError as e:
+            self.warn(f"cannot read the extended attributes of {path}: {e.strerror}")
+            return None
 
     def run(self) -> ScanResult:
         for root in self.sources:
@@ -95,7 +109,7 @@ class Scanner:
             if root != "/":
                 folder, name = split(root)
                 self._dir_row(folder, (name, st.st_mode, 0, st.st_mtime_ns, st.st_ino, st.st_ctime_ns,
-                                       st.st_uid, st.st_gid, None))
+                                       st.st_uid, st.st_gid))
             self._walk([root], share=True)
         self._deletions()
         return self.result
@@ -164,13 +178,15 @@ class Scanner:
         pop = names.pop if names else None  # this folder's entries in the base
         unchanged = 0
         for item in items:
-            name, mode, size, mtime_ns, ino, ctime_ns, _, _, _ = item
+            name, mode, size, mtime_ns, ino, ctime_ns = item[:6]
             if mode & _S_IFMT == _S_IFREG:
                 if include is not None and not self._matches(include, prefix + name, name):
                     continue
                 # signature("file", ...) inlined: the kind code of a file is 0
                 if pop is not None and pop(name, None) == hash((size, mtime_ns, ino, ctime_ns, 0)) << 2:
                     unchanged += 1
+                elif item[9] > 1 and self._further_name(prefix + name, item):
+                    continue
                 else:
                     paths.append(prefix + name)
                     sizes.append(size)
@@ -180,10 +196,19 @@ class Scanner:
         res.seen += len(items)
         res.unchanged += unchanged
 
+    def _further_name(self, path: str, item: Item) -> bool:
+        """Whether `path` is another name of a file already met (then it goes to `links`)."""
+        key = (item[10], item[4])
+        first = self._inodes.setdefault(key, path)
+        if first == path:
+            return False
+        self.result.links.append((path, first))
+        return True
+
     def _other(self, folder: str, path: str, item: Item, stack: list[str] | None) -> None:
-        """A folder (walked later), a symlink (recorded as a link) or a special file (skipped)."""
+        """A folder (walked later), a symlink (recorded as a link) or a special file."""
         res = self.result
-        name, mode, size, mtime_ns, ino, ctime_ns, uid, gid, link = item
+        name, mode, size, mtime_ns, ino, ctime_ns, uid, gid, link = item[:9]
         if stat.S_ISDIR(mode):
             self._dir_row(folder, item)
             if stack is not None:
@@ -194,10 +219,17 @@ class Scanner:
         if stat.S_ISLNK(mode):
             if self._changed(folder, name, signature("symlink", size, mtime_ns, ino, ctime_ns, link)):
                 res.rows.append((folder, name, "symlink", size, mtime_ns, mode, uid, gid, ino, ctime_ns,
-                                 None, link, None, None, 0))
-        else:
+                                 None, link, None, None, 0, self._xattrs(path), None, None))
+        elif self._changed(folder, name, signature("special", 0, mtime_ns, ino, ctime_ns)):
+            try:
+                rdev = os.lstat(path).st_rdev
+            except OSError as e:
+                res.unreadable += 1
+                self.warn(f"cannot read {path}: {e.strerror}")
+                return
             res.special += 1
-            self.info(f"skipped special file {path} ({_special_kind(mode)})")
+            res.rows.append((folder, name, "special", 0, mtime_ns, mode, uid, gid, ino, ctime_ns,
+                             None, None, None, None, 0, self._xattrs(path), rdev, None))
 
     def _deletions(self) -> None:
         """What the base had and the walk did not find (unless its folder was unreadable)."""
@@ -210,7 +242,8 @@ class Scanner:
             names = self.base[folder]
             for name in sorted(names):
                 kind = KIND_NAMES[names[name] & 3]
-                self.result.rows.append((folder, name, kind, 0, 0, 0, 0, 0, 0, 0, None, None, None, None, 1))
+                self.result.rows.append((folder, name, kind, 0, 0, 0, 0, 0, 0, 0, None, None, None, None, 1,
+                                         None, None, None))
             self.result.deleted += len(names)
         self.base.clear()
 
@@ -225,13 +258,5 @@ def _start_helper(tops: list[str], exclude: re.Pattern | None) -> Helper | None:
         return None
 
 
-def _special_kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "FIFO"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISCHR(mode):
-        return "character device"
-    if stat.S_ISBLK(mode):
-        return "block device"
-    return "special file"
+def _join(folder: str, name: str) -> str:
+    return folder.rstrip("/") + "/" + name

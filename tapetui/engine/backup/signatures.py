@@ -28,9 +28,12 @@ import sys
 import zlib
 from pathlib import Path
 
+from ..names import from_catalog
 from .state import connect as connect_ro
 
-KIND_CODES = {"file": 0, "dir": 1, "symlink": 2}
+#: A hardlink is a file to the scan (every name of an inode has the same stat);
+#: sockets, FIFOs and devices are `special`.
+KIND_CODES = {"file": 0, "dir": 1, "symlink": 2, "special": 3}
 KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
 
 #: Snapshots made under another scheme are not used (their signatures may differ).
@@ -54,7 +57,7 @@ def signature(kind: str, size: int, mtime_ns: int, inode: int, ctime_ns: int, li
 
 def connect(db_path: Path) -> sqlite3.Connection:
     conn = connect_ro(db_path)
-    conn.create_function("link_code", 1, link_code, deterministic=True)
+    conn.create_function("link_code", 1, lambda text: link_code(from_catalog(text)), deterministic=True)
     return conn
 
 
@@ -62,8 +65,9 @@ def connect(db_path: Path) -> sqlite3.Connection:
 #: ints `signature` hashes; no call per row except for symlinks.
 _ROWS_SQL = ("SELECT d.path, e.name, CASE WHEN e.deleted THEN -1 "
              + " ".join(f"WHEN e.kind = '{k}' THEN {v}" for k, v in KIND_CODES.items())
-             + " END, CASE e.kind WHEN 'dir' THEN 0 ELSE e.size END, e.mtime_ns, e.inode, e.ctime_ns, "
-             "CASE WHEN e.link_target IS NULL THEN 0 ELSE link_code(e.link_target) END "
+             + " WHEN e.kind = 'hardlink' THEN 0"
+             " END, CASE e.kind WHEN 'dir' THEN 0 ELSE e.size END, e.mtime_ns, e.inode, e.ctime_ns, "
+             "CASE WHEN e.kind = 'symlink' AND e.link_target IS NOT NULL THEN link_code(e.link_target) ELSE 0 END "
              "FROM entries e JOIN dirs d ON d.id = e.dir_id WHERE e.set_id = ?")
 
 
@@ -74,11 +78,11 @@ def apply_sets(conn: sqlite3.Connection, state: State, set_ids: list[int]) -> No
         for r in conn.execute(_ROWS_SQL, (set_id,)):
             if r[0] != folder:  # rows come folder by folder
                 folder = r[0]
-                names = state.setdefault(folder, {})
+                names = state.setdefault(from_catalog(folder), {})
             if r[2] < 0:
-                names.pop(r[1], None)
+                names.pop(from_catalog(r[1]), None)
             else:
-                names[r[1]] = (hash(r[3:]) << 2) | r[2]
+                names[from_catalog(r[1])] = (hash(r[3:]) << 2) | r[2]
 
 
 def _parts(conn: sqlite3.Connection, chain: list[int]) -> int | None:

@@ -10,6 +10,9 @@ import sqlite3
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
+from ..names import from_catalog, to_catalog
+from .layout import file_relpath
+
 #: A catalog entry's whole path, from its folder and name.
 PATH_SQL = "CASE WHEN d.path = '/' THEN '/' || e.name ELSE d.path || '/' || e.name END"
 
@@ -39,14 +42,30 @@ class Version(NamedTuple):
     position: int | None
     tape_dir: str
     deleted: bool
+    xattrs: str | None = None  # JSON, see `xattrs`
+    rdev: int | None = None
+    sparse: str | None = None  # JSON data extents, see `sparse`
+
+    @property
+    def tape_path(self) -> str:
+        """Where its bytes are on the volume (a hardlink's: its first name's)."""
+        return file_relpath(self.tape_dir, to_catalog(self.link_target if self.kind == "hardlink" else self.path))
 
 
 _VERSION_SQL = (
     f"SELECT {PATH_SQL}, e.set_id, e.kind, e.size, e.mtime_ns, e.mode, e.uid, e.gid, e.inode, e.ctime_ns, e.checksum, "
-    "e.link_target, c.barcode, e.position, coalesce(s.tape_dir, 'tapetui/set-' || s.id), e.deleted "
+    "e.link_target, c.barcode, e.position, coalesce(s.tape_dir, 'tapetui/set-' || s.id), e.deleted, "
+    "e.xattrs, e.rdev, e.sparse "
     "FROM entries e JOIN dirs d ON d.id = e.dir_id JOIN backup_sets s ON s.id = e.set_id "
     "LEFT JOIN cartridges c ON c.id = e.cartridge_id WHERE e.set_id = ?"
 )
+
+
+def _version(row: tuple) -> Version:
+    """A row of `_VERSION_SQL`, its names in host form."""
+    path, link = row[0], row[11]
+    return Version(from_catalog(path), *row[1:11], None if link is None else from_catalog(link), *row[12:15],
+                   bool(row[15]), *row[16:])
 
 
 def _wanted(path: str, prefixes: list[str]) -> bool:
@@ -61,7 +80,7 @@ def load_versions(db_path: Path, chain: Iterable[int], prefixes: list[str] | Non
     try:
         for set_id in chain:
             for row in conn.execute(_VERSION_SQL, (set_id,)):
-                v = Version(*row[:15], bool(row[15]))
+                v = _version(row)
                 if not _wanted(v.path, prefixes):
                     continue
                 if v.deleted:
@@ -83,7 +102,7 @@ def iter_set(db_path: Path, set_id: int) -> Iterator[Version]:
         cur = conn.execute(_VERSION_SQL, (set_id,))
         while batch := cur.fetchmany(5000):
             for row in batch:
-                yield Version(*row[:15], bool(row[15]))
+                yield _version(row)
     finally:
         conn.close()
 

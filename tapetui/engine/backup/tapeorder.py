@@ -1,25 +1,51 @@
 """Reading back from tape: cartridge by cartridge, each in position order, so the
-drive never seeks back and forth; and hashing what is read."""
+drive never seeks back and forth; and hashing what is read.
+
+A cartridge is foreign input: a file on it is opened a name at a time with
+O_NOFOLLOW (a symlink to /dev/zero or to a host file is refused, not read),
+O_NONBLOCK (a FIFO cannot hang the read), must be a regular file, and is read
+to at most one byte past the catalogued size (more is a mismatch, never a
+flood)."""
 
 from __future__ import annotations
 
 import errno
 import hashlib
 import io
+import os
+import stat
 import threading
 from typing import Iterable
 
+from ..folders import Folders
 from .state import Version
 from .writer import CHUNK, Stopped
 
+_READ = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+def open_regular(folders: Folders, relpath: str) -> int:
+    """An fd of the regular file `relpath` under `folders` (no symlink followed on the
+    way or at the end, no blocking open); OSError(EINVAL) when it is not a regular file."""
+    fd = folders.open(relpath, _READ)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", relpath)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
 
 def in_tape_order(versions: Iterable[Version], loaded: str | None) -> list[tuple[str | None, list[Version]]]:
-    """Group by cartridge (the loaded one first, then by barcode), each by position."""
+    """Group by cartridge (the loaded one first, then by barcode), each by position
+    (a hard link right after the name whose bytes it shares)."""
     groups: dict[str | None, list[Version]] = {}
     for v in versions:
         groups.setdefault(v.cartridge, []).append(v)
     order = sorted(groups, key=lambda b: (b != loaded, b is None, b or ""))
-    return [(b, sorted(groups[b], key=lambda v: (v.position is None, v.position or 0, v.path))) for b in order]
+    return [(b, sorted(groups[b], key=lambda v: (v.position is None, v.position or 0, v.kind == "hardlink", v.path)))
+            for b in order]
 
 
 class Hasher:
@@ -32,24 +58,29 @@ class Hasher:
         self._view = memoryview(self._buf)
         self.bytes_done = 0
 
-    def run(self, source: str, out: io.RawIOBase | None = None) -> tuple[bytes, int]:
-        """(digest, size) of `source`, writing its bytes to `out` when given."""
+    def run(self, fd: int, out: io.RawIOBase | None = None, limit: int | None = None) -> tuple[bytes, int]:
+        """(digest, size) of the open file `fd` (closed here), writing its bytes to `out`
+        when given. With `limit`, reading stops one byte past it: a size over
+        `limit` means "longer than that", whatever its length."""
         h = hashlib.new(self.algo)
         size = 0
         buf, view = self._buf, self._view
-        with open(source, "rb", buffering=0) as f:
-            while True:
+        left = -1 if limit is None else limit + 1
+        with io.FileIO(fd, "rb") as f:
+            while left:
                 if self.stop.is_set():
                     raise Stopped
-                n = f.readinto(buf)
+                n = f.readinto(buf if left < 0 or left >= len(buf) else view[:left])
                 if not n:
-                    return h.digest(), size
+                    break
                 chunk = view[:n]
                 h.update(chunk)
                 if out is not None:
                     _write_all(out, chunk)
                 size += n
+                left -= n if left > 0 else 0
                 self.bytes_done += n
+        return h.digest(), size
 
 
 def _write_all(out: io.RawIOBase, data: memoryview) -> None:

@@ -4,18 +4,17 @@ VolumeToCatalog does not checksum file data; this does)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..folders import Folders
 from ..runlog import RunLog
 from .cartridge import open_for_read
 from .errors import BackupInputError
-from .layout import file_relpath
 from .progress import Ticker
 from .state import Version, load_set
-from .tapeorder import Hasher, in_tape_order
+from .tapeorder import Hasher, in_tape_order, open_regular
 from .writer import Stopped
 
 if TYPE_CHECKING:
@@ -32,21 +31,27 @@ class VerifyResult:
 
 
 def _check(root: str, items: list[Version], hasher: Hasher, counts: list[int], problems: list[str]) -> None:
-    for v in items:
-        source = os.path.join(root, file_relpath(v.tape_dir, v.path))
-        try:
-            digest, size = hasher.run(source)
-        except FileNotFoundError:
-            problems.append(f"{v.path}: missing from cartridge {v.cartridge}")
-            continue
-        except OSError as e:
-            problems.append(f"{v.path}: cannot read it on {v.cartridge}: {e.strerror}")
-            continue
-        if size != v.size:
-            problems.append(f"{v.path}: {size} bytes on {v.cartridge}, the catalog says {v.size}")
-        elif digest != v.checksum:
-            problems.append(f"{v.path}: hash mismatch on {v.cartridge} (the copy on tape is damaged)")
-        counts[0] += 1
+    with Folders(root) as on_tape:
+        for v in items:
+            try:
+                digest, size = hasher.run(open_regular(on_tape, v.tape_path), limit=v.size)
+            except FileNotFoundError:
+                problems.append(f"{v.path}: missing from cartridge {v.cartridge}")
+                continue
+            except OSError as e:
+                problems.append(f"{v.path}: cannot read it on {v.cartridge}: {e.strerror}")
+                continue
+            _compare(v, digest, size, counts, problems)
+
+
+def _compare(v: Version, digest: bytes, size: int, counts: list[int], problems: list[str]) -> None:
+    if size != v.size:
+        more = "more than " if size > v.size else ""
+        problems.append(f"{v.path}: {more}{size if not more else v.size} bytes on {v.cartridge}, "
+                        f"the catalog says {v.size}")
+    elif digest != v.checksum:
+        problems.append(f"{v.path}: hash mismatch on {v.cartridge} (the copy on tape is damaged)")
+    counts[0] += 1
 
 
 async def verify_set(engine: Engine, set_id: int, log: RunLog) -> VerifyResult:

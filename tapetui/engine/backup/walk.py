@@ -21,7 +21,7 @@ import tempfile
 import threading
 from typing import BinaryIO, Iterator
 
-#: (name, mode, size, mtime_ns, inode, ctime_ns, uid, gid, symlink target or None)
+#: (name, mode, size, mtime_ns, inode, ctime_ns, uid, gid, symlink target or None, links, device)
 Item = tuple
 #: An entry that could not be read: (name, is it a folder, message).
 Unread = tuple
@@ -68,7 +68,7 @@ def observe(folder: str, exclude: re.Pattern | None) -> tuple[list[Item], list[U
                     unread.append((name, False, f"cannot read symlink {prefix + name}: {e.strerror}"))
                     continue
             items.append((name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns,
-                          st.st_uid, st.st_gid, link))
+                          st.st_uid, st.st_gid, link, st.st_nlink, st.st_dev))
         return items, unread
     finally:
         if fd is not None:

@@ -15,7 +15,10 @@ of exactly the bytes written.
 
 The writer records each file's hash, cartridge and start position, stores the
 hash on the volume as an extended attribute, and hands catalog rows to the
-event loop in batches.
+event loop in batches. A row also keeps the file's own extended attributes and,
+for a sparse file, its data map. Further names of a file with hard links
+(`ScanResult.links`) come last: each becomes a `hardlink` row naming the name
+whose bytes are on tape, with that row's hash and position.
 
 When a cartridge fills (ENOSPC; or EROFS, which real LTFS answers once the
 volume has reached early warning and turned itself read-only), the file being written is abandoned there (its
@@ -38,11 +41,15 @@ from typing import Callable, Sequence
 
 from ..tape.base import TapeError, Volume
 from .errors import RunFailed
+from ..names import to_catalog
+from . import sparse, xattrs
 from .layout import file_relpath, hash_xattr, split
 
 #: What a write on a full cartridge fails with (real LTFS: ENOSPC, then EROFS once
 #: the volume has switched to read-only at early warning; LTFS_RDONLY_VOLUME).
 FULL_ERRNOS = {errno.ENOSPC, errno.EROFS}
+#: What creating a file on the volume fails with for a name it cannot hold.
+NAME_ERRNOS = {errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL}
 
 CHUNK = 256 * 1024  # hashing fresh, cache-warm chunks is faster than big ones
 SMALL = CHUNK  # files up to this size are read whole by the writer itself
@@ -261,8 +268,12 @@ class Writer:
         submit_rows: Callable[[list[tuple]], None],
         warn: Callable[[str], None],
         stop: threading.Event,
+        links: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.paths = paths
+        self.links = links
+        #: first name of each file with hard links -> (the name holding its bytes, that row)
+        self._holders: dict[str, tuple[str, tuple] | None] = dict.fromkeys(first for _, first in links)
         self.sizes = sizes
         self.set_id = set_id
         self.tape_dir = tape_dir
@@ -314,6 +325,16 @@ class Writer:
                     if len(rows) >= self.batch_rows:
                         self.submit_rows(rows)
                         rows = []
+            for path, first in self.links:
+                if self.stop.is_set():
+                    raise Stopped
+                self.current = path
+                row = self._further_name(path, first)
+                if row is not None:
+                    rows.append(row)
+                    if len(rows) >= self.batch_rows:
+                        self.submit_rows(rows)
+                        rows = []
             if rows:
                 self.submit_rows(rows)
         except BaseException:
@@ -324,6 +345,19 @@ class Writer:
                 r.join(timeout=5)
 
     # -- one file ---------------------------------------------------------------
+    def _further_name(self, path: str, first: str) -> tuple | None:
+        """A hard link to the name holding the file's bytes; if no name of it could be
+        copied yet, this one is copied (and holds them for the names after it)."""
+        held = self._holders.get(first)
+        if held is None:
+            row = self._one(path, (_GREW, None, None, None), None)
+            if row is not None:
+                self._holders[first] = (path, row)
+            return row
+        holder, r = held
+        folder, name = split(path)
+        return (folder, name, "hardlink", *r[3:11], holder, r[12], r[13], 0, r[15], None, r[17])
+
     def _one(self, path: str, item: tuple, reader: Reader | None) -> tuple | None:
         """Write one file from its first item (a whole small file, or a large file's
         first chunk with the rest to come from `reader`); its catalog row, or None."""
@@ -334,7 +368,7 @@ class Writer:
             self.unreadable += 1
             self.warn(item[1])
             return None
-        relpath = file_relpath(self.tape_dir, path)
+        relpath = file_relpath(self.tape_dir, to_catalog(path))
         try:
             if tag == _WHOLE:
                 _, data, digest, (st, changed) = item
@@ -351,6 +385,10 @@ class Writer:
             self._drain_unended()
             return self._unreadable(f"cannot store {path} on tape: {e}")
         except OSError as e:
+            if e.errno in NAME_ERRNOS:
+                self._drain_unended()
+                return self._unreadable(f"cannot store {path} on {self.target.barcode}: {e.strerror} "
+                                        "(the volume does not take that name or path); not backed up")
             if e.errno not in FULL_ERRNOS:
                 raise RunFailed(f"writing {path} to {self.target.barcode} failed: {e.strerror or e}") from e
             self._drain_unended()
@@ -472,5 +510,29 @@ class Writer:
         self.files_written += 1
         self.bytes_written += size
         folder, name = split(path)
-        return (folder, name, "file", size, st.st_mtime_ns, st.st_mode, st.st_uid, st.st_gid, st.st_ino,
-                st.st_ctime_ns, digest, None, self.target.cartridge_id, volume.position(relpath), 0)
+        row = (folder, name, "file", size, st.st_mtime_ns, st.st_mode, st.st_uid, st.st_gid, st.st_ino,
+               st.st_ctime_ns, digest, None, self.target.cartridge_id, volume.position(relpath), 0,
+               self._source_xattrs(path), None, self._data_map(path, st))
+        if path in self._holders:
+            self._holders[path] = (path, row)
+        return row
+
+    def _source_xattrs(self, path: str) -> str | None:
+        try:
+            return xattrs.read(path)
+        except OSError as e:
+            self.warn(f"cannot read the extended attributes of {path}: {e.strerror}; its copy has none")
+            return None
+
+    def _data_map(self, path: str, st: os.stat_result) -> str | None:
+        """A sparse file's data extents (it is written dense; restore makes the holes again)."""
+        if not sparse.is_sparse(st):
+            return None
+        try:
+            fd = _open_source(path)
+        except OSError:
+            return None
+        try:
+            return sparse.data_map(fd, st.st_size)
+        finally:
+            os.close(fd)

@@ -12,21 +12,25 @@ import posixpath
 from datetime import datetime
 from typing import Iterable, Sequence
 
+from ..names import from_catalog, to_catalog
 from ..timeutil import to_db
 from .db import Store
 from .models import Entry
 
 ENTRY_COLUMNS = (
     "set_id, dir_id, name, kind, size, mtime_ns, mode, uid, gid, inode, ctime_ns, "
-    "checksum, link_target, cartridge_id, position, deleted"
+    "checksum, link_target, cartridge_id, position, deleted, xattrs, rdev, sparse"
 )
-_INSERT = f"INSERT OR REPLACE INTO entries({ENTRY_COLUMNS}) VALUES ({','.join('?' * 16)})"
+_INSERT = f"INSERT OR REPLACE INTO entries({ENTRY_COLUMNS}) VALUES ({','.join('?' * 19)})"
 _SELECT = (
     "SELECT e.set_id, d.path AS dir, e.name, e.kind, e.size, e.mtime_ns, e.mode, e.uid, e.gid, "
     "e.inode, e.ctime_ns, e.checksum, e.link_target, e.cartridge_id, e.position, e.deleted, "
-    "c.barcode FROM entries e JOIN dirs d ON d.id = e.dir_id "
+    "c.barcode, e.xattrs, e.rdev, e.sparse FROM entries e JOIN dirs d ON d.id = e.dir_id "
     "LEFT JOIN cartridges c ON c.id = e.cartridge_id "
 )
+
+
+ROW_FIELDS = 18
 
 
 def split(path: str) -> tuple[str, str]:
@@ -40,7 +44,7 @@ def split(path: str) -> tuple[str, str]:
 def _entry(row) -> Entry:
     return Entry(
         set_id=row[0],
-        path=posixpath.join(row[1], row[2]),
+        path=from_catalog(posixpath.join(row[1], row[2])),
         kind=row[3],
         size=row[4],
         mtime_ns=row[5],
@@ -50,11 +54,14 @@ def _entry(row) -> Entry:
         inode=row[9],
         ctime_ns=row[10],
         checksum=row[11],
-        link_target=row[12],
+        link_target=None if row[12] is None else from_catalog(row[12]),
         cartridge_id=row[13],
         position=row[14],
         deleted=bool(row[15]),
         cartridge=row[16],
+        xattrs=row[17],
+        rdev=row[18],
+        sparse=row[19],
     )
 
 
@@ -88,7 +95,7 @@ class Catalog:
         For entries of any sets (imports, tests); a backup uses `add_rows`."""
         pairs = []
         for e in entries:
-            folder, _, name = e.path.rstrip("/").rpartition("/")
+            folder, _, name = to_catalog(e.path).rstrip("/").rpartition("/")
             if not e.path.startswith("/") or not name:
                 raise ValueError(f"catalog paths are absolute file paths, not {e.path!r}")
             pairs.append((folder or "/", name))
@@ -99,15 +106,16 @@ class Catalog:
                 [
                     (
                         e.set_id, ids[d], n, e.kind, e.size, e.mtime_ns, e.mode, e.uid, e.gid,
-                        e.inode, e.ctime_ns, e.checksum, e.link_target, e.cartridge_id,
-                        e.position, int(e.deleted),
+                        e.inode, e.ctime_ns, e.checksum,
+                        None if e.link_target is None else to_catalog(e.link_target), e.cartridge_id,
+                        e.position, int(e.deleted), e.xattrs, e.rdev, e.sparse,
                     )
                     for e, (d, n) in zip(entries, pairs)
                 ],
             )
 
     async def _dir_id(self, path: str) -> int | None:
-        return await self.store.scalar("SELECT id FROM dirs WHERE path = ?", (path.rstrip("/") or "/",))
+        return await self.store.scalar("SELECT id FROM dirs WHERE path = ?", (to_catalog(path.rstrip("/") or "/"),))
 
     async def list_dir(self, set_id: int, folder: str, *, limit: int | None = None, after: str = "") -> list[Entry]:
         """The entries directly inside `folder` in one set, by name (paged by `after`)."""
@@ -115,7 +123,7 @@ class Catalog:
         if dir_id is None:
             return []
         sql = _SELECT + "WHERE e.set_id = ? AND e.dir_id = ? AND e.name > ? ORDER BY e.name"
-        params: list = [set_id, dir_id, after]
+        params: list = [set_id, dir_id, to_catalog(after)]
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
@@ -128,7 +136,7 @@ class Catalog:
         if dir_id is None:
             return []
         rows = await self.store.fetchall(
-            _SELECT + "WHERE e.dir_id = ? AND e.name = ? ORDER BY e.set_id", (dir_id, name)
+            _SELECT + "WHERE e.dir_id = ? AND e.name = ? ORDER BY e.set_id", (dir_id, to_catalog(name))
         )
         return [_entry(r) for r in rows]
 
@@ -144,7 +152,7 @@ class Catalog:
             _SELECT
             + "JOIN backup_sets s ON s.id = e.set_id WHERE e.dir_id = ? AND e.name = ? "
             "AND s.status = 'complete' AND s.finished_at <= ? ORDER BY s.finished_at DESC LIMIT 1",
-            (dir_id, name, to_db(at)),
+            (dir_id, to_catalog(name), to_db(at)),
         )
         return None if row is None else _entry(row)
 
@@ -153,10 +161,10 @@ class Catalog:
         if "/" in pattern:
             folder, name = posixpath.split(pattern)
             where = "d.path GLOB ? AND e.name GLOB ?"
-            params: list = [folder or "/", name]
+            params: list = [to_catalog(folder or "/"), to_catalog(name)]
         else:
             where = "e.name GLOB ?"
-            params = [pattern]
+            params = [to_catalog(pattern)]
         rows = await self.store.fetchall(
             _SELECT + f"WHERE {where} AND e.deleted = 0 ORDER BY e.set_id DESC, d.path, e.name LIMIT ?",
             (*params, limit),
@@ -170,10 +178,23 @@ class Catalog:
         """The backup writer's fast path: plain tuples, one transaction per batch.
 
         Each row is (folder, name, kind, size, mtime_ns, mode, uid, gid, inode,
-        ctime_ns, checksum, link_target, cartridge_id, position, deleted)."""
+        ctime_ns, checksum, link_target, cartridge_id, position, deleted, xattrs,
+        rdev, sparse), names in host form (`names`)."""
+        rows = [_catalog_row(r) for r in rows]
         async with self.store.transaction() as conn:
             ids = await self.dir_ids({r[0] for r in rows})
             await conn.executemany(
                 _INSERT,
                 [(set_id, ids[r[0]], *r[1:]) for r in rows],
             )
+
+
+def _catalog_row(r: tuple) -> tuple:
+    """A writer's row with its folder, name and link target in catalog form (a row
+    without the last three fields, xattrs, rdev and sparse, has none of them)."""
+    if len(r) < ROW_FIELDS:
+        r = (*r, *(None,) * (ROW_FIELDS - len(r)))
+    folder, name, link = r[0], r[1], r[11]
+    if folder.isascii() and name.isascii() and (link is None or link.isascii()):
+        return r
+    return (to_catalog(folder), to_catalog(name), *r[2:11], None if link is None else to_catalog(link), *r[12:])

@@ -126,7 +126,7 @@ class Entry:
 
     set_id: int
     path: str  # absolute source path, '/'-separated
-    kind: str  # file | dir | symlink
+    kind: str  # file | dir | symlink | hardlink | special
     size: int = 0
     mtime_ns: int = 0
     mode: int = 0
@@ -140,6 +140,9 @@ class Entry:
     position: int | None = None
     deleted: bool = False
     cartridge: str | None = None  # barcode, filled by queries that join it
+    xattrs: str | None = None  # JSON {name: base64 value} (`backup.xattrs`)
+    rdev: int | None = None  # a device node's number
+    sparse: str | None = None  # JSON [[offset, length], ...]: a sparse file's data
 
 
 @dataclass

@@ -151,6 +151,9 @@ class Volume(abc.ABC):
         """Where the file starts on tape (to restore in tape order), if known."""
         return None
 
+    def release(self) -> None:
+        """Close the folders it holds open on the volume (an unmount waits for none)."""
+
 
 class TapeDriver(abc.ABC):
     """One drive, optionally inside a library (changer)."""

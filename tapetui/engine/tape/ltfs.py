@@ -556,6 +556,8 @@ class LtfsDriver(TapeDriver):
 
     async def _unmount(self) -> None:
         cfg, mp = self.cfg, self._mount_point
+        if self._volume is not None:
+            self._volume.release()  # an open folder on the mount makes umount fail (busy)
         if self._mounted():
             res = await self._run([cfg.umount, str(mp)], cfg.status_timeout_s)
             if res.timed_out:

@@ -15,12 +15,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
+from ..folders import Folders
 from .base import Volume
 from .ltfs_parse import MIB, tapealert_names
 from .sim_volume import volume_key
 
 #: errno values that mean "no such attribute here" rather than a failure.
 _NO_XATTR = {errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP}
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 _TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?")
 
 
@@ -90,16 +92,29 @@ def root_mib(root: Path, name: str) -> int | None:
 
 
 class LtfsVolume(Volume):
+    """Files are made a name at a time from open folders (`folders`): a path deeper
+    than PATH_MAX under the mount point still fits, and each folder is made once."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._folders: Folders | None = None  # opened at the first write, closed before an unmount
 
-    def _path(self, relpath: str) -> Path:
-        return self.root / volume_key(relpath)
+    def _at(self) -> Folders:
+        if self._folders is None:
+            self._folders = Folders(str(self.root))
+        return self._folders
+
+    def release(self) -> None:
+        if self._folders is not None:
+            self._folders.close()
+            self._folders = None
+
+    def _path(self, relpath: str) -> str:
+        return self._at().short_path(volume_key(relpath))
 
     def open_write(self, relpath: str) -> BinaryIO:
-        path = self._path(relpath)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "wb")
+        fd = self._at().open(volume_key(relpath), _CREATE_FLAGS, 0o666, create_dirs=True)
+        return open(fd, "wb")
 
     def free_bytes(self) -> int:
         space = root_mib(self.root, "ltfs.mediaDataPartitionAvailableSpace")

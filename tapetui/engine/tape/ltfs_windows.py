@@ -261,4 +261,6 @@ class LtfsWindowsDriver(TapeDriver):
 
     async def unmount(self) -> None:
         """Nothing to run: the volume stays on its drive letter until eject."""
+        if self._volume is not None:
+            self._volume.release()
         self._volume = None

@@ -403,6 +403,7 @@ class SimDriver(TapeDriver):
             self._medium.index.sync()
         if self._volume is not None:
             self._volume.mounted = False
+            self._volume.release()
             self._volume = None
         if self._state.mounted:
             self._state.mounted = False

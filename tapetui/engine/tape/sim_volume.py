@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..folders import Folders
 from .base import TapeError, Volume
 from .sim_media import INDEX_FILE, VOLUME_DIR, CartridgeMeta, MediaIndex
 
@@ -37,7 +38,7 @@ def volume_key(relpath: str) -> str:
         not parts
         or relpath.startswith("/")
         or ".." in parts
-        or "\\" in relpath
+        or (os.sep == "\\" and "\\" in relpath)  # a separator on Windows, a name's character here
         or relpath[1:2] == ":"  # a Windows drive (C:...)
     ):
         raise TapeInputError(f"not a relative path inside the volume: {relpath!r}")
@@ -141,12 +142,12 @@ class TapeFile(io.RawIOBase):
     (fstat, ioctl) and a copy into its buffer.
     """
 
-    def __init__(self, medium: Medium, key: str, path: str) -> None:
+    def __init__(self, medium: Medium, key: str, fd: int) -> None:
         super().__init__()
         self._medium = medium
         self._key = key
-        self.name = path
-        self._fd = os.open(path, _CREATE_FLAGS, 0o666)
+        self.name = key
+        self._fd = fd
         self._block = medium.start_file()
         self._size = 0
 
@@ -200,8 +201,7 @@ class SimVolume(Volume):
         self._medium = medium
         self.root = medium.volume_dir
         self.mounted = True
-        self._root = str(self.root)
-        self._made_dirs: set[str] = set()  # skip a mkdir per file in a known folder
+        self._folders: Folders | None = None  # opened at the first write
         self._last: tuple[str | None, str] = (None, "")  # (relpath, key) of the last path seen
         self._opened = ""  # key of the file open_write created last
 
@@ -218,29 +218,34 @@ class SimVolume(Volume):
             raise TapeError(f"{self._medium.meta.barcode} is not mounted")
         return self._medium.index
 
-    def _new_file(self, relpath: str) -> tuple[str, str]:
-        """(key, host path) of a file about to be created, its folder made."""
+    def _at(self) -> Folders:
+        if self._folders is None:
+            self._folders = Folders(str(self.root))
+        return self._folders
+
+    def release(self) -> None:
+        if self._folders is not None:
+            self._folders.close()
+            self._folders = None
+
+    def _new_file(self, relpath: str) -> tuple[str, int]:
+        """(key, open fd) of a file just created, its folders made."""
         key = self._key(relpath)
         self._index()
-        folder = key.rpartition("/")[0]
-        if folder not in self._made_dirs:
-            os.makedirs(os.path.join(self._root, folder), exist_ok=True)
-            self._made_dirs.add(folder)
         self._opened = ""
-        return key, f"{self._root}/{key}"  # Windows takes "/" too
+        return key, self._at().open(key, _CREATE_FLAGS, 0o666, create_dirs=True)
 
     def open_write(self, relpath: str) -> TapeFile:
-        key, path = self._new_file(relpath)
-        out = TapeFile(self._medium, key, path)
+        key, fd = self._new_file(relpath)
+        out = TapeFile(self._medium, key, fd)
         self._opened = key
         return out
 
     def write_whole(self, relpath: str, data: bytes) -> None:
         """`open_write` + `write` + `close` without a file object: a third of the
         Python work per small file."""
-        key, path = self._new_file(relpath)
+        key, fd = self._new_file(relpath)
         medium = self._medium
-        fd = os.open(path, _CREATE_FLAGS, 0o666)
         block = medium.start_file()
         fits = 0
         try:
@@ -250,7 +255,7 @@ class SimVolume(Volume):
             medium.finish_file(key, block, fits)
         self._opened = key
         if fits < len(data):
-            raise OSError(errno.ENOSPC, "No space left on device", path)
+            raise OSError(errno.ENOSPC, "No space left on device", key)
 
     def free_bytes(self) -> int:
         return self._medium.free()
@@ -261,9 +266,17 @@ class SimVolume(Volume):
         Names are stored without a leading `user.`, so `user.ltfs.hash.sha256` and
         `ltfs.hash.sha256` are the same attribute, as on a mounted LTFS volume."""
         key = self._key(relpath)
-        if key != self._opened and not os.path.exists(os.path.join(self._root, key)):
+        if key != self._opened and not self._exists(key):
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", relpath)
         self._index().set_xattr(key, name.removeprefix("user."), bytes(value))
+        return True
+
+    def _exists(self, key: str) -> bool:
+        try:
+            parent, name = self._at().parent(key)
+            os.lstat(name, dir_fd=parent) if parent >= 0 else os.lstat(os.path.join(self.root, key))
+        except OSError:
+            return False
         return True
 
     def get_xattr(self, relpath: str, name: str) -> bytes | None:
