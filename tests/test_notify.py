@@ -243,7 +243,7 @@ async def test_server_down_fails_and_logs_without_secrets(caplog: pytest.LogCapt
     assert sorted((r.channel, r.ok, r.attempts) for r in results) == [("dingtalk", False, 2), ("webhook", False, 2)]
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2
-    assert f"127.0.0.1:{port}/robot/send" in caplog.text
+    assert f"http://127.0.0.1:{port}/…" in caplog.text and "/robot/send" not in caplog.text
     for leaked in (TOKEN, SECRET, "sign=", "timestamp="):
         assert leaked not in caplog.text
         assert all(leaked not in r.detail for r in results)
@@ -321,13 +321,11 @@ _value = st.text(st.characters(codec="ascii", categories=["L", "N"]) | st.sample
 
 
 @given(token=_value, sign=_value, other=_value)
-def test_redact_url_hides_credentials_and_keeps_the_rest(token: str, sign: str, other: str) -> None:
+def test_redact_url_shows_only_scheme_and_host(token: str, sign: str, other: str) -> None:
     url = "https://oapi.dingtalk.com/robot/send?" + urlencode(
         {"access_token": token, "timestamp": "1", "sign": sign, "page": other}
     )
-    parts = urlsplit(redact_url(url))
-    assert (parts.scheme, parts.netloc, parts.path) == ("https", "oapi.dingtalk.com", "/robot/send")
-    assert parse_qs(parts.query) == {"access_token": ["***"], "timestamp": ["1"], "sign": ["***"], "page": [other]}
+    assert redact_url(url) == "https://oapi.dingtalk.com/…"
 
 
 @given(secret=st.text(min_size=1), timestamp_ms=st.integers(0, 2**45))
@@ -339,7 +337,7 @@ def test_signed_url_carries_a_verifiable_signature(secret: str, timestamp_ms: in
 
 
 def test_redact_url_hides_password() -> None:
-    assert redact_url("https://bob:hunter2@example.com/h?x=1") == "https://bob:***@example.com/h?x=1"
+    assert redact_url("https://bob:hunter2@example.com:8443/h?x=1") == "https://example.com:8443/…"
 
 
 @pytest.mark.parametrize(
@@ -361,7 +359,7 @@ async def test_no_logger_sees_credentials_even_at_debug(server: Server, caplog: 
     async with Notifier(cfg, clock=lambda: NOW) as notifier:
         (result,) = await notifier.send(success())
     assert result.ok
-    assert f"access_token=***&timestamp={NOW_MS}&sign=*** " in caplog.text  # httpx logged the request...
+    assert f"POST http://127.0.0.1:{server.port}/… " in caplog.text  # httpx logged the request...
     sign = expected_sign(NOW_MS)
     for leaked in (TOKEN, SECRET, sign, quote_plus(sign)):
         assert leaked not in caplog.text  # ...without its credentials

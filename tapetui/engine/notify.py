@@ -4,8 +4,9 @@ Why: nobody watches the console when a nightly backup ends or a cartridge must b
 changed, so the engine tells people where they already look. Sending a
 notification never raises and is bounded in time (``NotifyConfig.max_delivery_s``):
 a notification that cannot be sent is logged, it never fails or stalls a run.
-Secrets (the signing secret, ``access_token``/``sign`` query values) are kept out
-of logs, reprs and results.
+Secrets (the signing secret, and any part of a webhook URL but its scheme and
+host: tokens sit in paths and in query keys of every name) are kept out of logs,
+reprs and results; a webhook is shown as ``scheme://host/…``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Literal, get_args
-from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 import httpx
 
@@ -29,8 +30,6 @@ log = logging.getLogger("tapetui.notify")
 Kind = Literal["success", "failure", "operator", "info"]
 KINDS: tuple[str, ...] = get_args(Kind)
 
-#: Query parameters whose values are credentials and must never be shown.
-SECRET_PARAMS = frozenset({"access_token", "sign", "token", "secret", "key", "signature"})
 REDACTED = "***"
 
 
@@ -138,19 +137,19 @@ def _is_http_url(url: str) -> bool:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with credential query values and any userinfo password replaced by ``***``."""
+    """How a webhook is shown anywhere (logs, errors, reprs): ``scheme://host:port/…``.
+
+    Never its path, query or user: Slack, Teams and Discord put the token in the
+    path, other services in query keys no list can name."""
     try:
         parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
     except ValueError:
-        return REDACTED
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = f"{parts.username}:{REDACTED}@{netloc.rpartition('@')[2]}"
-    query = urlencode(
-        [(k, REDACTED if k.lower() in SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)],
-        safe="*",
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        return "…"
+    if not parts.scheme or not host:
+        return "…"
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
+    return f"{parts.scheme}://{netloc}/…"
 
 
 class _RedactHttpxUrls(logging.Filter):
@@ -166,15 +165,16 @@ logging.getLogger("httpx").addFilter(_RedactHttpxUrls())
 
 
 def _secrets_in(url: str) -> list[str]:
-    """The credential strings inside ``url``, raw and percent-encoded, for scrubbing text."""
+    """Every part of ``url`` but its scheme, host and port (each whole, by segment and
+    by query value, raw, decoded and encoded), for scrubbing text that may quote it."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return [url]
-    found = [v for k, v in parse_qsl(parts.query) if k.lower() in SECRET_PARAMS and v]
-    if parts.password:
-        found.append(parts.password)
-    return found + [quote_plus(v) for v in found]
+    found = [url, parts.path, parts.query, parts.fragment, parts.username or "", parts.password or ""]
+    found += parts.path.split("/") + [v for kv in parse_qsl(parts.query, keep_blank_values=True) for v in kv]
+    found = [f for f in found if len(f) >= 4]
+    return found + [unquote(f) for f in found] + [quote_plus(f) for f in found] + [quote(f) for f in found]
 
 
 def _scrub(text: str, secrets: Iterable[str]) -> str:
