@@ -103,6 +103,12 @@ BAD: dict[str, tuple[Callable[[Lines], int], Spoil, str]] = {
                                 "not base64 of at most 65536 bytes"),
     "xattr name over 255 bytes": (first("file"), put(xattrs={"user." + "a" * 251: ""}), "not an attribute name"),
     "xattr name with NUL": (first("file"), put(xattrs={"user.a\0": ""}), "not an attribute name"),
+    "a bad escape in a path": (first("file"), lambda e, ls: e.update(path=source(ls) + "/a\U0010ffffb"),
+                               "not a name in catalog form"),
+    "a bad escape in a link target": (first("symlink"), put(link_target="\U0010ffff"), "not a name in catalog form"),
+    "a bad escape in an xattr name": (first("file"), put(xattrs={"user.\U0010ffff": ""}), "not a name in catalog form"),
+    "an xattr name of 256 bytes in host form": (first("file"), put(xattrs={"user." + "\U0010ffff\xff" * 251: ""}),
+                                                "not an attribute name"),
     "xattrs as a list": (first("file"), put(xattrs=[["user.a", ""]]), "'xattrs' is [['user.a', '']], not an object"),
     "negative rdev": (first("file"), put(rdev=-1), "'rdev' is -1, out of range"),
     "sparse extents overlap": (first("file"), put(sparse=[[0, 2], [1, 1]]), "'sparse' holds [1, 1]"),
@@ -255,8 +261,8 @@ def rows_of(db: Path, set_id: int) -> list[tuple]:
 
 
 #: As `xattrs.read` writes them (the copy keeps their order, import this form).
-XATTRS = json.dumps({"security.capability": "", "user.note": base64.b64encode(b"\x00\xffkept").decode()},
-                    separators=(",", ":"))
+XATTRS = json.dumps({"security.capability": "", "user.note": base64.b64encode(b"\x00\xffkept").decode(),
+                     "user." + "\U0010ffff\xff" * 250: "eA=="}, separators=(",", ":"))  # 255 bytes as the host's
 
 
 async def test_the_new_fields_travel_through_the_copy_into_their_columns(library: Path, tmp_path: Path) -> None:
@@ -281,8 +287,8 @@ async def test_the_new_fields_travel_through_the_copy_into_their_columns(library
                 ("tty", "special", stat.S_IFCHR | 0o620, os.makedev(136, 3), None),
             ]:
                 await conn.execute(
-                    "INSERT INTO entries(set_id, dir_id, name, kind, size, mtime_ns, mode, uid, gid, inode, "
-                    "ctime_ns, link_target, deleted, xattrs, rdev) VALUES (3, ?, ?, ?, 0, 5, ?, 7, 8, 9, 6, ?, 0, ?, ?)",
+                    "INSERT INTO entries(set_id, dir_id, name, kind, size, mtime_ns, mode, uid, gid, inode, ctime_ns, "
+                    "link_target, deleted, xattrs, rdev) VALUES (3, ?, ?, ?, 0, 5, ?, 7, 8, 9, 6, ?, 0, ?, ?)",
                     (dir_id, extra, kind, mode, link, '{"user.x":"eA=="}', rdev))
         volume_ = await engine.driver.mount()
         try:

@@ -36,6 +36,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, get_args, get_type_hints
 
 from ..config import BackupConfig
 from ..errors import UserError
+from ..names import from_catalog
 from ..runlog import RunLog
 from ..tape.args import InvalidArgument, validate_barcode
 from ..tape.base import Volume
@@ -128,10 +129,26 @@ def _nullable(check: Check) -> Check:
     return lambda value: None if value is None else check(value)
 
 
+def _host_form(text: str) -> str:
+    """`text` (a name or path in catalog form, see `names`) as the host's, or
+    CopyError: restore turns every name back, and must not fail doing it."""
+    try:
+        return from_catalog(text)
+    except ValueError:
+        raise CopyError(f"is {_show(text)}, not a name in catalog form") from None
+
+
 def _path(value: Any) -> str:
     """A plain absolute path ('/a/b'); whether it lies in the set's sources is `_Entries.inside`."""
     if type(value) is not str or layout.safe_relpath(value) is None:
         raise CopyError(f"is {_show(value)}, not a plain absolute path")
+    _host_form(value)
+    return value
+
+
+def _link(value: Any) -> str:
+    """A symlink's target or a hardlink's first name (`_NEEDS` checks each kind's)."""
+    _host_form(_text(MAX_LINE)(value))
     return value
 
 
@@ -158,7 +175,11 @@ def _xattrs(value: Any) -> dict[str, str]:
     if type(value) is not dict:
         raise CopyError(f"is {_show(value)}, not an object")
     for name, data in value.items():
-        if not 0 < len(name.encode("utf-8", "surrogatepass")) <= MAX_XATTR_NAME or "\0" in name:
+        try:
+            size = len(_host_form(name).encode("utf-8", "surrogateescape"))
+        except UnicodeEncodeError:  # a surrogate no name holds
+            size = 0
+        if not 0 < size <= MAX_XATTR_NAME or "\0" in name:
             raise CopyError(f"names {_show(name)}, not an attribute name of 1 to {MAX_XATTR_NAME} bytes")
         try:
             size = len(base64.b64decode(data, validate=True)) if type(data) is str else -1
@@ -246,7 +267,7 @@ _FIELDS = (
     _Field("inode", _SIZE, "e.inode"),  # SQLite's INTEGER is signed: what a backup could store
     _Field("ctime_ns", _I64_RANGE, "e.ctime_ns"),
     _Field("checksum", _nullable(_hex), "CASE WHEN e.checksum IS NULL THEN NULL ELSE lower(hex(e.checksum)) END"),
-    _Field("link_target", _nullable(_text(MAX_LINE)), "e.link_target"),
+    _Field("link_target", _nullable(_link), "e.link_target"),
     _Field("cartridge", _nullable(_typed(str)), "c.barcode", stored=False),  # one of the header's
     _Field("position", _int(0, _I64 - 1, null=True), "e.position"),
     _Field("deleted", _typed(bool), "json(CASE WHEN e.deleted THEN 'true' ELSE 'false' END)"),
@@ -371,7 +392,8 @@ _SET_CHECKS: dict[str, Check] = {
     "id": _SIZE, "source_key": _source_key, "name": _text(MAX_NAME), "level": _one_of(LEVELS),
     "status": _one_of(("complete",)),  # only a complete set has a copy
     "started_at": _time, "finished_at": _nullable(_time), "files": _SIZE, "bytes": _SIZE,
-    "hash_algo": _one_of(_HASHES), "tape_dir": _tape_dir, "cartridges": _barcodes, "entries": _int(0, _I64 - 1, null=True),
+    "hash_algo": _one_of(_HASHES), "tape_dir": _tape_dir, "cartridges": _barcodes,
+    "entries": _int(0, _I64 - 1, null=True),
     "base": _nullable(lambda base: _checked(base, _BASE_CHECKS)),
 }
 _FILE_TYPES = {stat.S_IFLNK: "symbolic link", stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket",
@@ -390,10 +412,10 @@ def _open_copy(path: str, file: str) -> IO[bytes]:
                 raise
             kind = stat.S_IFLNK  # replaced since the lstat
         else:
-            if stat.S_ISREG(os.fstat(fd).st_mode):
+            kind = stat.S_IFMT(os.fstat(fd).st_mode)  # the same name, but replaced since the lstat?
+            if kind == stat.S_IFREG:
                 return os.fdopen(fd, "rb")
             os.close(fd)
-            kind = stat.S_IFIFO
     raise CopyError(f"{file}: a {_FILE_TYPES.get(kind, 'special file')}, not a regular file")
 
 
@@ -409,7 +431,7 @@ def _json(raw: bytes) -> Any:
     try:
         return json.loads(raw.decode())
     except (ValueError, RecursionError) as e:  # truncated or garbled; a bad UTF-8 byte; [[[[...]]]]
-        raise CopyError(f"not valid JSON ({_show(e)})") from None
+        raise CopyError(f"not valid JSON ({str(e)[:80]})") from None
 
 
 def _read_header(path: str, file: str) -> SetCopy:
