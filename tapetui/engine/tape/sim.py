@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from ..paths import make_private_dir
 from .args import serial_from_barcode, validate_serial, validate_volume_name
 from .base import (
     GENERATIONS,
@@ -152,7 +153,7 @@ class SimDriver(TapeDriver):
             serial = f"TPA{i + 1:03d}"
             barcode = serial + media_id
             directory = self._carts / barcode
-            (directory / VOLUME_DIR).mkdir(parents=True, exist_ok=True)
+            make_private_dir(directory / VOLUME_DIR)  # the cartridges will hold copies of private files
             CartridgeMeta(
                 barcode, serial, self.cfg.generation, self.cfg.cartridge_capacity
             ).save(directory)
@@ -470,7 +471,7 @@ def _wipe(cartridge_dir: Path) -> None:
     volume = cartridge_dir / VOLUME_DIR
     shutil.rmtree(volume, ignore_errors=True)
     remove_index(cartridge_dir)
-    volume.mkdir()
+    volume.mkdir(mode=0o700)
 
 
 def _reconcile(medium: Medium) -> list[str]:

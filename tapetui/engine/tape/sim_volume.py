@@ -220,7 +220,7 @@ class SimVolume(Volume):
 
     def _at(self) -> Folders:
         if self._folders is None:
-            self._folders = Folders(str(self.root))
+            self._folders = Folders(str(self.root), dir_mode=0o700)  # copies of private files
         return self._folders
 
     def release(self) -> None:
@@ -233,7 +233,7 @@ class SimVolume(Volume):
         key = self._key(relpath)
         self._index()
         self._opened = ""
-        return key, self._at().open(key, _CREATE_FLAGS, 0o666, create_dirs=True)
+        return key, self._at().open(key, _CREATE_FLAGS, 0o600, create_dirs=True)
 
     def open_write(self, relpath: str) -> TapeFile:
         key, fd = self._new_file(relpath)
