@@ -20,11 +20,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_backup_support import open_engine, run_log, write
+from treecompare import allocated, describe, differences
 
 from tapetui.engine.backup.engine import BackupRequest, run_backup
 from tapetui.engine.backup.restore import RestoreRequest, run_restore
-from test_backup_support import open_engine, run_log, write
-from treecompare import allocated, describe, differences
 
 ROOT = os.geteuid() == 0
 GiB = 1 << 30

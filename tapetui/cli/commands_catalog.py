@@ -20,6 +20,7 @@ from ..engine.backup.verify import verify_set
 from ..engine.core import Engine
 from ..engine.errors import UserError
 from ..engine.events import LogLine, RunStarted
+from ..engine.names import shown
 from ..engine.runlog import RunLog
 from ..engine.store.models import Entry, SetRow
 from ..engine.tape.drive_lock import using_drive
@@ -108,7 +109,7 @@ def _print_entries(entries: list[Entry], as_json: bool) -> None:
         print_json({"entries": [entry_json(e) for e in entries]})
         return
     print_table(
-        [(e.path + ("/" if e.kind == "dir" else ""), "deleted" if e.deleted else e.kind,
+        [(shown(e.path) + ("/" if e.kind == "dir" else ""), "deleted" if e.deleted else e.kind,
           human_bytes(e.size) if e.kind == "file" and not e.deleted else None,
           show(datetime.fromtimestamp(e.mtime_ns / 1e9).astimezone()) if not e.deleted else None,
           e.set_id, e.cartridge) for e in entries],

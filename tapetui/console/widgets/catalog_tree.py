@@ -24,11 +24,11 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import Worker
 
-from ...engine.store.models import Entry
 from ...engine.browse import PAGE, Page
+from ...engine.names import shown
+from ...engine.store.models import Entry, special_kind
 from ..errors import report_worker_error
 from ..fmt import human_bytes, when
-
 
 #: (folder, after-name, limit) -> one page of the entries directly inside folder, by name.
 Lister = Callable[[str, str, int], Awaitable[Page]]
@@ -47,10 +47,20 @@ def mtime(e: Entry) -> str:
     return when(datetime.fromtimestamp(e.mtime_ns / 1e9, timezone.utc)) if e.mtime_ns else "-"
 
 
+def what_it_is(e: Entry) -> str:
+    """A symlink's target, a hard link's other name, a special file's kind, a file's size."""
+    if e.kind == "symlink":
+        return f"→ {shown(e.link_target or '')}"
+    if e.kind == "hardlink":
+        return f"{human_bytes(e.size)}, same file as {shown(e.link_target or '')}"
+    if e.kind == "special":
+        return special_kind(e.mode)
+    return human_bytes(e.size) if e.kind == "file" else "folder"
+
+
 def entry_detail(e: Entry) -> str:
     """One line on the highlighted entry: path, size or target, time, mode, set, cartridge, hash."""
-    what = f"→ {e.link_target}" if e.kind == "symlink" else human_bytes(e.size) if e.kind == "file" else "folder"
-    parts = [e.path, what, mtime(e), stat.filemode(e.mode) if e.mode else "-", f"set #{e.set_id}"]
+    parts = [shown(e.path), what_it_is(e), mtime(e), stat.filemode(e.mode) if e.mode else "-", f"set #{e.set_id}"]
     if e.cartridge:
         parts.append(e.cartridge)
     if e.checksum:
@@ -134,14 +144,13 @@ class CatalogTree(Tree[Item]):
 
     # -- marks ----------------------------------------------------------------------------
     def _label(self, item: Item) -> Text:
-        name = item.path if item.path in self.sources else item.path.rsplit("/", 1)[-1]
+        name = shown(item.path if item.path in self.sources else item.path.rsplit("/", 1)[-1])
         mark = "[x] " if self._is_marked(item.path) else "[ ] "
         e = item.entry
         if item.kind == "dir":
             return Text.assemble(mark, (name + "/", "bold"), *(("  ", (mtime(e), "dim")) if e else ()))
         assert e is not None
-        what = f"→ {e.link_target}" if item.kind == "symlink" else human_bytes(e.size)
-        return Text.assemble(mark, name + "  ", (f"{what}  {mtime(e)}", "dim"))
+        return Text.assemble(mark, name + "  ", (f"{what_it_is(e)}  {mtime(e)}", "dim"))
 
     def _is_marked(self, path: str) -> bool:
         return any(path == m or path.startswith(m.rstrip("/") + "/") for m in self.marked)

@@ -31,7 +31,7 @@ from .catalog_copy import write_copy
 from .errors import RunFailed
 from .levels import LevelPlan, normalize_sources, plan_level, source_key
 from .progress import Ticker
-from .scan import ScanResult, Scanner, compile_patterns
+from .scan import Scanner, ScanResult, compile_patterns
 from .writer import Stopped, TapeTarget, Writer
 
 if TYPE_CHECKING:

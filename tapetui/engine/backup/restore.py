@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from ..errors import UserError
 from ..folders import Folders, is_in_the_way
 from ..runlog import RunLog
+from ..store.models import special_kind
 from ..tape.base import TapeError
 from . import sparse, xattrs
 from .cartridge import open_for_read
@@ -247,16 +248,19 @@ class _Restorer:
                     continue
                 at, folder, name = where
                 name = self._place(v, at, name)
-                if name is not None and self._file(v, on_tape, at, name):
+                if name is not None and self._file(v, on_tape, at, folder, name):
                     self._placed[v.path] = (folder, name)
 
-    def _file(self, v: Version, on_tape: Folders, at: int, name: str) -> bool:
+    def _file(self, v: Version, on_tape: Folders, at: int, folder: str, name: str) -> bool:
         tmp = self._tmp_name()
         try:
-            if v.kind == "hardlink" and self._link(v, at, tmp):
-                os.replace(tmp, name, src_dir_fd=at, dst_dir_fd=at)
-                self.result.hardlinks += 1
-                return True
+            if v.kind == "hardlink":
+                linked = self._link(v, folder, tmp)
+                at = self.target.fd(folder)  # again: linking may have closed it to open others
+                if linked:
+                    os.replace(tmp, name, src_dir_fd=at, dst_dir_fd=at)
+                    self.result.hardlinks += 1
+                    return True
             try:
                 source = open_regular(on_tape, v.tape_path)
             except OSError as e:
@@ -287,18 +291,20 @@ class _Restorer:
         self.result.bytes += v.size
         return True
 
-    def _link(self, v: Version, at: int, tmp: str) -> bool:
-        """A hard link (at `tmp`) to the name holding its bytes, if this restore made that one."""
+    def _link(self, v: Version, folder: str, tmp: str) -> bool:
+        """A hard link `tmp` in `folder` to the name holding its bytes, if this restore made that one."""
         placed = self._placed.get(v.link_target or "")
         if placed is None:
             return False
-        folder, name = placed
+        source = os.dup(self.target.fd(placed[0]))  # opening `folder` may close the one open for it
         try:
-            os.link(name, tmp, src_dir_fd=self.target.fd(folder), dst_dir_fd=at, follow_symlinks=False)
+            os.link(placed[1], tmp, src_dir_fd=source, dst_dir_fd=self.target.fd(folder), follow_symlinks=False)
         except OSError as e:
             self.log.emit_threadsafe("info", f"{v.path}: cannot link it to {v.link_target} ({e.strerror}); "
                                              "restored as a copy")
             return False
+        finally:
+            os.close(source)
         return True
 
     def others(self, items: list[Version]) -> None:
@@ -321,7 +327,7 @@ class _Restorer:
                 else:
                     os.mknod(tmp, stat.S_IFMT(v.mode) | 0o600, v.rdev or 0, dir_fd=at)
             except (OSError, OverflowError, ValueError) as e:
-                what = "symlink" if v.kind == "symlink" else _special_kind(v.mode)
+                what = "symlink" if v.kind == "symlink" else special_kind(v.mode)
                 self.result.unmade += 1
                 self.log.emit_threadsafe("warning", f"{v.path}: cannot make the {what}: "
                                                     f"{getattr(e, 'strerror', None) or e}; not restored")
@@ -371,18 +377,6 @@ def _unlink(at: int, name: str) -> None:
         os.unlink(name, dir_fd=at)
     except OSError:
         pass
-
-
-def _special_kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "FIFO"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISCHR(mode):
-        return "character device"
-    if stat.S_ISBLK(mode):
-        return "block device"
-    return "special file"
 
 
 @dataclass

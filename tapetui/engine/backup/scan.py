@@ -22,10 +22,10 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .errors import BackupInputError
-from .patterns import compile_patterns
-from .layout import split
 from . import xattrs
+from .errors import BackupInputError
+from .layout import split
+from .patterns import compile_patterns
 from .signatures import KIND_NAMES, State, signature
 from .walk import Helper, Item, Unread, observe
 

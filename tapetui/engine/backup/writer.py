@@ -39,10 +39,10 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from ..tape.base import TapeError, Volume
-from .errors import RunFailed
 from ..names import to_catalog
+from ..tape.base import TapeError, Volume
 from . import sparse, xattrs
+from .errors import RunFailed
 from .layout import file_relpath, hash_xattr, split
 
 #: What a write on a full cartridge fails with (real LTFS: ENOSPC, then EROFS once

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -143,6 +144,12 @@ class Entry:
     xattrs: str | None = None  # JSON {name: base64 value} (`backup.xattrs`)
     rdev: int | None = None  # a device node's number
     sparse: str | None = None  # JSON [[offset, length], ...]: a sparse file's data
+
+
+def special_kind(mode: int) -> str:
+    """What a `special` entry is, in words."""
+    return {stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket", stat.S_IFCHR: "character device",
+            stat.S_IFBLK: "block device"}.get(stat.S_IFMT(mode), "special file")
 
 
 @dataclass
