@@ -70,7 +70,7 @@ def make_deep(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def build(src: Path) -> None:
+def build(src: Path, sparse_size: int = GiB) -> None:
     write(src / "plain.txt", "plain")
     write(src / "attrs.txt", "has attributes")
     os.setxattr(src / "attrs.txt", "user.comment", b"kept \x00\xff binary")
@@ -88,8 +88,8 @@ def build(src: Path) -> None:
     os.link(src / "h1", src / "sub" / "h2")
     os.link(src / "h1", src / "h3")
     with open(src / "sparse.img", "wb") as f:
-        f.truncate(GiB)
-        f.seek(GiB // 2)
+        f.truncate(sparse_size)
+        f.seek(sparse_size // 2)
         f.write(os.urandom(4096))
     os.mkfifo(src / "fifo")
     os.mknod(src / "socket", stat.S_IFSOCK | 0o644)
