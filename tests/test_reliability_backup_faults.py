@@ -351,7 +351,7 @@ async def test_the_home_disk_full_fails_the_run_clearly_and_a_restart_recovers(
     engine, src, result, good, _ = await _fill_the_catalog_disk(tmp_path, tiny_fs)
     try:
         assert result.status == "failed", result.message
-        assert "catalog database could not be written (database or disk is full)" in result.message
+        assert f"catalog database could not be written (no space left on {tiny_fs})" in result.message
         assert (await engine.sets.get(result.set_id)).status == "incomplete"
     finally:
         await engine.close()

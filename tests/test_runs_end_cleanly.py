@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from daemon_support import ROOT, Daemon, db_rows, env, make_home, tapetui, write_tree
+from tapetui.engine.store.db import RESERVE_BYTES, DiskFull, open_store
 from tapetui.engine.store.runs import own_start, pid_alive, proc_start
 
 LINUX_PROC = os.path.exists("/proc/self/stat") and proc_start(os.getpid()) is not None
@@ -92,6 +93,73 @@ def test_a_run_of_a_live_process_with_its_own_identity_stays_running(
     fired = tapetui(home, "schedule", "run", "h", "--wait")
     assert fired.returncode == 4 and f"already running (run #{run_id})" in fired.stdout, fired.stdout
     assert db_rows(home, "SELECT status FROM schedule_runs WHERE id = ?", run_id) == [("running",)]
+
+
+# -- item 12: a full home disk ends the run `failed` at once ---------------------------------
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Path:
+    """A 4 MB file system of its own (tmpfs), for a home that fills up."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=True)
+
+
+def _fill(folder: Path, leave: int) -> Path:
+    """Take all the free space of `folder`'s file system but `leave` bytes."""
+    st = os.statvfs(folder)
+    filler = folder / "filler"
+    with open(filler, "wb") as f:
+        os.posix_fallocate(f.fileno(), 0, st.f_bavail * st.f_frsize - leave)
+    return filler
+
+
+async def test_a_write_on_a_full_disk_says_so_and_leaves_room_to_record_it(small_disk: Path) -> None:
+    store = await open_store(small_disk / "catalog.db")
+    try:
+        await store.execute("CREATE TABLE t(x BLOB)")
+        await store.execute("CREATE TABLE runs(status TEXT)")
+        await store.execute("INSERT INTO runs VALUES ('running')")
+        assert store.reserve.stat().st_size == RESERVE_BYTES
+        filler = _fill(small_disk, 16 * 1024)
+        with pytest.raises(DiskFull, match=f"^no space left on {small_disk}$"):
+            for _ in range(1000):
+                async with store.transaction() as conn:  # a batch of rows, as the catalog writes them
+                    await conn.executemany("INSERT INTO t VALUES (?)", [(os.urandom(3000),)] * 20)
+        assert not store.reserve.exists()  # given back ...
+        await store.execute("UPDATE runs SET status = 'failed'")  # ... so the failure can be recorded
+        assert await store.scalar("SELECT status FROM runs") == "failed"
+        filler.unlink()
+        store.keep_reserve()  # room again: set aside again (each run's start asks)
+        assert store.reserve.stat().st_size == RESERVE_BYTES
+    finally:
+        await store.close()
+
+
+def test_a_backup_filling_the_home_disk_ends_failed_at_once(small_disk: Path, tmp_path: Path) -> None:
+    """The home (catalog, logs and the sim's cartridges) on a 4 MB disk that a backup
+    fills: the run ends `failed` naming the full folder, in this same command, with
+    nothing raised from a task and no internal error."""
+    home = small_disk / "home"
+    home.mkdir(mode=0o700)
+    (home / "config.toml").write_text("[sim]\ncapacity_bytes = 200000000\n")
+    src = tmp_path / "src"
+    write_tree(src, big_mb=3)
+    assert tapetui(home, "schedule", "list").returncode == 0  # the catalog exists
+    _fill(small_disk, 600 * 1024)
+    backup = tapetui(home, "backup", "--level", "full", "--source", str(src), "--wait")
+    output = backup.stdout + backup.stderr
+    assert backup.returncode == 1, output
+    for bad in ("Traceback", "never retrieved", "internal error", "cannot rollback"):
+        assert bad not in output, output
+    (status, message), = db_rows(home, "SELECT status, message FROM schedule_runs")
+    assert status == "failed" and f"no space left on {home}" in message, message
+    assert f"failed - {message}" in backup.stdout
+    assert db_rows(home, "SELECT status FROM backup_runs") == [("failed",)]
+    assert db_rows(home, "SELECT status FROM backup_sets") == [("incomplete",)]
 
 
 # -- item 13: SIGTERM stops cleanly --------------------------------------------------------

@@ -7,7 +7,9 @@ few loop turns -- share one transaction: ends that arrive while a batch is
 being written form the next batch. The cost is a few statements per batch
 instead of per firing, and no end waits for more than the batch before it. A
 batch that fails is stored end by end, so an end that cannot be stored (a
-locked or full database aside) fails alone.
+locked or full database aside) fails alone; on a full disk an end is stored
+without its last log lines rather than not at all (the run must not stay
+'running').
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 from .runlog import INSERT_LINES, RunLog
 from .store import Store
+from .store.db import DiskFull
 from .store.runs import Runs
 from .store.schedules import Released, Schedules
 
@@ -71,13 +74,10 @@ class EndWriter:
         try:
             await self._store(parts)
         except Exception as e:
-            if len(parts) == 1:
-                _settle(parts[0][2], e)
-                return
-            log.warning("storing %d run ends together failed (%s); storing each alone", len(parts), e)
+            log.warning("storing %d run end(s) failed (%s); storing each alone", len(parts), e)
             for part in parts:
                 try:
-                    await self._store([part])
+                    await self._store_alone(part)
                 except Exception as one:
                     _settle(part[2], one)
                 else:
@@ -85,6 +85,17 @@ class EndWriter:
         else:
             for _, _, done in parts:
                 _settle(done, None)
+
+    async def _store_alone(self, part: tuple[RunEnd, list[tuple], asyncio.Future[None]]) -> None:
+        """One end in its own transaction (a full disk has given back its reserve by
+        now); if the disk is still too full, the end without its log lines."""
+        try:
+            await self._store([part])
+        except DiskFull:
+            end, lines, done = part
+            log.warning("run %s: %d log line(s) not stored (no space); storing its end without them",
+                        end.run[-1], len(lines))
+            await self._store([(end, [], done)])
 
     async def _store(self, parts: list[tuple[RunEnd, list[tuple], asyncio.Future[None]]]) -> None:
         async with self.store.transaction():

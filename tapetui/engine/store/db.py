@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import os
 import sqlite3
 import stat
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable, Iterator, Sequence
+from typing import Any, AsyncIterator, Iterable, Iterator, NoReturn, Sequence
 
 import aiosqlite
 
@@ -25,6 +26,48 @@ PRAGMAS = (
     "PRAGMA cache_size=-65536",
     "PRAGMA temp_store=MEMORY",
 )
+
+
+log = logging.getLogger("tapetui.store")
+
+
+class DiskFull(StoreError, sqlite3.OperationalError):
+    """The catalog's file system is full. SQLite says 'database or disk is full' (or
+    only 'disk I/O error'); this names the folder. Still an OperationalError, so
+    callers that retry a busy database retry this too (space may come back)."""
+
+
+def _disk_full(e: BaseException, folder: Path) -> DiskFull | None:
+    """`e` as a DiskFull naming `folder` when it is SQLite failing for want of space."""
+    if isinstance(e, DiskFull) or not isinstance(e, sqlite3.OperationalError):
+        return None
+    code = getattr(e, "sqlite_errorcode", None) or 0
+    if code == sqlite3.SQLITE_FULL or (code & 0xFF == sqlite3.SQLITE_IOERR and _no_space(folder)):
+        return DiskFull(f"no space left on {folder}")
+    return None
+
+
+def _no_space(folder: Path) -> bool:
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
+
+
+#: Space kept aside beside the catalog (`catalog.db-reserve`) and given back when
+#: the disk fills, so the failed run's end can still be written.
+RESERVE_BYTES = 1 << 20
+
+
+def _fill(fd: int, size: int) -> None:
+    """Allocate `size` bytes to the file (written out where the file system cannot
+    preallocate; random, so a compressing one cannot make them free)."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as e:
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+        os.pwrite(fd, os.urandom(size), 0)
 
 
 #: Rows per multi-row statement: at up to 9 values a row, under the 999 values
@@ -55,6 +98,35 @@ class Store:
         #: they hold may have been rolled back.
         self.rollbacks = 0
         self._tx_owner: asyncio.Task | None = None
+        real = Path(os.path.realpath(path))  # the file system that can fill is the file's own
+        #: The folder a full disk is reported on, and the space kept aside for it.
+        self.folder, self.reserve = real.parent, real.with_name(real.name + "-reserve")
+        self.keep_reserve()
+
+    def keep_reserve(self) -> None:
+        """Set `RESERVE_BYTES` aside for the bookkeeping of a write that fails on a full
+        disk (a failed run's end); quietly nothing while there is no room for it."""
+        try:
+            if os.stat(self.reserve).st_size >= RESERVE_BYTES:
+                return
+        except OSError:
+            pass
+        try:
+            fd = os.open(self.reserve, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        except OSError:
+            return
+        try:
+            _fill(fd, RESERVE_BYTES)
+        except OSError:  # no room yet: a part would only take space from the catalog
+            self.reserve.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+    def _give_back_reserve(self) -> None:
+        if os.path.lexists(self.reserve):
+            log.warning("no space left on %s: the space kept aside is given back, so this run's end "
+                        "can be recorded", self.folder)
+            self.reserve.unlink(missing_ok=True)
 
     async def close(self) -> None:
         await self.conn.close()
@@ -105,28 +177,44 @@ class Store:
             try:
                 try:
                     await self.conn.execute("BEGIN IMMEDIATE")
-                except BaseException:
+                except BaseException as e:
                     # Cancelled while BEGIN was queued: the connection's thread
                     # still runs it. Its queue is first-in first-out, so a
                     # rollback queued now runs after it (and is a no-op if not).
-                    self.rollbacks += 1
-                    await asyncio.shield(self.conn.rollback())
-                    raise
+                    await self._rollback()
+                    self._reraise(e)
                 try:
                     yield self.conn
-                except BaseException:
-                    self.rollbacks += 1
-                    await asyncio.shield(self.conn.rollback())
-                    raise
+                except BaseException as e:
+                    await self._rollback()
+                    self._reraise(e)
                 else:
                     try:
                         await self.conn.commit()
-                    except BaseException:  # e.g. disk full at commit: nothing was kept
-                        self.rollbacks += 1
-                        await asyncio.shield(self.conn.rollback())
-                        raise
+                    except BaseException as e:  # e.g. disk full at commit: nothing was kept
+                        await self._rollback()
+                        self._reraise(e)
             finally:
                 self._tx_owner = None
+
+    async def _rollback(self) -> None:
+        """End a failed transaction. SQLite may have ended it already (it does on a full
+        disk, at a statement or at COMMIT); the ROLLBACK then fails with 'cannot
+        rollback - no transaction is active', which must not hide the error that matters."""
+        self.rollbacks += 1
+        try:
+            await asyncio.shield(self.conn.rollback())
+        except sqlite3.Error as e:
+            log.debug("rollback after a failed transaction: %s", e)
+
+    def _reraise(self, e: BaseException) -> NoReturn:
+        """Raise `e`, a full disk as DiskFull naming the catalog's folder (and with the
+        reserve given back, so what records the failure has room)."""
+        full = _disk_full(e, self.folder)
+        if full is None:
+            raise e
+        self._give_back_reserve()
+        raise full from e
 
     async def version(self) -> int:
         return int(await self.scalar("PRAGMA user_version"))

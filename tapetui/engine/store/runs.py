@@ -110,6 +110,7 @@ class Runs:
     async def start(
         self, *, schedule_id: int | None, schedule_name: str, action: str, trigger: str, at: datetime,
     ) -> int:
+        self.store.keep_reserve()  # room to record this run's end on a full disk
         return await self.store.execute(
             "INSERT INTO schedule_runs(schedule_id, schedule_name, action, trigger, status, started_at, pid, "
             "proc_start) VALUES (?, ?, ?, ?, 'running', ?, ?, ?)",
@@ -119,6 +120,7 @@ class Runs:
     async def start_many(self, schedules: Sequence[ScheduleRow], *, trigger: str, at: datetime) -> dict[int, int]:
         """One running run for each schedule, in one statement; returns schedule id -> run id."""
         stamp, pid, pid_start = to_db(at), os.getpid(), own_start()
+        self.store.keep_reserve()  # room to record their ends on a full disk
         started: dict[int, int] = {}
         async with self.store.transaction() as conn:
             for part in chunks(schedules):

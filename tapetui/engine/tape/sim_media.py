@@ -163,7 +163,8 @@ class MediaIndex:
                                (("used", used), ("next_block", next_block)))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite ends it itself on some errors (a full disk)
+                db.execute("ROLLBACK")
             raise
         self._files.clear()
         self._xattrs.clear()
