@@ -71,3 +71,28 @@ async def test_a_tampered_tape_file_is_refused_and_the_restore_ends(tmp_path: Pa
         assert not v.ok and len(v.problems) == 1 and "six.txt" in v.problems[0]
     finally:
         await engine.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root sets owners on restore")
+async def test_an_owner_no_system_can_hold_ends_the_file_not_the_restore(tmp_path: Path) -> None:
+    """A catalog row with uid 2**63-1 (f8fad7c: OverflowError, a .tapetui-restore-PID-N
+    left behind and the job row 'running' forever) is one error for that file."""
+    src, out, home = tmp_path / "src", tmp_path / "out", tmp_path / "home"
+    write(src / "six.txt", DATA)
+    engine = await open_engine(home)
+    log = run_log(engine)
+    try:
+        backup = await run_backup(engine, BackupRequest(sources=[str(src)]), log)
+        [row] = [e for e in await engine.catalog.list_dir(backup.set_id, str(src)) if e.kind == "file"]
+        await engine.catalog.add_rows(backup.set_id, [(str(src), "huge-owner", "file", len(DATA), 0, 0o644,
+                                                       2**63 - 1, 0, 0, 0, row.checksum, None, row.cartridge_id,
+                                                       row.position, 0)])
+        tape = _on_tape(home, src / "six.txt")
+        os.link(tape, tape.with_name("huge-owner"))  # its bytes are on the cartridge
+        r = await run_restore(engine, RestoreRequest(target=str(out)), log)
+        restored = out / str(src).lstrip("/")
+        assert r.status == "failed" and len(r.errors) == 1 and "huge-owner" in r.errors[0]
+        assert sorted(p.name for p in restored.iterdir()) == ["six.txt"]
+        assert (await engine.sets.get_restore(r.job_id)).status == "failed"
+    finally:
+        await engine.close()
