@@ -43,6 +43,8 @@ from .base import (
     TapeError,
     ToolTimeout,
 )
+from .labels import folder_tag, has_barcode, unlabelled_id
+from .ltfs_folder import read_folder
 from .ltfs_parse import (
     MamFacts,
     MtxStatus,
@@ -54,8 +56,6 @@ from .ltfs_parse import (
     parse_mtx_status,
     parse_read_attr,
 )
-from .labels import folder_tag, has_barcode, unlabelled_id
-from .ltfs_folder import read_folder
 from .ltfs_run import (
     cartridge_in_drive,
     failure_text,
