@@ -83,7 +83,7 @@ class Daemon:
 
 def make_home(tmp_path: Path, extra_config: str = "") -> Path:
     home = tmp_path / "home"
-    home.mkdir()
+    home.mkdir(mode=0o700)  # a home open to others adds a warning line to every command
     (home / "config.toml").write_text(CONFIG + extra_config)
     return home
 

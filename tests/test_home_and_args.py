@@ -194,3 +194,20 @@ def test_config_check_of_a_missing_file_says_so(tmp_path: Path, capsys: pytest.C
                                   "(it is written on first use)"
     assert not config.exists()
     assert '"exists": false' in cli(["config", "check", "--json"], capsys)[1]
+
+
+def test_a_catalog_symlink_is_followed_and_a_dangling_one_made_where_it_points(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """(The catalog kept on another disk.) Where the link's folder is missing: one line."""
+    db = Home.single(tmp_path / "home").db_path
+    db.parent.mkdir(mode=0o700)
+    (tmp_path / "disk").mkdir()
+    db.symlink_to(tmp_path / "disk" / "catalog.db")
+    assert cli(["runs"], capsys)[0] == 0
+    assert (tmp_path / "disk" / "catalog.db").stat().st_size > 0 and db.is_symlink()
+    db.unlink()
+    db.symlink_to(tmp_path / "nowhere" / "catalog.db")
+    code, _, err = cli(["runs"], capsys)
+    assert_clean_error(code, err)
+    assert "cannot create the catalog database: No such file or directory" in err

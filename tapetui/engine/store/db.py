@@ -248,8 +248,8 @@ async def open_store(path: Path, *, upto: int = LATEST) -> Store:
     file, which SQLite would silently take as a new, empty catalog.
     `upto` exists for migration tests."""
     make_private_dir(path.parent)
-    if not os.path.lexists(path):
-        await _create(path, upto)
+    if not os.path.exists(path):  # missing, or a symlink to a missing file: made where it points
+        await _create(Path(os.path.realpath(path)), upto)
     _check_usable(path)
     return Store(await _connect(path, upto), path)
 
@@ -259,8 +259,10 @@ async def _create(path: Path, upto: int) -> None:
     ever finds (and refuses) an empty catalog.db another one is still making."""
     tmp = path.with_name(f".{path.name}.new-{os.getpid()}")
     _remove_with_sidecars(tmp)
-    # SQLite gives the -wal and -shm files the mode of the database file.
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    try:  # SQLite gives the -wal and -shm files the mode of the database file
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as e:
+        raise StoreError(f"{path}: cannot create the catalog database: {e.strerror}") from None
     try:
         await (await _connect(tmp, upto)).close()
         try:
