@@ -49,6 +49,16 @@ def test_a_live_pid_is_alive_only_with_its_own_start_identity(stranger: subproce
     assert not pid_alive(stranger.pid, mine)
 
 
+def _left_running(home: Path, pid: int, started: str) -> int:
+    """What a killed process leaves of schedule 'h': the schedule and a run 'running',
+    recorded with `pid` and its start identity; returns the run's id."""
+    db_rows(home, "UPDATE schedules SET status = 'running' WHERE name = 'h'")
+    return db_rows(
+        home, "INSERT INTO schedule_runs(schedule_id, schedule_name, action, trigger, status, started_at, pid, "
+        "proc_start) SELECT id, name, action, 'auto', 'running', '2026-01-01T00:00:00', ?, ? FROM schedules "
+        "WHERE name = 'h' RETURNING id", pid, started)[0][0]
+
+
 @needs_proc
 def test_a_run_whose_pid_was_reused_is_interrupted_and_the_next_firing_runs(
         tmp_path: Path, stranger: subprocess.Popen[bytes]) -> None:
@@ -61,14 +71,10 @@ def test_a_run_whose_pid_was_reused_is_interrupted_and_the_next_firing_runs(
     identities = {"other boot": f"ffffffff-{boot[9:]}:{ticks}", "other start": f"{boot}:{int(ticks) + 7}"}
     runs = {}
     for why, started in identities.items():
-        db_rows(home, "UPDATE schedules SET status = 'running' WHERE name = 'h'")
         db_rows(home, "INSERT INTO backup_runs(requested_level, level, sources, options, status, started_at, pid, "
                 "proc_start) VALUES ('full', 'full', '[]', '{}', 'running', '2026-01-01T00:00:00', ?, ?)",
                 stranger.pid, started)
-        runs[why] = db_rows(
-            home, "INSERT INTO schedule_runs(schedule_id, schedule_name, action, trigger, status, started_at, pid, "
-            "proc_start) SELECT id, name, action, 'auto', 'running', '2026-01-01T00:00:00', ?, ? FROM schedules "
-            "WHERE name = 'h' RETURNING id", stranger.pid, started)[0][0]
+        runs[why] = _left_running(home, stranger.pid, started)
         fired = tapetui(home, "schedule", "run", "h", "--wait")
         assert f"marked run(s) {runs[why]} interrupted" in fired.stderr, (why, fired.stderr)
         assert fired.returncode == 0, (why, fired.stdout, fired.stderr)
@@ -85,11 +91,7 @@ def test_a_run_of_a_live_process_with_its_own_identity_stays_running(
         tmp_path: Path, stranger: subprocess.Popen[bytes]) -> None:
     home = make_home(tmp_path)
     assert tapetui(home, "schedule", "add", "h", "--daily", "23:00", "--action", "health_check").returncode == 0
-    db_rows(home, "UPDATE schedules SET status = 'running' WHERE name = 'h'")
-    run_id = db_rows(
-        home, "INSERT INTO schedule_runs(schedule_id, schedule_name, action, trigger, status, started_at, pid, "
-        "proc_start) SELECT id, name, action, 'auto', 'running', '2026-01-01T00:00:00', ?, ? FROM schedules "
-        "WHERE name = 'h' RETURNING id", stranger.pid, proc_start(stranger.pid))[0][0]
+    run_id = _left_running(home, stranger.pid, proc_start(stranger.pid))
     fired = tapetui(home, "schedule", "run", "h", "--wait")
     assert fired.returncode == 4 and f"already running (run #{run_id})" in fired.stdout, fired.stdout
     assert db_rows(home, "SELECT status FROM schedule_runs WHERE id = ?", run_id) == [("running",)]
