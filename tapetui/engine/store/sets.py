@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import NotFound
+from ..names import to_catalog
 from ..timeutil import now, to_db
 from .db import Store
 from .models import BackupRunRow, RestoreJobRow, SetRow
@@ -189,7 +190,7 @@ class Sets:
         return await self.store.execute(
             "INSERT INTO restore_jobs(schedule_run_id, set_id, at_time, target, conflict, paths, status, started_at) "
             "VALUES (?, ?, ?, ?, ?, ?, 'running', ?)",
-            (schedule_run_id, set_id, to_db(at_time), target, conflict, dumps(paths), to_db(now())),
+            (schedule_run_id, set_id, to_db(at_time), to_catalog(target), conflict, dumps(paths), to_db(now())),
         )
 
     async def finish_restore(
