@@ -309,20 +309,21 @@ async def run_backup(engine: Engine, request: BackupRequest, log: RunLog) -> Bac
     key = source_key(sources, request.includes, request.excludes)
     plan = await plan_level(engine, key, request.level)
     sets = engine.sets
-    run_id = await sets.start_run(
-        requested_level=request.level, level=plan.level, sources=sources,
-        options={"includes": request.includes, "excludes": request.excludes, "name": request.name},
-        schedule_run_id=request.schedule_run_id,
-    )
+    async with engine.store.transaction():  # all or nothing (a full disk): no run left 'running' unrecorded
+        run_id = await sets.start_run(
+            requested_level=request.level, level=plan.level, sources=sources,
+            options={"includes": request.includes, "excludes": request.excludes, "name": request.name},
+            schedule_run_id=request.schedule_run_id,
+        )
+        set_id = await sets.create(
+            backup_run_id=run_id, source_key=key, name=request.name, level=plan.level,
+            base_set_id=plan.base.id if plan.base else None, hash_algo=engine.config.backup.hash,
+            started_at=engine.clock(),
+        )
+        await sets.set_tape_dir(set_id, layout.set_dir(set_id))
+        if request.schedule_run_id is not None:  # at once: a run cancelled or killed later still names its set
+            await Runs(engine.store).link(request.schedule_run_id, backup_run_id=run_id, set_id=set_id)
     log.info(plan.note)
-    set_id = await sets.create(
-        backup_run_id=run_id, source_key=key, name=request.name, level=plan.level,
-        base_set_id=plan.base.id if plan.base else None, hash_algo=engine.config.backup.hash,
-        started_at=engine.clock(),
-    )
-    await sets.set_tape_dir(set_id, layout.set_dir(set_id))
-    if request.schedule_run_id is not None:  # at once: a run cancelled or killed later still names its set
-        await Runs(engine.store).link(request.schedule_run_id, backup_run_id=run_id, set_id=set_id)
     job = _Run(engine, request, log, plan, sources, key, run_id, set_id)
 
     async def give_up(status: str, message: str) -> BackupResult:
