@@ -445,7 +445,8 @@ async def test_a_line_with_an_undecodable_file_name_is_stored_escaped(rig: Rig) 
         await rig.scheduler.idle()
     run = await rig.service.runs.get(run_id)
     assert run.status == "success"
-    assert "skipped special file /data/caf\\udce9" in [ln.line for ln in await rig.service.runs.lines(run_id)]
+    # the byte as people read it (names.shown), as `ls`, the console and the tape's name say it
+    assert "skipped special file /data/caf\\xe9" in [ln.line for ln in await rig.service.runs.lines(run_id)]
 
 
 async def test_an_action_ending_with_an_unknown_status_is_recorded_failed(rig: Rig) -> None:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import UserError
 from ..folders import Folders, is_in_the_way
+from ..names import shown
 from ..runlog import RunLog
 from ..store.models import special_kind
 from ..tape.base import TapeError
@@ -476,7 +477,7 @@ async def run_restore(engine: Engine, request: RestoreRequest, log: RunLog) -> R
         except TapeError:
             pass
     result.message = (f"restored {result.files} files ({result.bytes} bytes), {result.dirs} folders, "
-                      f"{result.symlinks} symlinks to {root}"
+                      f"{result.symlinks} symlinks to {shown(root)}"
                       + (f"; {result.hardlinks} hard links" if result.hardlinks else "")
                       + (f"; {result.specials} sockets, FIFOs or devices" if result.specials else "")
                       + (f"; {result.unmade} not made as they were" if result.unmade else "")

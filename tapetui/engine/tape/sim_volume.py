@@ -184,6 +184,10 @@ def _write_counted(medium: Medium, fd: int, view: memoryview) -> int:
     return fits
 
 
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
 def _write_all(fd: int, view: memoryview) -> None:
     done = os.write(fd, view)
     while done < len(view):  # a short write (a signal, a full pipe): finish it
@@ -221,7 +225,19 @@ class SimVolume(Volume):
     def _at(self) -> Folders:
         if self._folders is None:
             self._folders = Folders(str(self.root), dir_mode=0o700)  # copies of private files
+            self._root_id = _identity(os.stat(self.root))
         return self._folders
+
+    def _still_mounted(self) -> None:
+        """An open folder outlives its name: a cartridge folder moved away under a
+        running backup (the sim's 'unmounted under us') must fail the next file, as a
+        vanished mount does."""
+        try:
+            gone = _identity(os.stat(self.root)) != self._root_id
+        except FileNotFoundError:
+            gone = True
+        if gone:
+            raise FileNotFoundError(errno.ENOENT, "the volume is no longer mounted", str(self.root))
 
     def release(self) -> None:
         if self._folders is not None:
@@ -233,7 +249,9 @@ class SimVolume(Volume):
         key = self._key(relpath)
         self._index()
         self._opened = ""
-        return key, self._at().open(key, _CREATE_FLAGS, 0o600, create_dirs=True)
+        folders = self._at()
+        self._still_mounted()
+        return key, folders.open(key, _CREATE_FLAGS, 0o600, create_dirs=True)
 
     def open_write(self, relpath: str) -> TapeFile:
         key, fd = self._new_file(relpath)
