@@ -94,11 +94,7 @@ class Scanner:
                                      None, None, None, None, 0, self._xattrs(_join(folder, name)), None, None))
 
     def _xattrs(self, path: str) -> str | None:
-        try:
-            return xattrs.read(path)
-        except OSError as e:
-            self.warn(f"cannot read the extended attributes of {path}: {e.strerror}")
-            return None
+        return xattrs.read_or_warn(path, self.warn)
 
     def run(self) -> ScanResult:
         for root in self.sources:

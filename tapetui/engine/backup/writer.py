@@ -512,17 +512,10 @@ class Writer:
         folder, name = split(path)
         row = (folder, name, "file", size, st.st_mtime_ns, st.st_mode, st.st_uid, st.st_gid, st.st_ino,
                st.st_ctime_ns, digest, None, self.target.cartridge_id, volume.position(relpath), 0,
-               self._source_xattrs(path), None, self._data_map(path, st))
+               xattrs.read_or_warn(path, self.warn), None, self._data_map(path, st))
         if path in self._holders:
             self._holders[path] = (path, row)
         return row
-
-    def _source_xattrs(self, path: str) -> str | None:
-        try:
-            return xattrs.read(path)
-        except OSError as e:
-            self.warn(f"cannot read the extended attributes of {path}: {e.strerror}; its copy has none")
-            return None
 
     def _data_map(self, path: str, st: os.stat_result) -> str | None:
         """A sparse file's data extents (it is written dense; restore makes the holes again)."""

@@ -13,6 +13,7 @@ import base64
 import errno
 import json
 import os
+from typing import Callable
 
 from ..names import from_catalog, to_catalog
 
@@ -42,6 +43,15 @@ def read(path: str | int) -> str | None:
             return None
         raise
     return json.dumps(found, separators=(",", ":")) if found else None
+
+
+def read_or_warn(path: str, warn: Callable[[str], None]) -> str | None:
+    """`read`, with a failure a warning: the entry is backed up without them."""
+    try:
+        return read(path)
+    except OSError as e:
+        warn(f"cannot read the extended attributes of {path}: {e.strerror}; backed up without them")
+        return None
 
 
 def decode(text: str | None) -> dict[str, bytes]:
