@@ -467,3 +467,19 @@ async def test_a_waiter_that_gives_up_does_not_stop_the_firing(rig: Rig) -> None
     PROBE.gate.set()
     await asyncio.wait_for(rig.scheduler.wait(run_id), 10)
     assert (await rig.service.runs.get(run_id)).status == "success"
+
+
+async def test_a_refused_second_firing_does_not_hide_the_running_one(rig: Rig) -> None:
+    """Issue 16 item 12: 'skipped' (the running check) is not the last result of a
+    schedule still running; the run's own end is."""
+    await rig.service.add("slow", kind="every", when="1m", action="probe", action_config={"block": True})
+    first = await rig.service.run_now("slow")
+    assert (await rig.service.run_now("slow")).status == "skipped"
+    row = await rig.service.get("slow")
+    assert (row.status, row.last_result) == ("running", None)
+    PROBE.gate.set()
+    await rig.scheduler.wait(first.id)
+    assert (await rig.service.get("slow")).last_result == "success"
+    rig.clock.now += timedelta(days=1)  # a skip of an idle schedule is still its last result
+    await rig.service.schedules.note_skipped(row.id)
+    assert (await rig.service.get("slow")).last_result == "skipped"

@@ -119,8 +119,11 @@ class Schedules:
         )
 
     async def note_skipped(self, id_: int) -> None:
-        """A skipped firing is not a run: only the last result says it happened."""
-        await self.store.execute("UPDATE schedules SET last_result = 'skipped' WHERE id = ?", (id_,))
+        """A skipped firing is not a run: only the last result says it happened --
+        unless a run of the schedule is still going (the running check refused the
+        firing): its result is the one that matters, and it is recorded at its end."""
+        await self.store.execute(
+            "UPDATE schedules SET last_result = 'skipped' WHERE id = ? AND status != 'running'", (id_,))
 
     async def set_next_runs(self, moves: Iterable[tuple[int, datetime | None]]) -> None:
         """(schedule id, its next run) pairs, in one transaction."""
