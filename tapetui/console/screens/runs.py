@@ -213,11 +213,8 @@ class RunsScreen(MainScreen):
         if run is None or run.status != "running":
             self.notify("the selected run is not running", severity="warning")
             return
-        from ..dialogs.confirm import ConfirmScreen
+        from ..dialogs.stop import stop_confirmed
 
-        body = (f"Stop run #{run.id} of {run.schedule_name!r} ({run.action})?\n\n"
-                "Its tools are killed; a backup set it was writing stays incomplete and cannot be "
-                "restored from.")
-        if await self.app.push_screen_wait(ConfirmScreen("Stop run", body, yes="Stop")):
+        if await stop_confirmed(self, run):
             await tapp(self).service.stop(run.schedule_name)
             self.notify(f"run #{run.id} stopped")

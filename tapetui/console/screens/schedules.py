@@ -166,8 +166,10 @@ class SchedulesScreen(MainScreen):
 
     @work(group="schedules.stop", exit_on_error=False)
     async def action_stop(self) -> None:
+        from ..dialogs.stop import schedule_stop_confirmed
+
         row = self.selected()
-        if row is not None:
+        if row is not None and await schedule_stop_confirmed(self, row.name):
             run = await tapp(self).service.stop(row.name)
             self.notify(f"{row.name}: not running" if run is None else f"{row.name}: run #{run.id} stopped",
                         severity="warning" if run is None else "information")
