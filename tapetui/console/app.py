@@ -104,6 +104,7 @@ class TapetuiApp(App[None]):
         self.facts = HeaderFacts()
         self.header_changed: Signal[HeaderFacts] = Signal(self, "header")
         self.ready = asyncio.Event()
+        self.run_to_show: int | None = None  # a run started here: Runs selects it when it opens
         self.session: Session | None = None  # None when started without a scheduler
         self.service: LocalControl
         self.daemon_gone = False

@@ -99,7 +99,10 @@ class RunsScreen(MainScreen):
         self.action_refresh()
 
     def on_screen_resume(self) -> None:
-        self.action_refresh()
+        if tapp(self).run_to_show is not None and self.schedule_filter:
+            self.filter_schedule(None)  # the run started here may be another schedule's
+        else:
+            self.action_refresh()
 
     def filter_schedule(self, name: str | None) -> None:
         self.schedule_filter = name
@@ -121,6 +124,10 @@ class RunsScreen(MainScreen):
 
     def on_runs_screen_loaded(self, message: Loaded) -> None:
         self.rows = {r.id: r for r in message.rows}
+        started_here = tapp(self).run_to_show
+        if started_here in self.rows:  # run now, then 2: the new run, not the one shown before
+            tapp(self).run_to_show = None
+            self.show_run(started_here)
         self.writing = message.writing
         cells = [
             (str(r.id), r.schedule_name, r.status, when_fit(r.started_at),

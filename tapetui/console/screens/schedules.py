@@ -139,6 +139,7 @@ class SchedulesScreen(MainScreen):
             if run.status == "skipped":
                 self.notify(f"{row.name}: skipped — {run.message}", severity="warning")
             else:
+                tapp(self).run_to_show = run.id
                 self.notify(f"{row.name}: run #{run.id} started (2 shows it)")
 
     async def _full_backup_confirmed(self, row: ScheduleRow) -> tuple[bool, str | None]:
