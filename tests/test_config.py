@@ -86,9 +86,21 @@ def test_rendered_defaults_carry_the_documentation_and_parse_back(tmp_path):
     text = config.render_defaults()
     assert "# Which driver talks to the drive" in text
     assert "# Capacity of new cartridges" in text
-    # uncommenting every key gives a valid config equal to the defaults
-    live = re.sub(r"^# (\w+ = )", r"\1", text, flags=re.M)
+    # uncommenting every section and key gives a valid config equal to the defaults
+    live = re.sub(r"^# (\w+ = |\[\w+\]$)", r"\1", text, flags=re.M)
     p = write(tmp_path / "c.toml", live)
     cfg = config.load(p)
     assert cfg.sim == config.Config.defaults().sim
     assert cfg.notify.retries == 3
+
+
+def test_the_generated_file_is_all_comments_so_a_section_can_be_appended(tmp_path):
+    """Appending `[retention]` to the file made on first use must not declare the
+    table twice (it did: the file had every [section] header uncommented)."""
+    p = tmp_path / "config.toml"
+    config.write_initial(p)
+    assert all(not line or line.startswith("#") for line in p.read_text().splitlines())
+    with p.open("a") as fh:
+        fh.write("\n[retention]\nset_days = 400\n\n[tape]\nmonth_check = false\n")
+    cfg = config.load(p)
+    assert cfg.retention.set_days == 400 and cfg.tape.month_check is False

@@ -29,7 +29,9 @@ class TapeConfig:
     #: Which driver talks to the drive: the simulated library, the Linux LTFS
     #: tools, or the Windows LtfsCmd tools.
     driver: Literal["sim", "ltfs", "ltfs-windows"] = "sim"
-    #: Refuse a scheduled backup onto a cartridge whose label is not this month's.
+    #: Refuse every backup onto tape, scheduled or manual, when the cartridge is not
+    #: this month's (the month of its TP{YYYY}{MM} label, else of its format date); a
+    #: blank one passes. A manual run may lift it once (--no-month-check).
     month_check: bool = True
     #: How long a run waits for an operator to insert a cartridge (a standalone
     #: drive) before it fails naming the cartridge it waited for.
@@ -295,12 +297,15 @@ def field_docs(cls: type) -> dict[str, str]:
 
 
 def render_defaults() -> str:
-    """The documented default config, every key commented out."""
-    out = ["# tapetui configuration. Every key is optional; shown are the defaults.", ""]
+    """The documented default config, all comments: section headers too, so that an
+    operator who appends `[retention]` with a key below it, or uncomments one
+    section, never declares a table twice (invalid TOML)."""
+    out = ["# tapetui configuration. Every key is optional; shown are the defaults.",
+           "# To change one, uncomment its [section] line and the key (or add them at the end).", ""]
     for name in SECTIONS:
         cls = section_class(name)
         docs = field_docs(cls)
-        out.append(f"[{name}]")
+        out.append(f"# [{name}]")
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
             if f.name in docs:
