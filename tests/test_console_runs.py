@@ -1,0 +1,86 @@
+"""The Runs screen and what watching a run needs (issue 16, items 1-6): stopping
+asks first, a run started here is the one shown, the log wraps, goes full screen
+and searches, interrupted runs say what ended them, an attached console shows
+progress, a running run shows its files and size so far. Pilot at 80x24 on a real
+engine (sim library, real files, real SQLite)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tapetui.console.dialogs.confirm import ConfirmScreen
+from tapetui.console.widgets.log_view import LiveLog
+from test_console_flows import SIZE, new_app, settle, slow_backup_started, source_tree, until
+
+
+def body(app) -> str:  # noqa: ANN001 - the running app
+    return str(app.screen.query_one("#confirm-body").render())
+
+
+# -- item 1: stopping asks first ---------------------------------------------------------
+async def test_s_on_schedules_asks_naming_the_run_its_progress_and_the_incomplete_set(tmp_path: Path) -> None:
+    big = source_tree(tmp_path / "big", files=8, size=2_000_000)  # 16 MB at 2 MB/s: still running
+    async with new_app(tmp_path, throughput_mb_s=2).run_test(size=SIZE) as pilot:
+        app = await slow_backup_started(pilot, big)
+        await until(pilot, lambda: any(p.bytes_done for p in app.live.state.progress.values()))
+        [run] = await app.service.run_list()
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        text = body(app)
+        assert f"Stop run #{run.id} of 'slow' (backup" in text
+        assert "So far: writing: " in text and " of 16.0 MB (" in text
+        [backup_set] = await app.engine.sets.all()
+        assert f"Backup set #{backup_set.id} (full) on TPA001L8 stays incomplete" in text
+        await pilot.press("enter")  # No has the focus
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        await pilot.pause(0.3)
+        assert (await app.service.runs.get(run.id)).status == "running"
+
+        await pilot.press("ctrl+p")  # the palette's Stop asks too
+        await pilot.pause()
+        await pilot.press(*"Schedules: Stop", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert f"Stop run #{run.id}" in body(app)
+        await pilot.press("y")
+        await until(pilot, lambda: not app.live.state.running)
+        assert (await app.service.runs.get(run.id)).status == "cancelled"
+
+
+async def test_s_on_a_schedule_that_is_not_running_says_so_without_asking(tmp_path: Path) -> None:
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await slow_backup_started(pilot, source_tree(tmp_path / "src", files=2))
+        await until(pilot, lambda: not app.live.state.running)
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("slow: not running" in str(n.message) for n in app._notifications)
+
+
+# -- item 2: run now, then 2 shows the new run ---------------------------------------------
+async def test_runs_opens_on_the_run_just_started_here_not_the_one_shown_before(tmp_path: Path) -> None:
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await slow_backup_started(pilot, source_tree(tmp_path / "src", files=2))
+        await until(pilot, lambda: not app.live.state.running)
+        await app.service.add("other", kind="daily", when="02:00", action="health_check")
+        other = await app.service.run_now("other", wait=True)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("down")  # the operator looks at the older run
+        await settle(pilot)
+        older = app.screen.shown_run
+        assert older != other.id
+        await pilot.press("1")
+        await settle(pilot)
+        table = app.screen.query_one("#schedules")
+        table.move_cursor(row=table.get_row_index("other"))
+        await pilot.press("r")
+        await settle(pilot)
+        [new, *_] = await app.service.run_list()
+        await pilot.press("2")
+        await settle(pilot)
+        runs = app.screen
+        await until(pilot, lambda: runs.shown_run == new.id)
+        assert runs.query_one("#runs").coordinate_to_cell_key((runs.query_one("#runs").cursor_row, 0)).row_key.value \
+            == str(new.id)
+        await until(pilot, lambda: f"run #{new.id} other" in (runs.query_one(LiveLog).border_title or ""))
