@@ -78,7 +78,7 @@ def test_restore_verify_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFix
     assert cli(home, "restore", "--to", str(out), "--conflict", "overwrite") == 0
     assert (out / str(src).lstrip("/") / "docs" / "report.txt").read_text() == "report v2, longer"
     assert cli(home, "verify", full_id) == 0
-    assert "OK" in capsys.readouterr().out
+    assert "every hash matches" in capsys.readouterr().out
 
     on_tape = home / "library" / "cartridges" / "TPA001L8" / "volume" / "tapetui" / "set-1" / str(
         src / "notes.md").lstrip("/")

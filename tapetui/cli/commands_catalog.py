@@ -10,14 +10,15 @@ import argparse
 import os
 import sys
 from datetime import datetime
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from ..engine.backup.catalog_copy import import_cartridge
 from ..engine.backup.errors import BackupInputError
 from ..engine.backup.levels import sources_of
 from ..engine.backup.restore import CONFLICTS, RestoreRequest
-from ..engine.backup.verify import verify_set
+from ..engine.backup.verify import summary as verify_summary
 from ..engine.core import Engine
+from ..engine.daemon.control import LocalControl
 from ..engine.errors import UserError
 from ..engine.events import LogLine, RunStarted
 from ..engine.names import shown
@@ -158,33 +159,48 @@ def _console_log(engine: Engine) -> RunLog:
     return RunLog(engine.store, engine.bus, None)
 
 
-async def cmd_restore(args: argparse.Namespace, engine: Engine) -> int:
-    # Print the lines of the restore run only (a daemon may be running other work).
+def _print_run_lines(engine: Engine, action: str) -> set[str]:
+    """Print the log lines of the `action` runs started from now on to stderr as they
+    happen (a daemon may be running other work); the set filled with their errors."""
     mine: set[int] = set()
+    errors: set[str] = set()
 
     def show(event: LogLine | RunStarted) -> None:  # one subscriber: events stay in order
         if isinstance(event, RunStarted):
-            if event.action == "restore":
+            if event.action == action:
                 mine.add(event.run_id)
         elif event.run_id in mine and event.level != "tool":
             prefix = {"info": "", "error": "tapetui: error: "}.get(event.level, f"{event.level}: ")
             print(prefix + event.text, file=sys.stderr)
             errors.add(event.text)
 
-    errors: set[str] = set()
     engine.bus.subscribe(show, RunStarted, LogLine)
+    return errors
+
+
+async def _as_run(engine: Engine, action: str, op: Callable[[LocalControl], Awaitable[Any]]) -> Any:
+    """`op` on the daemon if one runs, else here, its run's lines printed as they come;
+    None when it failed with an error its log already printed (one line per error)."""
+    errors = _print_run_lines(engine, action)
+    try:
+        async with route.control(engine) as control:
+            result = await op(control)
+    except UserError as e:
+        await engine.bus.drain()
+        if str(e) in errors:
+            return None
+        raise
+    await engine.bus.drain()
+    return result
+
+
+async def cmd_restore(args: argparse.Namespace, engine: Engine) -> int:
     request = RestoreRequest(target=os.path.abspath(args.to), set_id=args.set_id,
                              at=_parse_time(args.at) if args.at else None, paths=args.paths,
                              conflict=args.conflict)
-    try:
-        async with route.control(engine) as control:
-            result = await control.restore(request)
-    except UserError as e:  # the run's log already printed it: one line per error
-        await engine.bus.drain()
-        if str(e) in errors:
-            return 1
-        raise
-    await engine.bus.drain()
+    result = await _as_run(engine, "restore", lambda control: control.restore(request))
+    if result is None:
+        return 1
     print(result.message)
     return 0 if result.status == "success" else 1
 
@@ -196,12 +212,11 @@ def _drive(engine: Engine, what: str, log: RunLog):  # noqa: ANN202 - an async c
 
 
 async def cmd_verify(args: argparse.Namespace, engine: Engine) -> int:
-    log = _console_log(engine)
-    async with _drive(engine, "verify", log):
-        result = await verify_set(engine, args.set_id, log)
-    await engine.bus.drain()
-    print(f"set {result.set_id}: {result.files} files, {human_bytes(result.bytes)} checked; "
-          + ("OK" if result.ok else f"{len(result.problems)} problem(s)"))
+    """A recorded run (action 'verify'), by the daemon when one runs, as restore is."""
+    result = await _as_run(engine, "verify", lambda control: control.verify(args.set_id))
+    if result is None:
+        return 1
+    print(verify_summary(result))
     return 0 if result.ok else 1
 
 

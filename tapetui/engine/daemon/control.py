@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..backup.restore import RestoreRequest, RestoreResult, _normalize_selection, resolve_sets, run_restore
+from ..backup.verify import VerifyResult, run_verify
 from ..errors import UserError
-from ..events import RunFinished, RunStarted, SchedulesChanged
+from ..events import SchedulesChanged
+from ..manual_run import manual_run
 from ..runlog import RunLog
 from ..scheduler import Scheduler
 from ..service import Service
@@ -25,7 +27,6 @@ from ..store.models import RunRow
 from ..tape.args import InvalidArgument, validate_barcode, validate_volume_name
 from ..tape.base import OpResult
 from ..tape.drive_lock import holder as drive_holder
-from ..tape.drive_lock import using_drive
 from ..tape.labels import has_barcode, shown_id
 from ..tape.ops import FormatOutcome, TapeOps
 from ..timeutil import show
@@ -35,7 +36,7 @@ from .protocol import VERSION
 #: (`backup_now` too: it is `add_once_backup` then `run_now`, both forwarded).
 REMOTE_OPS = (
     "add", "edit", "set_enabled", "delete", "run_now", "stop", "add_once_backup", "wait",
-    "load", "unload", "format", "check", "restore", "reload", "status",
+    "load", "unload", "format", "check", "restore", "verify", "reload", "status",
 )
 #: The name restores carry in the runs list (they belong to no schedule).
 RESTORE_RUN = "restore"
@@ -156,41 +157,21 @@ class LocalControl(Service):
     async def restore(self, request: RestoreRequest) -> RestoreResult:
         """Restore files as a manual run, so it shows in Runs with its stored log."""
         await self._drive_free()
-        engine, now = self.engine, self.engine.clock
         # Bad input (a relative path, an unknown or incomplete set) is refused before a run exists.
         _normalize_selection(request.paths)
-        await resolve_sets(engine, request.set_id, request.at)
-        run_id = await self.runs.start(schedule_id=None, schedule_name=RESTORE_RUN, action="restore",
-                                       trigger="manual", at=now())
-        engine.bus.publish(RunStarted(run_id=run_id, schedule=RESTORE_RUN, action="restore", trigger="manual"))
-        log = RunLog(engine.store, engine.bus, run_id)
-        status, message, result = "failed", "", None
-        try:
-            request = dataclasses.replace(request, schedule_run_id=run_id)
-            async with using_drive(engine.home.drive_lock_path, f"run #{run_id} (restore)",
-                                   lambda who: log.info(f"waiting for the drive: {who} is using it")):
-                result = await run_restore(engine, request, log)
-            status, message = result.status, result.message
-            return result
-        except asyncio.CancelledError:
-            status, message = "cancelled", "restore stopped by the operator"
-            raise
-        except UserError as e:
-            status, message = "failed", str(e)
-            log.error(message)
-            raise
-        finally:
-            await asyncio.shield(self._finish_restore(run_id, log, status, message, result))
+        await resolve_sets(self.engine, request.set_id, request.at)
+        async with manual_run(self.engine, RESTORE_RUN) as run:
+            result = await run_restore(self.engine, dataclasses.replace(request, schedule_run_id=run.id), run.log)
+            run.end(result.status, result.message, {
+                "restore_job_id": result.job_id, "sets": result.sets, "files": result.files, "bytes": result.bytes,
+                "refused": result.refused, "errors": len(result.errors),
+            })
+        return result
 
-    async def _finish_restore(self, run_id: int, log: RunLog, status: str, message: str,
-                              result: RestoreResult | None) -> None:
-        await log.flush()
-        summary = {} if result is None else {
-            "restore_job_id": result.job_id, "sets": result.sets, "files": result.files, "bytes": result.bytes,
-            "refused": result.refused, "errors": len(result.errors),
-        }
-        await self.runs.finish(run_id, status=status, message=message, at=self.engine.clock(), result=summary)
-        self.engine.bus.publish(RunFinished(run_id=run_id, schedule=RESTORE_RUN, status=status, message=message))
+    async def verify(self, set_id: int) -> VerifyResult:
+        """Re-read a set from tape and check every hash, as a manual run (action 'verify')."""
+        await self._drive_free()
+        return await run_verify(self.engine, set_id)
 
     # -- the daemon ----------------------------------------------------------------
     async def reload(self) -> None:
