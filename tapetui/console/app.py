@@ -71,11 +71,14 @@ class TapetuiApp(App[None]):
     CSS_PATH = CSS_PATH
     COMMANDS = App.COMMANDS | {ScreenCommands}
     BINDINGS = [
-        *(Binding(key, f"show('{mode}')", title, id=f"screen.{mode}", show=False)
+        *(Binding(key, f"show('{mode}')", title, id=f"screen.{mode}", show=False,
+                  tooltip=f"Go to the {title} screen")
           for mode, (key, title) in SCREENS.items()),
-        Binding("question_mark", "help", "Help", key_display="?", id="app.help", show=False),
-        Binding("q", "quit", "Quit", id="app.quit", show=False),
-        Binding("ctrl+p", "command_palette", "Commands", id="app.palette", show=False),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help", show=False,
+                tooltip="List the keys of this screen"),
+        Binding("q", "quit", "Quit", id="app.quit", show=False, tooltip="Quit (asks first while work runs here)"),
+        Binding("ctrl+p", "command_palette", "Commands", id="app.palette", show=False,
+                tooltip="Find any command by name"),
         # no description: only when the daemon went away (the notification names the key)
         Binding("T", "take_over", "", id="app.take_over", show=False),
     ]

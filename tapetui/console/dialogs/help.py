@@ -16,7 +16,7 @@ def key_rows(bindings: list[Binding]) -> list[tuple[str, str]]:
         if not b.description:
             continue
         keys = b.key_display or ", ".join(k.replace("question_mark", "?") for k in b.key.split(","))
-        rows.append((keys, b.description))
+        rows.append((keys, b.tooltip or b.description))  # the tooltip says it in a sentence
     return rows
 
 

@@ -3,13 +3,15 @@ run now / stop / open its runs. All rules live in the engine's `Service`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Label
 
-from ...engine.schedule import describe, describe_short, spec_from_dict
+from ...engine.schedule import describe, describe_short, describe_words, spec_from_dict
 from ...engine.store.models import ScheduleRow
 from ..context import tapp
 from ..fmt import Fit, short_level, when_fit
@@ -27,22 +29,36 @@ def what(row: ScheduleRow, *, short: bool = False) -> str:
     return f"{row.action} {level}" if level else row.action
 
 
-def rule(row: ScheduleRow) -> Fit:
-    """'on day 2 of every month 04:00', or 'monthly d2 04:00' where that does not fit."""
+@dataclass(frozen=True)
+class Rule(Fit):
+    """A rule's cell: in full, else in words alone (a cron rule without its
+    expression), else short."""
+
+    words: str = ""
+
+    def within(self, width: int) -> str:
+        return next((form for form in (self.full, self.words) if len(form) <= width), self.short)
+
+
+def rule(row: ScheduleRow) -> Rule:
+    """'on day 2 of every month 04:00', or 'monthly d2 04:00' where that does not fit;
+    'cron: 0 3 * * 0 (at 03:00 on Sunday)', or 'at 03:00 on Sunday'."""
     spec = spec_from_dict(row.type, row.config)
-    return Fit(describe(spec), describe_short(spec))
+    return Rule(describe(spec), describe_short(spec), describe_words(spec))
 
 
 class SchedulesScreen(MainScreen):
     TITLE = "Schedules"
+    #: Most used first: at 80 columns the footer is cut on the right (? lists them all).
     BINDINGS = [
-        Binding("n", "new", "New", id="schedules.new"),
-        Binding("e", "edit", "Edit", id="schedules.edit"),
-        Binding("d", "delete", "Delete", id="schedules.delete"),
-        Binding("space", "toggle", "On/off", key_display="␣", id="schedules.toggle"),
-        Binding("r", "run_now", "Run", id="schedules.run_now"),
-        Binding("s", "stop", "Stop", id="schedules.stop", show=False),
-        Binding("o", "open_runs", "Its runs", id="schedules.runs", show=False),
+        Binding("r", "run_now", "Run", id="schedules.run_now", tooltip="Run the selected schedule now"),
+        Binding("s", "stop", "Stop", id="schedules.stop", tooltip="Stop its run (asks first)"),
+        Binding("o", "open_runs", "Its runs", id="schedules.runs", tooltip="Show its runs and logs (Runs screen)"),
+        Binding("e", "edit", "Edit", id="schedules.edit", tooltip="Change the selected schedule"),
+        Binding("n", "new", "New", id="schedules.new", tooltip="Make a new schedule"),
+        Binding("space", "toggle", "On/off", key_display="␣", id="schedules.toggle",
+                tooltip="Turn the selected schedule on or off"),
+        Binding("d", "delete", "Delete", id="schedules.delete", tooltip="Delete the selected schedule (asks first)"),
     ]
 
     class Loaded(Message):
@@ -133,9 +149,12 @@ class SchedulesScreen(MainScreen):
         row = self.selected()
         if row is None:
             return
-        go, allowed = await self._full_backup_confirmed(row)
+        from ..dialogs.format import month_check_lifted
+
+        lifted = await month_check_lifted(self, row.name)  # None: the operator said no
+        go, allowed = await self._full_backup_confirmed(row) if lifted is not None else (False, None)
         if go:
-            run = await tapp(self).service.run_now(row.name, allow_format=allowed)
+            run = await tapp(self).service.run_now(row.name, allow_format=allowed, skip_month_check=bool(lifted))
             if run.status == "skipped":
                 self.notify(f"{row.name}: skipped — {run.message}", severity="warning")
             else:

@@ -6,7 +6,7 @@ skipped by the clocks fires at the end of the gap, a time repeated fires once.
 """
 
 from tapetui.engine.schedule.checks import validate
-from tapetui.engine.schedule.describe import describe, describe_short
+from tapetui.engine.schedule.describe import describe, describe_short, describe_words
 from tapetui.engine.schedule.errors import ScheduleError
 from tapetui.engine.schedule.parse import KINDS, parse_spec
 from tapetui.engine.schedule.rules import firings, next_run, period_key
@@ -40,6 +40,7 @@ __all__ = [
     "Yearly",
     "describe",
     "describe_short",
+    "describe_words",
     "firings",
     "local_zone",
     "next_run",

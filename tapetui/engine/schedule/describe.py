@@ -47,6 +47,14 @@ def describe(spec: ScheduleSpec) -> str:
     raise TypeError(f"not a schedule spec: {spec!r}")
 
 
+def describe_words(spec: ScheduleSpec) -> str:
+    """`describe` in words alone: a cron rule without its expression when words say
+    it all ("at 03:00 on Sunday"), else its short form ("cron 0 0 L * *")."""
+    if isinstance(spec, Cron):
+        return _humanise_cron(spec.expr) or describe_short(spec)
+    return describe(spec)
+
+
 def describe_short(spec: ScheduleSpec) -> str:
     """E.g. "monthly d2 04:00", "Mon,Thu 02:00", "every 15 min", "cron 0 2 * * 1-5".
 

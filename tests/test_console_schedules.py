@@ -1,0 +1,46 @@
+"""The Schedules screen at 80x24 (issue 16 item 7): every rule in words, the keys
+that matter in the footer, help that says what each key does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_console_flows import SIZE, new_app, settle, started
+from textual.widgets import DataTable
+from textual.widgets._footer import FooterKey
+
+from tapetui.console.dialogs.help import HelpScreen
+
+
+async def test_a_cron_rule_reads_in_words_at_80_columns(tmp_path: Path) -> None:
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        await app.service.add("sunday", kind="cron", when="0 3 * * 0", action="cleanup")
+        await app.service.add("odd", kind="cron", when="0 0 L * *", action="cleanup")  # no words for it
+        await settle(pilot)
+        table = app.screen.query_one("#schedules", DataTable)
+        await settle(pilot)
+        assert table.get_row("sunday")[-1] == "at 03:00 on Sunday"
+        assert table.get_row("odd")[-1] == "cron: 0 0 L * *"
+
+
+async def test_the_footer_keeps_stop_and_its_runs_at_80_columns(tmp_path: Path) -> None:
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        shown = [k.description for k in app.screen.query(FooterKey) if k.region.right <= SIZE[0]
+                 and k.region.width > 0]
+        assert {"Run", "Stop", "Its runs"} <= set(shown), shown
+
+
+async def test_help_says_what_each_key_does_in_a_sentence(tmp_path: Path) -> None:
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, HelpScreen)
+        table = pilot.app.screen.query_one("#help-keys", DataTable)
+        does = dict(table.get_row_at(i) for i in range(table.row_count))
+        assert does["s"] == "Stop its run (asks first)"
+        assert does["o"] == "Show its runs and logs (Runs screen)"
+        assert does["2"] == "Go to the Runs screen"
+        assert all(" " in text for text in does.values() if text), does  # no one-word lines
