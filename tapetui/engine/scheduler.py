@@ -79,7 +79,7 @@ class Scheduler:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         max_sleep_s: float = 60.0,
         grace_s: float = 60.0,
-        stop_poll_s: float = 1.0,
+        stop_poll_s: float = 0.4,  # a stop asked from another process lands within a second
         notifier: Notifier | None = None,
     ) -> None:
         self.engine = engine

@@ -24,6 +24,10 @@ When a cartridge fills (ENOSPC; or EROFS, which real LTFS answers once the
 volume has reached early warning and turned itself read-only), the file being written is abandoned there (its
 partial copy is never catalogued), the next cartridge is obtained through
 `next_target`, and the file is written again whole from the source.
+
+A stopped run ends within a second at any drive speed: the writer and the
+readers look at the stop between chunks, not only between files, and a volume
+cuts short a write waiting on a slow drive (`Volume.stop_waits_on`).
 """
 
 from __future__ import annotations
@@ -177,6 +181,8 @@ class Reader(threading.Thread):
         try:
             with io.FileIO(fd, "rb", closefd=False) as f:
                 while True:
+                    if self.stop.is_set():
+                        raise Stopped
                     buf = self._buffer()
                     try:
                         n = f.readinto(buf)
@@ -282,6 +288,7 @@ class Writer:
         self.n_readers = max(1, readers)
         self.batch_rows = max(1, batch_rows)
         self.target = target
+        target.volume.stop_waits_on(stop)
         self.next_target = next_target
         self.submit_rows = submit_rows
         self.warn = warn
@@ -424,6 +431,8 @@ class Writer:
                 if tag == _CHUNK:
                     buf, n = item[1], item[2]
                     try:
+                        if stop.is_set():  # between chunks: a large file on a slow drive takes minutes
+                            raise Stopped
                         write(memoryview(buf)[:n] if n < STREAM_CHUNK else buf)
                     finally:
                         free.put(buf)
@@ -455,6 +464,7 @@ class Writer:
         """The cartridge filled during `path`: continue on the next one, writing it whole again."""
         full = self.target.barcode
         self.target = self.next_target()
+        self.target.volume.stop_waits_on(self.stop)
         try:
             return self._copy_direct(path, relpath)
         except OSError as e:

@@ -11,6 +11,7 @@ used from the backup writer thread, so its methods are plain blocking calls.
 from __future__ import annotations
 
 import abc
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -153,6 +154,11 @@ class Volume(abc.ABC):
 
     def release(self) -> None:
         """Close the folders it holds open on the volume (an unmount waits for none)."""
+
+    def stop_waits_on(self, stop: threading.Event) -> None:
+        """A write waiting on a slow drive returns as soon as `stop` is set (its bytes
+        are written all the same), so a stopped run ends within a second. A real
+        drive's write cannot be cut short: nothing to do."""
 
 
 class TapeDriver(abc.ABC):

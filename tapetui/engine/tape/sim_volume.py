@@ -3,7 +3,8 @@
 The backup writer thread writes through `SimVolume.open_write` while the event loop
 reads `Medium.used()` for the status screen, so the counters sit behind a lock. The
 per-write cost is one lock, one compare and an add; the throughput limit (when set)
-adds a sleep, as a real drive makes the writer wait.
+adds a sleep, as a real drive makes the writer wait; a run being stopped cuts it
+short (`SimVolume.stop_waits_on`).
 """
 
 from __future__ import annotations
@@ -89,14 +90,19 @@ class Medium:
             self._used += fits
             return fits
 
-    def pace(self, n: int) -> None:
-        """Sleep as long as a drive at the configured rate needs for `n` bytes."""
+    def pace(self, n: int, stop: threading.Event | None = None) -> None:
+        """Wait as long as a drive at the configured rate needs for `n` bytes, or
+        until `stop` is set (the drive then owes nothing to the next write)."""
         if not self._bytes_per_s:
             return
         now = time.monotonic()
         self._due = max(self._due, now) + n / self._bytes_per_s
-        if self._due > now:
+        if self._due <= now:
+            return
+        if stop is None:
             time.sleep(self._due - now)
+        elif stop.wait(self._due - now):
+            self._due = time.monotonic()
 
     def start_file(self) -> int:
         """Reserve the next start block (LTFS ltfs.startblock) for a new file."""
@@ -142,9 +148,10 @@ class TapeFile(io.RawIOBase):
     (fstat, ioctl) and a copy into its buffer.
     """
 
-    def __init__(self, medium: Medium, key: str, fd: int) -> None:
+    def __init__(self, medium: Medium, key: str, fd: int, stop: threading.Event | None = None) -> None:
         super().__init__()
         self._medium = medium
+        self._stop = stop
         self._key = key
         self.name = key
         self._fd = fd
@@ -159,7 +166,7 @@ class TapeFile(io.RawIOBase):
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(data).cast("B")
-        fits = _write_counted(self._medium, self._fd, view)
+        fits = _write_counted(self._medium, self._fd, view, self._stop)
         self._size += fits
         if fits < len(view):
             raise OSError(errno.ENOSPC, "No space left on device", self.name)
@@ -175,12 +182,12 @@ class TapeFile(io.RawIOBase):
             super().close()
 
 
-def _write_counted(medium: Medium, fd: int, view: memoryview) -> int:
+def _write_counted(medium: Medium, fd: int, view: memoryview, stop: threading.Event | None) -> int:
     """Write what still fits on the medium; how many bytes that was."""
     fits = medium.reserve(len(view))
     if fits:
         _write_all(fd, view if fits == len(view) else view[:fits])
-        medium.pace(fits)
+        medium.pace(fits, stop)
     return fits
 
 
@@ -208,6 +215,7 @@ class SimVolume(Volume):
         self._folders: Folders | None = None  # opened at the first write
         self._last: tuple[str | None, str] = (None, "")  # (relpath, key) of the last path seen
         self._opened = ""  # key of the file open_write created last
+        self._stop: threading.Event | None = None  # see stop_waits_on
 
     def _key(self, relpath: str) -> str:
         last_rel, last_key = self._last
@@ -239,6 +247,9 @@ class SimVolume(Volume):
         if gone:
             raise FileNotFoundError(errno.ENOENT, "the volume is no longer mounted", str(self.root))
 
+    def stop_waits_on(self, stop: threading.Event) -> None:
+        self._stop = stop
+
     def release(self) -> None:
         if self._folders is not None:
             self._folders.close()
@@ -255,7 +266,7 @@ class SimVolume(Volume):
 
     def open_write(self, relpath: str) -> TapeFile:
         key, fd = self._new_file(relpath)
-        out = TapeFile(self._medium, key, fd)
+        out = TapeFile(self._medium, key, fd, self._stop)
         self._opened = key
         return out
 
@@ -267,7 +278,7 @@ class SimVolume(Volume):
         block = medium.start_file()
         fits = 0
         try:
-            fits = _write_counted(medium, fd, memoryview(data))
+            fits = _write_counted(medium, fd, memoryview(data), self._stop)
         finally:
             os.close(fd)
             medium.finish_file(key, block, fits)
