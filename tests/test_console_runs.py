@@ -19,8 +19,8 @@ def body(app) -> str:  # noqa: ANN001 - the running app
 
 # -- item 1: stopping asks first ---------------------------------------------------------
 async def test_s_on_schedules_asks_naming_the_run_its_progress_and_the_incomplete_set(tmp_path: Path) -> None:
-    big = source_tree(tmp_path / "big", files=8, size=2_000_000)  # 16 MB at 2 MB/s: still running
-    async with new_app(tmp_path, throughput_mb_s=2).run_test(size=SIZE) as pilot:
+    big = source_tree(tmp_path / "big", files=8, size=2_000_000)  # 16 MB at 1 MB/s: still running
+    async with new_app(tmp_path, throughput_mb_s=1).run_test(size=SIZE) as pilot:
         app = await slow_backup_started(pilot, big)
         await until(pilot, lambda: any(p.bytes_done for p in app.live.state.progress.values()))
         [run] = await app.service.run_list()
@@ -84,3 +84,55 @@ async def test_runs_opens_on_the_run_just_started_here_not_the_one_shown_before(
         assert runs.query_one("#runs").coordinate_to_cell_key((runs.query_one("#runs").cursor_row, 0)).row_key.value \
             == str(new.id)
         await until(pilot, lambda: f"run #{new.id} other" in (runs.query_one(LiveLog).border_title or ""))
+
+
+# -- item 6: a running run's files and size so far, Took, and an ETA only once the rate is known
+async def test_a_running_row_shows_its_files_and_size_so_far_and_took_at_80_columns(tmp_path: Path) -> None:
+    big = source_tree(tmp_path / "big", files=8, size=2_000_000)  # 16 MB at 2 MB/s
+    async with new_app(tmp_path, throughput_mb_s=2).run_test(size=SIZE) as pilot:
+        app = await slow_backup_started(pilot, big)
+        await pilot.press("2")
+        await settle(pilot)
+        table = app.screen.query_one("#runs")
+        assert [str(c.label) for c in table.columns.values()] == [
+            "#", "Schedule", "Status", "Started", "Took", "Files", "Size", "Cartridge"]
+        [run] = await app.service.run_list()
+
+        def cells() -> dict[str, str]:
+            return dict(zip((str(k.value) for k in table.columns), map(str, table.get_row(str(run.id)))))
+        await until(pilot, lambda: cells()["Size"].endswith("MB") and cells()["Files"] not in ("-", "…"))
+        p = app.live.state.progress[run.id]
+        assert cells()["Size"] != "-" and p.bytes_done > 0
+        assert cells()["Took"].endswith("s") and cells()["Status"] == "running"
+        await until(pilot, lambda: not app.live.state.running, timeout=30)
+        await until(pilot, lambda: cells()["Status"] == "success")
+        assert cells()["Size"] == "16.0 MB" and cells()["Files"] == "8"
+
+
+class Collected:
+    """A run log that keeps the progress it is given."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    def progress(self, **fields) -> None:  # noqa: ANN003 - Progress fields
+        self.events.append(fields)
+
+
+async def test_the_first_eta_waits_until_the_rate_is_known() -> None:
+    from tapetui.engine.backup.progress import RATE_KNOWN_S, Ticker
+
+    now = [100.0]
+    done = [0]
+    log = Collected()
+    ticker = Ticker(log, "writing", lambda: (0, 10, done[0], 10_000_000, ""), clock=lambda: now[0])
+    try:
+        for t, moved in ((0, 0), (5, 0), (5.25, 50_000), (6, 1_000_000), (5.25 + RATE_KNOWN_S, 2_000_000)):
+            now[0], done[0] = 100 + t, moved
+            ticker.publish()
+        etas = [e["eta_s"] for e in log.events]
+        assert etas[:4] == [None] * 4  # nothing moved yet; a start-up that took 5 s is not the pace
+        rate = (2_000_000 - 50_000) / RATE_KNOWN_S
+        assert log.events[-1]["rate_bps"] == rate and etas[-1] == (10_000_000 - 2_000_000) / rate
+    finally:
+        ticker.stop()

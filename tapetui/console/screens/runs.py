@@ -24,7 +24,7 @@ from ...engine.core import Engine
 from ...engine.store.models import RunRow
 from ..context import tapp
 from ..live import StoredLine, after_shown, join_log
-from ..fmt import count, human_bytes, span, when_fit
+from ..fmt import Fit, count, human_bytes, span, when_fit
 from ..widgets.log_view import LiveLog
 from ..widgets.progress_panel import ProgressPanel
 from .base import MainScreen, add_columns, fill_table
@@ -42,6 +42,26 @@ async def writing_to(engine: Engine, run_ids: set[int]) -> dict[int, list[str]]:
             if run_id in run_ids:
                 found[run_id] = s.cartridges
     return found
+
+
+def took_fit(start: datetime, end: datetime | None) -> Fit:
+    """'3m05s', or '3m' / '2h07' in a narrow column; '-' until it ends (a run never
+    started shows no duration)."""
+    full = span(start, end)
+    seconds = (end - start).total_seconds() if end is not None else -1
+    if seconds < 60:
+        return Fit(full, full)
+    minutes = int(seconds // 60)
+    short = f"{minutes}m" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}" if minutes < 600 \
+        else f"{minutes // 60}h"
+    return Fit(full, short)
+
+
+def size_fit(n: int) -> Fit:
+    """'16.0 MB', or '16.0MB' / '123MB' (no tenths from 100 on) in a narrow column."""
+    full = human_bytes(n)
+    number, unit = full.split(" ")
+    return Fit(full, (number if float(number) < 100 else number.split(".")[0]) + unit)
 
 
 def log_text(level: str, text: str) -> str:
@@ -87,9 +107,10 @@ class RunsScreen(MainScreen):
 
     def on_mount(self) -> None:
         # Status holds any run status whole ("interrupted"). At 80 columns: the start
-        # without its year; no duration or trigger (Files and Size say more at a glance).
+        # without its year, no trigger, Took in minutes ("3m", "2h07") and Size without
+        # its space ("16.0MB", "123MB").
         add_columns(self.query_one("#runs", DataTable), flex="Cartridge", **{"#": 4}, Schedule=12, Status=11,
-                    Started=(16, 11), Took=(6, 0), Files=7, Size=9, Trigger=(7, 0), Cartridge=9)
+                    Started=(16, 11), Took=(6, 4), Files=(7, 5), Size=(9, 6), Trigger=(7, 0), Cartridge=9)
         self.query_one(ProgressPanel).display = False
         live = tapp(self).live
         live.runs.subscribe(self, lambda _e: self.action_refresh())
@@ -130,10 +151,7 @@ class RunsScreen(MainScreen):
             self.show_run(started_here)
         self.writing = message.writing
         cells = [
-            (str(r.id), r.schedule_name, r.status, when_fit(r.started_at),
-             span(r.started_at, r.finished_at) if r.finished_at else "…",
-             count(r.result["files"]) if "files" in r.result else "-",
-             human_bytes(r.result["bytes"]) if "bytes" in r.result else "-",
+            (str(r.id), r.schedule_name, r.status, when_fit(r.started_at), *self._so_far(r),
              r.trigger, " ".join(r.result.get("cartridges", message.writing.get(r.id, []))) or "-")
             for r in message.rows
         ]
@@ -147,6 +165,27 @@ class RunsScreen(MainScreen):
                 self.query_one(LiveLog).set_title(log_title(self.rows[self.shown_run]))
         if self.schedule_filter:
             self.query_one("#runs", DataTable).border_title = f"runs of {self.schedule_filter} · a shows all"
+
+    def _so_far(self, run: RunRow) -> tuple[Fit, str | Fit, str | Fit]:
+        """Took, Files and Size: a finished run's result, a running run's progress so far."""
+        if run.status == "running":
+            p = tapp(self).live.state.progress.get(run.id)
+            took = took_fit(run.started_at, tapp(self).now())
+            return (took, count(p.files_done), size_fit(p.bytes_done)) if p else (took, "…", "…")
+        return (took_fit(run.started_at, run.finished_at),
+                count(run.result["files"]) if "files" in run.result else "-",
+                size_fit(run.result["bytes"]) if "bytes" in run.result else "-")
+
+    def _show_so_far(self, run: RunRow) -> None:
+        """A running row's Took, Files and Size, as its progress comes (only those cells)."""
+        table = self.query_one("#runs", DataTable)
+        key = str(run.id)
+        if key not in table.rows:
+            return
+        for column, cell in zip(("Took", "Files", "Size"), self._so_far(run)):
+            if column in table.columns:
+                table.update_cell(key, column, cell.within(table.columns[column].width)  # type: ignore[index]
+                                  if isinstance(cell, Fit) else cell)
 
     def _on_tape_changed(self) -> None:
         """A run that fills a cartridge goes on to the next: its next write looks again."""
@@ -208,6 +247,8 @@ class RunsScreen(MainScreen):
         if p.run_id == self.shown_run:
             self.query_one(ProgressPanel).show(p)
         run = self.rows.get(p.run_id) if p.run_id is not None else None
+        if run is not None and run.status == "running":
+            self._show_so_far(run)
         if (p.phase == "writing" and run is not None and run.status == "running"
                 and p.run_id not in self.writing and p.run_id not in self._asked):
             self._asked.add(p.run_id)  # once per cartridge: a change of cartridge asks again
