@@ -64,7 +64,7 @@ async def test_format_warns_of_a_label_the_month_check_refuses(tmp_path: Path) -
         now = app.now()
         other = f"TP{now.year - 1}{now.month:02d}01"
         await paste(pilot, other)
-        assert f"scheduled backups of {now:%Y-%m} refuse this tape" in str(note.render()) and note.display
+        assert f"backups of {now:%Y-%m} refuse this tape" in str(note.render()) and note.display
         await pilot.press("ctrl+u")
         await paste(pilot, f"TP{now:%Y%m}01")
         assert not note.display

@@ -92,7 +92,8 @@ async def test_month_check_fails_on_last_months_tape_and_notifies(bk: Rig) -> No
     await _add(bk, "inc", level="differential", cartridge_policy="loaded")
     run = await _fire(bk, "inc", NOV)
     assert run.status == "failed"
-    assert run.message == "tape TP20261001 is not this month's (2026-11); change the tape"
+    assert run.message.startswith("TP20261001 is last month's (2026-10); the month check protects it. "
+                                  "This month is 2026-11: change the tape")
     assert run.backup_run_id is None and bk.engine.driver.formats == ["TP20261001"]
 
 

@@ -144,7 +144,8 @@ async def test_month_check_refuses_last_months_tape(engine: Engine, clock: Clock
     await prepare(engine, clock, "TPA001L8", "TP20251001", OCT)
     with pytest.raises(MonthCheckFailed) as e:
         await TapeOps(engine).month_check(NOV)
-    assert str(e.value) == "tape TP20251001 is not this month's (2025-11); change the tape"
+    assert str(e.value) == ("TP20251001 is last month's (2025-10); the month check protects it. "
+                            "This month is 2025-11: change the tape, or run it by hand with --no-month-check")
     assert isinstance(e.value, UserError)
 
 
@@ -160,8 +161,12 @@ async def test_month_check_uses_format_time_for_other_labels(engine: Engine, clo
     await prepare(engine, clock, "TPA001L8", "ARCHIVE", NOV)
     assert (await ops.month_check(NOV)).label == "ARCHIVE"
     await prepare(engine, clock, "TPA002L8", "ARCHIVE", OCT)
-    with pytest.raises(MonthCheckFailed, match="tape ARCHIVE is not this month's"):
-        await ops.month_check(NOV)
+    log = Lines()
+    with pytest.raises(MonthCheckFailed, match=r"^ARCHIVE is last month's \(2025-10\); the month check protects it"):
+        await ops.month_check(NOV, log=log)
+    # the log says where the month came from (a label that is not TP-style)
+    assert log.of("info")[0].startswith(
+        "month check: label ARCHIVE is not TP{YYYY}{MM}…, so its month (2025-10) came from its format date (2025-10-")
 
 
 async def test_month_check_passes_a_blank_cartridge(engine: Engine) -> None:
@@ -177,8 +182,8 @@ async def test_month_check_override_is_logged(engine: Engine, clock: Clock) -> N
     info = await TapeOps(engine).month_check(NOV, override=True, log=log)
     assert info is not None and info.label == "TP20251001"
     assert log.of("warning") == [
-        "month check overridden by the operator: "
-        "tape TP20251001 is not this month's (2025-11); change the tape"
+        "month check lifted for this run by the operator (--no-month-check): "
+        "TP20251001 is last month's (2025-10); the month check protects it"
     ]
 
 

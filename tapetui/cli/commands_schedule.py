@@ -112,6 +112,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="with --wait: do not print the log")
     p.add_argument("--force", action="store_true", help="let a full backup format a cartridge holding the last "
                    "restorable backup of a source (refused without it; a blank or superseded one is taken first)")
+    p.add_argument("--no-month-check", action="store_true", help="this run only: write on a cartridge of "
+                   "another month, which the month check protects (logged as a warning)")
     p.set_defaults(handler=cmd_run)
 
     p = ssub.add_parser("preview", help="every firing in the coming days")
@@ -160,6 +162,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="with --wait: do not print the log")
     p.add_argument("--force", action="store_true", help="let a full backup format a cartridge holding the last "
                    "restorable backup of a source (refused without it; a blank or superseded one is taken first)")
+    p.add_argument("--no-month-check", action="store_true", help="this run only: write on a cartridge of "
+                   "another month, which the month check protects (logged as a warning)")
     p.set_defaults(handler=cmd_backup)
 
 
@@ -384,7 +388,8 @@ def _detach(args: argparse.Namespace, name: str) -> None:
     argv = [sys.executable, "-m", "tapetui"]
     if args.home:
         argv += ["--home", args.home]
-    argv += ["schedule", "run", name, "--wait", "--quiet"] + (["--force"] if args.force else [])
+    argv += ["schedule", "run", name, "--wait", "--quiet"] + (["--force"] if args.force else []) \
+        + (["--no-month-check"] if args.no_month_check else [])
     subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True, close_fds=True, env=os.environ.copy())
 
@@ -402,7 +407,7 @@ def _started(service: LocalControl, run: RunRow) -> str:
 async def cmd_run(args: argparse.Namespace, engine: Any) -> int:
     async with route.control(engine) as service:
         if args.wait or service.remote:
-            run = await service.run_now(args.name, allow_format=_allowed(args))
+            run = await service.run_now(args.name, allow_format=_allowed(args), skip_month_check=args.no_month_check)
             if run.status != "running":  # a check said no
                 _print_outcome(run)
                 return EXIT.get(run.status, 1)
@@ -528,7 +533,7 @@ async def cmd_backup(args: argparse.Namespace, engine: Any) -> int:
         run = await service.backup_now(level=args.level, sources=args.source, name=args.name,
                                        excludes=args.exclude, includes=args.include,
                                        cartridge_policy=args.cartridge_policy, verify=args.verify or None,
-                                       allow_format=_allowed(args))
+                                       allow_format=_allowed(args), skip_month_check=args.no_month_check)
         if run.status != "running":
             _print_outcome(run)
             return EXIT.get(run.status, 1)

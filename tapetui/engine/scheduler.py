@@ -223,14 +223,15 @@ class Scheduler:
 
     # -- firing ------------------------------------------------------------------
     async def launch(self, row: ScheduleRow, trigger: str, now: datetime, *, note: str | None = None,
-                     allow_format: str | None = None) -> int:
+                     allow_format: str | None = None, skip_month_check: bool = False) -> int:
         """Run the checks and start the firing in its own task; returns its run id
         (the id of a 'skipped' record when a check says no)."""
-        return (await self._launch([(row, note)], trigger, now, allow_format=allow_format))[row.id]
+        return (await self._launch([(row, note)], trigger, now, allow_format=allow_format,
+                                   skip_month_check=skip_month_check))[row.id]
 
     async def _launch(self, items: list[tuple[ScheduleRow, str | None]], trigger: str, now: datetime, *,
                       moves: list[tuple[int, datetime | None]] = (), skips: list[_Skip] = (),
-                      allow_format: str | None = None) -> dict[int, int]:
+                      allow_format: str | None = None, skip_month_check: bool = False) -> dict[int, int]:
         """`launch` for many schedules at once (with the tick's next-run moves and
         skips): one transaction; returns schedule id -> run id (started or skipped)."""
         skips = list(skips)
@@ -263,7 +264,8 @@ class Scheduler:
         for row, note in checked:
             if row.id in started:
                 run_ids[row.id] = run_id = started[row.id]
-                task = loop.create_task(self._execute(row, run_id, trigger, now, note, allow_format),
+                task = loop.create_task(self._execute(row, run_id, trigger, now, note, allow_format,
+                                                      skip_month_check),
                                         name=f"firing-{row.name}")
                 self._active[row.id] = _Active(run_id, task)
         if started:
@@ -284,7 +286,7 @@ class Scheduler:
         return f"already succeeded this {PERIOD_NAMES[kind]} (at {show(row.last_success)})"
 
     async def _execute(self, row: ScheduleRow, run_id: int, trigger: str, now: datetime, note: str | None,
-                       allow_format: str | None = None) -> None:
+                       allow_format: str | None = None, skip_month_check: bool = False) -> None:
         active = self._active[row.id]
         active.started = True
         engine = self.engine
@@ -296,7 +298,8 @@ class Scheduler:
         cancelled = False
         try:
             action = handlers.get(row.action)
-            outcome = await action.run(engine, Firing(row, run_id, trigger, now, runlog, allow_format))
+            outcome = await action.run(engine, Firing(row, run_id, trigger, now, runlog, allow_format,
+                                                      skip_month_check))
         except asyncio.CancelledError:
             cancelled = True
             outcome = Outcome("cancelled", active.reason or "stopped")
@@ -352,11 +355,14 @@ class Scheduler:
                                               schedule=schedule, action=event.action))
 
     # -- manual control ----------------------------------------------------------
-    async def run_now(self, schedule_id: int, *, allow_format: str | None = None) -> int:
+    async def run_now(self, schedule_id: int, *, allow_format: str | None = None,
+                      skip_month_check: bool = False) -> int:
         """A manual firing: no period check, but the running check holds. `allow_format`:
-        the operator's yes to formatting a cartridge holding a source's last restorable state."""
+        the operator's yes to formatting a cartridge holding a source's last restorable state;
+        `skip_month_check`: their yes to writing on a cartridge of another month."""
         row = await self.schedules.get(schedule_id)
-        return await self.launch(row, "manual", self.engine.clock(), allow_format=allow_format)
+        return await self.launch(row, "manual", self.engine.clock(), allow_format=allow_format,
+                                 skip_month_check=skip_month_check)
 
     async def wait(self, run_id: int) -> None:
         """Until the firing `run_id` of this process has been recorded (and notified)."""

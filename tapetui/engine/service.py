@@ -212,14 +212,17 @@ class Service:
         return sorted(items, key=lambda i: (i.at, i.schedule))
 
     # -- running -----------------------------------------------------------------
-    async def run_now(self, name: str, *, wait: bool = False, allow_format: str | None = None) -> RunRow:
+    async def run_now(self, name: str, *, wait: bool = False, allow_format: str | None = None,
+                      skip_month_check: bool = False) -> RunRow:
         """Fire a schedule by hand (no period check; the running check holds).
 
         `allow_format`: the operator's yes to a full backup formatting a cartridge that
         holds a source's last restorable state: its barcode (as `format_risk` named
-        it), or `ANY_CARTRIDGE` (--force). Without it such a run fails and says why."""
+        it), or `ANY_CARTRIDGE` (--force). Without it such a run fails and says why.
+        `skip_month_check`: their yes to writing on a cartridge of another month
+        (as `month_risk` named it), for this run only."""
         row = await self.schedules.by_name(name)
-        run_id = await self.scheduler.run_now(row.id, allow_format=allow_format)
+        run_id = await self.scheduler.run_now(row.id, allow_format=allow_format, skip_month_check=skip_month_check)
         if wait:
             await self.scheduler.wait(run_id)
         return await self.runs.get(run_id)
@@ -250,6 +253,19 @@ class Service:
         if not barcode or not lost:
             return None
         return FormatRisk(why, barcode, lost, [x.text() for x in await ops.last_states_on(barcode)])
+
+    async def month_risk(self, name: str) -> str | None:
+        """Why the month check would refuse running `name` now ("TP20261001 is last
+        month's (2026-10); the month check protects it"), None when it would not: for
+        the console's question before "run now" (see `TapeOps.month_risk`)."""
+        from .handlers.backup import schedule_parameters
+        from .tape.ops import TapeOps
+
+        row = await self.schedules.by_name(name)
+        if row.action != "backup":
+            return None
+        params, _ = await schedule_parameters(self.engine, row)
+        return await TapeOps(self.engine).month_risk(params.get("cartridge_policy", "auto"))
 
     async def stop(self, name: str) -> RunRow | None:
         row = await self.schedules.by_name(name)
@@ -283,10 +299,11 @@ class Service:
         self._changed()
         return row
 
-    async def backup_now(self, *, wait: bool = False, allow_format: str | None = None, **settings: Any) -> RunRow:
+    async def backup_now(self, *, wait: bool = False, allow_format: str | None = None,
+                         skip_month_check: bool = False, **settings: Any) -> RunRow:
         """Back up now: a one-off schedule made on the spot and fired (DESIGN: the unified flow)."""
         row = await self.add_once_backup(**settings)
-        return await self.run_now(row.name, wait=wait, allow_format=allow_format)
+        return await self.run_now(row.name, wait=wait, allow_format=allow_format, skip_month_check=skip_month_check)
 
     async def run_list(self, schedule: str | None = None, limit: int = 200) -> list[RunRow]:
         if schedule is not None:

@@ -4,7 +4,10 @@ in its memory) can be given the barcode on its sticker here.
 
 One Enter never destroys a set: when the cartridge holds catalogued sets, a
 second yes/no naming them (No by default) comes before the format. A label the
-month check will read as another month's is warned about as it is typed."""
+month check will read as another month's is warned about as it is typed.
+
+Run now asks first when the month check would refuse the cartridge the run writes
+on, naming it: a yes lifts the check for that run only."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from datetime import datetime
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Static
 
 from ...engine.store.models import SetRow
@@ -42,20 +45,33 @@ def loss_text(barcode: str, lost: list[SetRow]) -> str:
 
 
 def month_note(label: str, now: datetime) -> str | None:
-    """What the month check of scheduled backups will make of `label` (typed), or None.
+    """What the month check of backups will make of `label` (typed), or None.
 
-    A `TPyyyymm..` label names its month, and a scheduled backup refuses a tape of
-    another month; any other label leaves the month to the format date."""
+    A `TPyyyymm..` label names its month, and every backup onto tape refuses a tape
+    of another month; any other label leaves the month to the format date."""
     if not label:
         return None
     month = label_month(label)
     if month is None:
-        return (f"! {label!r} is not of the form TP{now:%Y%m}01: scheduled backups read "
+        return (f"! {label!r} is not of the form TP{now:%Y%m}01: backups read "
                 "the tape's month from its format date")
     if month != (now.year, now.month):
-        return (f"! {label!r} names the month {month[0]}-{month[1]:02d}: scheduled backups of "
+        return (f"! {label!r} names the month {month[0]}-{month[1]:02d}: backups of "
                 f"{now:%Y-%m} refuse this tape (month check)")
     return None
+
+
+async def month_check_lifted(screen: Screen, name: str) -> bool | None:
+    """Before running schedule `name` by hand: when the month check would refuse the
+    cartridge it writes on, a second question naming it (No by default).
+    True: lift the check for this run; False: nothing to lift; None: do not run."""
+    why = await tapp(screen).service.month_risk(name)
+    if why is None:
+        return False
+    body = (f"Run {name!r} now? {why}.\n\nWrite on it anyway, this run only? The month check "
+            "keeps last month's archive from being written over; the run log will say it was lifted.")
+    lifted = await screen.app.push_screen_wait(ConfirmScreen("Lift the month check?", body, yes="Write on it"))
+    return True if lifted else None
 
 
 def sets_named(lost: list[SetRow]) -> str:

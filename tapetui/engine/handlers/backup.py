@@ -157,7 +157,7 @@ async def _backup(engine: Engine, firing: Firing, params: dict[str, Any]) -> Out
     ops = TapeOps(engine)
     try:
         cartridge = await ops.ensure_loaded(policy, log, for_level=level, allow=firing.allow_format)
-        await ops.month_check(firing.now, log=log)
+        await ops.month_check(firing.now, override=firing.skip_month_check and not firing.automatic, log=log)
         allowed = await ops.refuse_format(cartridge, firing.allow_format) if level == "full" else []
     except MonthCheckFailed as e:
         return _refused(firing, level, "month", str(e), "change the tape")
@@ -170,7 +170,7 @@ async def _backup(engine: Engine, firing: Firing, params: dict[str, Any]) -> Out
         if allowed:
             log.warning(f"formatting {cartridge.barcode} destroys {', '.join(x.text() for x in allowed)}: "
                         "the operator allowed it")
-        fmt = await ops.format_flow(scheduled=firing.automatic, now=firing.now, log=log)
+        fmt = await ops.format_flow(scheduled=firing.automatic, now=firing.now, log=log, in_run=True)
         warnings += fmt.warnings
         formatted = {"ok": fmt.ok, "old_label": fmt.old_label, "new_label": fmt.new_label,
                      "overwritten_sets": fmt.overwritten_sets}

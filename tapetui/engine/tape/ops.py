@@ -22,9 +22,10 @@ from ..backup.levels import source_text
 from ..errors import UserError
 from ..events import OperatorDone, OperatorNeeded, TapeChanged
 from ..store.models import CartridgeRow, SetRow
+from ..timeutil import show
 from .args import InvalidArgument, serial_from_barcode
 from .base import Cartridge, DriveStatus, LabelInfo, LineSink, NoCartridge, OpResult, TapeError
-from .labels import catalogable, has_barcode, is_this_month, scheduled_label, shown_id
+from .labels import catalogable, has_barcode, is_this_month, label_month, scheduled_label, shown_id
 
 if TYPE_CHECKING:
     from ..core import Engine
@@ -149,6 +150,28 @@ def _ym(now: datetime) -> str:
 
 def _name(info: LabelInfo) -> str:
     return info.label or info.serial or info.barcode or "(unlabelled)"
+
+
+def month_refusal(name: str, label: LabelInfo | str | None, now: datetime,
+                  formatted_at: datetime | None = None) -> str | None:
+    """Why the month check protects a formatted cartridge ("TP20261001 is last month's
+    (2026-10); the month check protects it"), None when it is this month's."""
+    month = label_month(label, formatted_at)
+    t = now if now.tzinfo is None else now.astimezone()
+    if month == (t.year, t.month):
+        return None
+    if month is None:
+        return f"{name} has no month (its label is not TP{{YYYY}}{{MM}}… and its format date is unknown); " \
+            "the month check protects it"
+    shown = f"{month[0]:04d}-{month[1]:02d}"
+    last = (t.year, t.month - 1) if t.month > 1 else (t.year - 1, 12)
+    whose = f"last month's ({shown})" if month == last else f"from {shown}"
+    return f"{name} is {whose}; the month check protects it"
+
+
+def _why_not(c: Cartridge, now: datetime) -> str:
+    """Why a run does not keep the loaded cartridge `c` (it is not `_eligible`)."""
+    return month_refusal(c.label or shown_id(c.barcode), c.label, now, c.formatted_at) or "it is full"
 
 
 def _none_usable(now: datetime) -> str:
@@ -343,14 +366,18 @@ class TapeOps:
         if info is None:
             log.info("month check: the cartridge is blank, nothing to protect")
             return None
-        if is_this_month(info, now):
+        if info.formatted_at is not None and label_month(info.label) is None:
+            log.info(f"month check: label {info.label or '(none)'} is not TP{{YYYY}}{{MM}}…, so its month "
+                     f"({_ym(info.formatted_at)}) came from its format date ({show(info.formatted_at)})")
+        why = month_refusal(_name(info), info, now)
+        if why is None:
             log.info(f"month check: tape {_name(info)} is this month's ({_ym(now)})")
             return info
-        message = f"tape {_name(info)} is not this month's ({_ym(now)}); change the tape"
         if override:
-            log.warning(f"month check overridden by the operator: {message}")
+            log.warning(f"month check lifted for this run by the operator (--no-month-check): {why}")
             return info
-        raise MonthCheckFailed(message)
+        raise MonthCheckFailed(f"{why}. This month is {_ym(now)}: change the tape, "
+                               "or run it by hand with --no-month-check")
 
     # ---- format flow -----------------------------------------------------------------
 
@@ -363,8 +390,13 @@ class TapeOps:
         label: str | None = None,
         force: bool = True,
         barcode: str | None = None,
+        in_run: bool = False,
     ) -> FormatOutcome:
         """Format the loaded cartridge once and make the catalog follow it.
+
+        `scheduled`: label it TP{YYYY}{MM}01 (an automatic firing); else keep its
+        label. `in_run`: the format a full backup run does (a schedule's), which
+        the log must not call a manual format even when the run was started by hand.
 
         `barcode`: the one on the cartridge's sticker, for a cartridge whose memory
         holds none (a new one in a standalone drive); its 6-character serial is
@@ -395,7 +427,9 @@ class TapeOps:
             log.info(f"scheduled format: new label {new_label} for {_ym(now)}")
         else:
             new_label = label or out.old_label or scheduled_label(now)
-            log.info(f"manual format: label {new_label}")
+            log.info(f"scheduled format before the full backup: label {new_label} "
+                     f"({'kept: a run started by hand keeps the label' if out.old_label else 'a blank cartridge'})"
+                     if in_run else f"manual format: label {new_label}")
 
         try:
             with _driver_errors():
@@ -557,7 +591,7 @@ class TapeOps:
                             key=lambda c: (not c.formatted, c.slot or 0))
         if not candidates:
             raise UserError(_none_usable(now))
-        return current, candidates[0], "not usable for this run"
+        return current, candidates[0], _why_not(current, now) if current is not None else ""
 
     async def _to_format(self, inventory: list[Cartridge], current: Cartridge | None, now: datetime,
                          allow: str | None) -> tuple[Cartridge, str]:
@@ -582,12 +616,27 @@ class TapeOps:
         choice = min(ranked, key=lambda r: r[0])[1]
         if choice is current:
             return choice, ""
-        if current is None or current.barcode not in held:
-            return choice, "not usable for this run"
+        if current is None:
+            return choice, ""
+        if current.barcode not in held:
+            return choice, _why_not(current, now)
         kept = protected.get(current.barcode)
         what = ", ".join(x.text() for x in kept) if kept else f"{held[current.barcode]} catalogued backup set(s)"
         instead = "a blank one" if not choice.formatted else choice.barcode
         return choice, f"it holds {what}, and a full backup formats its cartridge: {instead} is used instead"
+
+    async def month_risk(self, policy: str) -> str | None:
+        """Why the month check would refuse a run with `policy` now (see `month_refusal`),
+        None when it would not: it checks the loaded cartridge, which a `loaded` run or
+        a standalone drive writes on (an `auto` library run picks this month's or a blank)."""
+        if not self.engine.config.tape.month_check or (policy == "auto" and self.driver.has_changer):
+            return None
+        status = await self.status()
+        if status.loaded is None:
+            return None
+        c = await self._in_drive(status)
+        name = c.label or shown_id(c.barcode)
+        return month_refusal(name, c.label, self.engine.clock(), c.formatted_at) if c.formatted else None
 
     async def format_target(self, policy: str) -> str | None:
         """The cartridge a full backup run with `policy` would format now if the

@@ -274,13 +274,13 @@ class SimDriver(TapeDriver):
             state = self._state
             if state.drive == barcode:
                 return
+            slot = state.slot_of(barcode)
+            if slot is None:  # said first: unloading would not help (as mtx and the ltfs driver)
+                raise NoCartridge(f"no cartridge {barcode} in the library")
             if state.drive is not None:
                 raise TapeError(
                     f"the drive holds {state.drive}; unload it before loading {barcode}"
                 )
-            slot = state.slot_of(barcode)
-            if slot is None:
-                raise NoCartridge(f"no cartridge {barcode} in the library")
             await asyncio.sleep(self.cfg.load_delay_s)
             meta = self._metas[barcode]
             meta.load_count += 1
