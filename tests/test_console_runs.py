@@ -6,11 +6,17 @@ engine (sim library, real files, real SQLite)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+from daemon_support import ROOT, db_rows, env, make_home, tapetui, write_tree
+from tapetui.console.app import make_app
 from tapetui.console.dialogs.confirm import ConfirmScreen
 from tapetui.console.widgets.log_view import LiveLog
-from test_console_flows import SIZE, new_app, settle, slow_backup_started, source_tree, until
+from tapetui.engine.paths import Home
+from test_console_flows import SIZE, new_app, settle, slow_backup_started, source_tree, started, until
 
 
 def body(app) -> str:  # noqa: ANN001 - the running app
@@ -136,3 +142,39 @@ async def test_the_first_eta_waits_until_the_rate_is_known() -> None:
         assert log.events[-1]["rate_bps"] == rate and etas[-1] == (10_000_000 - 2_000_000) / rate
     finally:
         ticker.stop()
+
+
+# -- item 4: an interrupted run says what ended it ------------------------------------------
+async def test_a_killed_backup_is_reported_interrupted_with_its_pid_set_and_cartridge(tmp_path: Path) -> None:
+    home = make_home(tmp_path)  # 4 MB/s: 20 MB take a while
+    src = tmp_path / "src"
+    write_tree(src, big_mb=20)
+    assert tapetui(home, "schedule", "add", "nightly", "--daily", "23:00", "--action", "backup", "--level", "full",
+                   "--source", str(src)).returncode == 0
+    child = subprocess.Popen([sys.executable, "-m", "tapetui", "--home", str(home), "schedule", "run", "nightly",
+                              "--wait"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(), cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        while not db_rows(home, "SELECT 1 FROM set_cartridges"):  # it is writing its set
+            assert time.monotonic() < deadline and child.poll() is None, "the backup never wrote"
+            time.sleep(0.1)
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    [(run_id, set_id)] = db_rows(home, "SELECT id, set_id FROM schedule_runs")
+
+    async with make_app(Home.single(home), first_screen="runs").run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        table = app.screen.query_one("#runs")
+        await until(pilot, lambda: str(run_id) in [str(k.value) for k in table.rows])
+        cells = dict(zip((str(k.value) for k in table.columns), map(str, table.get_row(str(run_id)))))
+        assert (cells["Status"], cells["Cartridge"]) == ("interrupted", "TPA001L8")
+        log = app.screen.query_one(LiveLog)
+        await until(pilot, lambda: "interrupted" in (log.border_title or "") and log.lines)
+        assert log.lines[-1].startswith(f"[error] the process running it ended (pid {child.pid}, at ")
+        assert log.lines[-1].endswith(f"; set {set_id} left incomplete")
+        await pilot.press("1")
+        await settle(pilot)
+        assert app.screen.query_one("#schedules").get_row("nightly")[2] == "interrupted"
+    run = db_rows(home, "SELECT message FROM schedule_runs WHERE id = ?", run_id)[0][0]
+    assert run.startswith(f"the process running it ended (pid {child.pid}")

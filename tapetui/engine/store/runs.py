@@ -17,11 +17,13 @@ from datetime import datetime
 from typing import Any, AsyncIterator, Iterable, Sequence
 
 from ..errors import NotFound
-from ..timeutil import to_db
+from ..timeutil import from_db, show, to_db
 from .db import Store, chunks
 from .models import LogLine, RunRow, ScheduleRow
 from .rows import dumps, load
 
+#: One stored log line (runlog.INSERT_LINES: the store must not import the run log).
+INSERT_LINE = "INSERT INTO run_log_lines(run_id, ts, level, line) VALUES (?, ?, ?, ?)"
 FINAL = ("success", "warning", "failed", "skipped", "cancelled", "interrupted")
 
 
@@ -210,16 +212,35 @@ class Runs:
 
     # -- recovery and pruning ----------------------------------------------------
     async def mark_interrupted(self, at: datetime) -> list[int]:
-        """Runs left 'running' by a process that is gone become 'interrupted'."""
-        stale = [r.id for r in await self.running(live=False)]
-        if stale:
-            marks = ",".join("?" * len(stale))
-            await self.store.execute(
-                f"UPDATE schedule_runs SET status = 'interrupted', finished_at = ?, "
-                f"message = 'the process running it ended before it finished' WHERE id IN ({marks})",
-                (to_db(at), *stale),
-            )
-        return stale
+        """Runs left 'running' by a process that is gone become 'interrupted', each
+        reported as a finished run is: a closing log line and message saying what
+        ended it, the cartridges of the set it was writing, its schedule's last result."""
+        stale = await self.running(live=False)
+        async with self.store.transaction():
+            for run in stale:
+                await self._close_interrupted(run, at)
+        return [r.id for r in stale]
+
+    async def _close_interrupted(self, run: RunRow, at: datetime) -> None:
+        last = await self.store.fetchone("SELECT max(ts) FROM run_log_lines WHERE run_id = ?", (run.id,))
+        heard = from_db(last[0]) if last and last[0] else run.started_at
+        pid = f"pid {run.pid}, " if run.pid else ""
+        why = f"the process running it ended ({pid}at {show(heard, seconds=True)} or soon after)"
+        cartridges: list[str] = []
+        if run.set_id is not None:
+            cartridges = [r[0] for r in await self.store.fetchall(
+                "SELECT c.barcode FROM set_cartridges sc JOIN cartridges c ON c.id = sc.cartridge_id "
+                "WHERE sc.set_id = ? ORDER BY sc.seq", (run.set_id,))]
+            why += f"; set {run.set_id} left incomplete"
+        result = dict(run.result, cartridges=cartridges) if cartridges else run.result
+        await self.store.execute(INSERT_LINE, (run.id, to_db(at), "error", why))
+        await self.store.execute(
+            "UPDATE schedule_runs SET status = 'interrupted', finished_at = ?, message = ?, result = ? "
+            "WHERE id = ?", (to_db(at), why, dumps(result), run.id))
+        await self.store.execute(  # unless a later firing (not one refused) has said more since
+            "UPDATE schedules SET last_result = 'interrupted' WHERE id = ? AND NOT EXISTS (SELECT 1 FROM "
+            "schedule_runs r WHERE r.schedule_id = ? AND r.id > ? AND r.status != 'skipped')",
+            (run.schedule_id, run.schedule_id, run.id))
 
     async def prune(self, before: datetime) -> tuple[int, int]:
         """Delete finished runs that started before `before`; returns (runs, lines) removed."""
