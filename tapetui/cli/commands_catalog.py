@@ -7,6 +7,7 @@ docs/cli.md and kept stable. Exit code 0 only on full success.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from datetime import datetime
@@ -16,6 +17,7 @@ from ..engine.backup.catalog_copy import import_cartridge
 from ..engine.backup.errors import BackupInputError
 from ..engine.backup.levels import sources_of
 from ..engine.backup.restore import CONFLICTS, RestoreRequest
+from ..engine.backup.selection import is_glob
 from ..engine.backup.verify import summary as verify_summary
 from ..engine.core import Engine
 from ..engine.daemon.control import LocalControl
@@ -27,7 +29,7 @@ from ..engine.store.models import Entry, SetRow
 from ..engine.tape.drive_lock import using_drive
 from ..engine.timeutil import show, to_db
 from . import route
-from .argtypes import count, glob, row_id
+from .argtypes import INT64_MAX, AppendEach, count, glob, row_id
 from .output import add_json_flag, human_bytes, print_json, print_table
 
 
@@ -56,7 +58,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     when.add_argument("--at", metavar="TIME", help="as of this time, e.g. '2026-11-02 09:30' (local)")
     p.add_argument("--conflict", choices=CONFLICTS, default="skip", help="existing files: skip (default), "
                    "overwrite, or rename the restored copy")
-    p.add_argument("paths", nargs="*", metavar="PATH", help="folders or files to restore (default: all)")
+    p.add_argument("--include", action=AppendEach, metavar="GLOB", help="of the selection, only paths matching "
+                   "GLOB (a whole path, or a name; a matching folder brings its contents; repeatable)")
+    p.add_argument("--exclude", action=AppendEach, metavar="GLOB", help="leave out paths matching GLOB "
+                   "(and what a matching folder holds; repeatable)")
+    p.add_argument("--find", action="append", type=glob, default=[], metavar="PATTERN",
+                   help="restore what 'tapetui find PATTERN' lists (repeatable)")
+    p.add_argument("--from-json", metavar="FILE", help="restore the paths of 'find --json' or 'ls --json' "
+                   "output saved in FILE ('-': standard input)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="folders or files to restore, or whole-path globs "
+                   "('/home/*/.bashrc'; '[[]' is a literal '['); default: all")
     p.set_defaults(handler=cmd_restore)
 
     p = sub.add_parser("verify", help="re-read a set from tape and check every hash")
@@ -105,9 +116,10 @@ async def cmd_sets(args: argparse.Namespace, engine: Engine) -> int:
     return 0
 
 
-def _print_entries(entries: list[Entry], as_json: bool) -> None:
+def _print_entries(entries: list[Entry], as_json: bool, **extra: Any) -> None:
+    """As a table, or as `{"entries": [...]}` with `extra` keys."""
     if as_json:
-        print_json({"entries": [entry_json(e) for e in entries]})
+        print_json({"entries": [entry_json(e) for e in entries], **extra})
         return
     print_table(
         [(shown(e.path) + ("/" if e.kind == "dir" else ""), "deleted" if e.deleted else e.kind,
@@ -138,7 +150,11 @@ async def cmd_ls(args: argparse.Namespace, engine: Engine) -> int:
 
 
 async def cmd_find(args: argparse.Namespace, engine: Engine) -> int:
-    _print_entries(await engine.catalog.find(args.pattern, limit=args.limit), args.json)
+    found = await engine.catalog.find(args.pattern, limit=min(args.limit + 1, INT64_MAX))  # one more: any left?
+    truncated = len(found) > args.limit
+    _print_entries(found[:args.limit], args.json, truncated=truncated)
+    if truncated and not args.json:
+        print(f"(stopped at --limit {args.limit}: more entries match; raise --limit to see them)")
     return 0
 
 
@@ -194,10 +210,49 @@ async def _as_run(engine: Engine, action: str, op: Callable[[LocalControl], Awai
     return result
 
 
+def _request(args: argparse.Namespace) -> RestoreRequest:
+    """PATHs with glob characters are globs; `--find` patterns are globs whatever they hold;
+    the paths of `--from-json` are exact (a name may hold `*` or `[`)."""
+    paths = [p for p in args.paths if not is_glob(p)]
+    if args.from_json is not None:
+        paths += _json_paths(args.from_json)
+    return RestoreRequest(target=os.path.abspath(args.to), set_id=args.set_id,
+                          at=_parse_time(args.at) if args.at else None, conflict=args.conflict,
+                          paths=list(dict.fromkeys(paths)),
+                          globs=[p for p in args.paths if is_glob(p)] + args.find,
+                          include=args.include or [], exclude=args.exclude or [])
+
+
+def _json_paths(source: str) -> list[str]:
+    """The paths of `find --json` / `ls --json` output (deleted-markers left out). Refused
+    when it lists none (no paths would mean everything) or `find` stopped at its limit."""
+    where = "standard input" if source == "-" else shown(source)
+    try:
+        if source == "-":
+            data = json.loads(sys.stdin.buffer.read())
+        else:
+            with open(source, "rb") as f:
+                data = json.loads(f.read())
+    except OSError as e:
+        raise BackupInputError(f"cannot read {where}: {e.strerror}") from None
+    except ValueError as e:
+        raise BackupInputError(f"{where} is not JSON: {e}") from None
+    entries = data.get("entries") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("path"), str)
+                                                for e in entries):
+        raise BackupInputError(f"{where} is not the output of 'tapetui find --json' or 'ls --json' "
+                               "(an object with \"entries\", each with a \"path\")")
+    if data.get("truncated"):
+        raise BackupInputError(f"the find output in {where} stopped at its --limit, so it lists only some of "
+                               "the matches: raise --limit, or use 'restore --find PATTERN'")
+    paths = [e["path"] for e in entries if not e.get("deleted")]
+    if not paths:
+        raise BackupInputError(f"{where} lists no paths: nothing to restore")
+    return paths
+
+
 async def cmd_restore(args: argparse.Namespace, engine: Engine) -> int:
-    request = RestoreRequest(target=os.path.abspath(args.to), set_id=args.set_id,
-                             at=_parse_time(args.at) if args.at else None, paths=args.paths,
-                             conflict=args.conflict)
+    request = _request(args)
     result = await _as_run(engine, "restore", lambda control: control.restore(request))
     if result is None:
         return 1

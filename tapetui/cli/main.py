@@ -30,7 +30,8 @@ MODULES = [commands_config, commands_tape, commands_schedule, commands_catalog, 
 
 #: Arguments that are file paths or path globs: they may hold any bytes a file name
 #: may (as Python's surrogateescape). Every other text argument must be UTF-8.
-PATH_ARGS = frozenset({"home", "source", "exclude", "include", "to", "paths", "path", "pattern"})
+PATH_ARGS = frozenset({"home", "source", "exclude", "include", "to", "paths", "path", "pattern", "find",
+                       "from_json"})
 
 
 class Parser(argparse.ArgumentParser):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any, Iterable, Sequence
 
+from ..engine.names import json_dumps
 from ..engine.units import human_bytes
 
 __all__ = ["add_json_flag", "human_bytes", "print_json", "print_table"]
@@ -18,8 +18,9 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
-    sys.stdout.write("\n")
+    """A name that is not UTF-8 is written as its `\\udcXX` escape (`names.json_dumps`):
+    the output stays UTF-8, and `restore --from-json` reads back exactly the name."""
+    sys.stdout.write(json_dumps(data, indent=2, default=str) + "\n")
 
 
 def print_table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> None:

@@ -15,6 +15,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
 #: U+10FFFF is a Unicode noncharacter: no real name holds it, and if one does it is doubled.
 ESC = "\U0010ffff"
 
@@ -77,3 +81,14 @@ def shown_catalog(text: str) -> str:
         return shown(from_catalog(text))
     except ValueError:
         return text.replace(ESC, "\\U0010ffff")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_dumps(data: object, **options: Any) -> str:
+    """`json.dumps` keeping non-ASCII text as it is, but each lone surrogate (a byte of
+    a host-form name that is not UTF-8) as its `\\udcXX` escape: the text encodes as
+    UTF-8, and `json.loads` gives back exactly the same name."""
+    text = json.dumps(data, ensure_ascii=False, **options)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -25,7 +25,6 @@ import asyncio
 import io
 import itertools
 import os
-import posixpath
 import stat
 import threading
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from ..names import shown
 from ..runlog import RunLog
 from ..store.models import special_kind
 from ..tape.base import TapeError
+from ..units import human_bytes
 from . import sparse, xattrs
 from .cartridge import open_for_read
 from .chain import merge_newest, newest_by, overwritten_newer, resolve_chain
@@ -45,6 +45,7 @@ from .errors import BackupInputError, RunFailed
 from .layout import safe_relpath
 from .levels import sources_of
 from .progress import Ticker
+from .selection import Selection
 from .state import Version, load_versions
 from .tapeorder import Hasher, in_tape_order, open_regular
 from .writer import Stopped
@@ -60,7 +61,10 @@ class RestoreRequest:
     target: str  # a folder; "/" restores to the original location
     set_id: int | None = None  # as of this set ...
     at: datetime | None = None  # ... or as of this time (neither: now)
-    paths: list[str] = field(default_factory=list)  # folders or files; empty: everything
+    paths: list[str] = field(default_factory=list)  # folders or files, exactly; empty: everything
+    globs: list[str] = field(default_factory=list)  # whole-path globs naming what to restore, as paths do
+    include: list[str] = field(default_factory=list)  # of that, only what these globs match ...
+    exclude: list[str] = field(default_factory=list)  # ... and not what these match (see selection.py)
     conflict: str = "skip"  # what to do with a path that exists: skip | overwrite | rename
     schedule_run_id: int | None = None
 
@@ -85,14 +89,9 @@ class RestoreResult:
     errors: list[str] = field(default_factory=list)
 
 
-def _normalize_selection(paths: list[str]) -> list[str]:
-    out = []
-    for p in paths:
-        if not p.startswith("/"):
-            raise BackupInputError(f"restore paths are absolute paths as backed up, not {p!r}")
-        norm = posixpath.normpath(p)
-        out.append("/" if norm == "//" else norm)
-    return out
+def selection_of(request: RestoreRequest) -> Selection:
+    """The request's selection, checked (one line naming what is wrong)."""
+    return Selection.of(request.paths, request.globs, request.include, request.exclude)
 
 
 class _Restorer:
@@ -408,20 +407,20 @@ async def run_restore(engine: Engine, request: RestoreRequest, log: RunLog) -> R
         raise BackupInputError(f"unknown conflict rule {request.conflict!r}; expected one of {', '.join(CONFLICTS)}")
     if request.set_id is not None and request.at is not None:
         raise BackupInputError("restore as of a set or as of a time, not both")
-    selection = _normalize_selection(request.paths)
+    selection = selection_of(request)
     plan = await resolve_sets(engine, request.set_id, request.at)
     chains = plan.chains
     for note in plan.notes:
         log.warning(note)
 
     def load() -> dict[str, Version]:
-        return merge_newest([(folders, load_versions(engine.home.db_path, chain, selection))
-                             for folders, chain in zip(plan.folders, chains)])
+        prefixes = selection.prefixes()
+        return selection.apply(merge_newest([(folders, load_versions(engine.home.db_path, chain, prefixes))
+                                             for folders, chain in zip(plan.folders, chains)]))
 
     state = await asyncio.to_thread(load)
-    for p in selection:
-        if not any(path == p or path.startswith(p.rstrip("/") + "/") for path in state):
-            raise BackupInputError(f"nothing under {p} in the catalog at that point in time")
+    if selection.patterns_text():
+        log.info(f"selected by pattern: {selection.patterns_text()}")
     target = os.path.abspath(os.path.expanduser(request.target))
     try:
         os.makedirs(target, exist_ok=True)
@@ -429,7 +428,7 @@ async def run_restore(engine: Engine, request: RestoreRequest, log: RunLog) -> R
         raise BackupInputError(f"cannot use {target} as the restore folder: {e.strerror}") from None
     root = os.path.realpath(target)
     job_id = await asyncio.shield(engine.sets.start_restore(
-        set_id=request.set_id, at_time=request.at, target=root, conflict=request.conflict, paths=selection,
+        set_id=request.set_id, at_time=request.at, target=root, conflict=request.conflict, paths=selection.named,
         schedule_run_id=request.schedule_run_id,
     ))
     result = RestoreResult(job_id, "running", "", sets=[i for c in chains for i in c])
@@ -439,8 +438,8 @@ async def run_restore(engine: Engine, request: RestoreRequest, log: RunLog) -> R
     stop = threading.Event()
     algo = (await engine.sets.get(chains[-1][-1])).hash_algo
     worker = _Restorer(root, request.conflict, result, log, stop, algo)
-    log.info(f"restoring {len(files)} files ({total} bytes) from set(s) {', '.join(map(str, result.sets))} "
-             f"to {root} (existing files: {request.conflict})")
+    log.info(f"restoring {len(files)} files ({human_bytes(total)}) from set(s) "
+             f"{', '.join(map(str, result.sets))} to {root} (existing files: {request.conflict})")
     ticker = Ticker(log, "restoring", lambda: (result.files, len(files), worker.hasher.bytes_done, total,
                                                 worker.current))
     try:
@@ -476,7 +475,7 @@ async def run_restore(engine: Engine, request: RestoreRequest, log: RunLog) -> R
             await engine.driver.unmount()
         except TapeError:
             pass
-    result.message = (f"restored {result.files} files ({result.bytes} bytes), {result.dirs} folders, "
+    result.message = (f"restored {result.files} files ({human_bytes(result.bytes)}), {result.dirs} folders, "
                       f"{result.symlinks} symlinks to {shown(root)}"
                       + (f"; {result.hardlinks} hard links" if result.hardlinks else "")
                       + (f"; {result.specials} sockets, FIFOs or devices" if result.specials else "")

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..backup.restore import RestoreRequest, RestoreResult, _normalize_selection, resolve_sets, run_restore
+from ..backup.restore import RestoreRequest, RestoreResult, resolve_sets, run_restore, selection_of
 from ..backup.verify import VerifyResult, run_verify
 from ..errors import UserError
 from ..events import SchedulesChanged
@@ -158,7 +158,7 @@ class LocalControl(Service):
         """Restore files as a manual run, so it shows in Runs with its stored log."""
         await self._drive_free()
         # Bad input (a relative path, an unknown or incomplete set) is refused before a run exists.
-        _normalize_selection(request.paths)
+        selection_of(request)
         await resolve_sets(self.engine, request.set_id, request.at)
         async with manual_run(self.engine, RESTORE_RUN) as run:
             result = await run_restore(self.engine, dataclasses.replace(request, schedule_run_id=run.id), run.log)

@@ -29,6 +29,7 @@ from typing import Any
 
 from .. import events as events_mod
 from ..errors import UserError
+from ..names import json_dumps
 
 VERSION = 1
 MAX_MESSAGE = 1 << 20  # 1 MiB, newline included
@@ -46,7 +47,7 @@ class Oversized(ProtocolError):
 
 # -- framing -----------------------------------------------------------------------
 def encode(message: dict[str, Any]) -> bytes:
-    data = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    data = json_dumps(message, separators=(",", ":")).encode() + b"\n"  # a non-UTF-8 name as \udcXX
     if len(data) > MAX_MESSAGE:
         raise Oversized(f"a message of {len(data)} bytes is over the {MAX_MESSAGE}-byte limit")
     return data
