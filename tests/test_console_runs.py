@@ -6,20 +6,42 @@ engine (sim library, real files, real SQLite)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from daemon_support import ROOT, db_rows, env, make_home, tapetui, write_tree
+from daemon_support import (
+    ROOT,
+    Daemon,
+    atapetui,
+    db_rows,
+    env,
+    make_home,
+    tapetui,
+    write_tree,
+)
+from test_console_flows import (
+    SIZE,
+    new_app,
+    settle,
+    slow_backup_started,
+    source_tree,
+    started,
+    until,
+)
+
 from tapetui.console.app import make_app
 from tapetui.console.dialogs.confirm import ConfirmScreen
 from tapetui.console.widgets.log_view import LiveLog
+from tapetui.console.widgets.status_line import StatusLine
 from tapetui.engine.paths import Home
-from test_console_flows import SIZE, new_app, settle, slow_backup_started, source_tree, started, until
 
 
-def body(app) -> str:  # noqa: ANN001 - the running app
+def body(app) -> str:  # the running app's dialog
     return str(app.screen.query_one("#confirm-body").render())
 
 
@@ -112,7 +134,7 @@ async def test_a_running_row_shows_its_files_and_size_so_far_and_took_at_80_colu
         assert cells()["Took"].endswith("s") and cells()["Status"] == "running"
         await until(pilot, lambda: not app.live.state.running, timeout=30)
         await until(pilot, lambda: cells()["Status"] == "success")
-        assert cells()["Size"] == "16.0 MB" and cells()["Files"] == "8"
+        assert cells()["Size"] == "16.0MB" and cells()["Files"] == "8"  # narrow: no space
 
 
 class Collected:
@@ -121,7 +143,7 @@ class Collected:
     def __init__(self) -> None:
         self.events: list[dict] = []
 
-    def progress(self, **fields) -> None:  # noqa: ANN003 - Progress fields
+    def progress(self, **fields) -> None:
         self.events.append(fields)
 
 
@@ -145,22 +167,28 @@ async def test_the_first_eta_waits_until_the_rate_is_known() -> None:
 
 
 # -- item 4: an interrupted run says what ended it ------------------------------------------
+def killed_while_writing(home: Path, schedule: str) -> int:
+    """`schedule run SCHEDULE --wait`, SIGKILLed once its set is on a cartridge; its pid."""
+    child = subprocess.Popen([sys.executable, "-m", "tapetui", "--home", str(home), "schedule", "run", schedule,
+                              "--wait"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(), cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        while not db_rows(home, "SELECT 1 FROM set_cartridges"):
+            assert time.monotonic() < deadline and child.poll() is None, "the backup never wrote"
+            time.sleep(0.1)
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    return child.pid
+
+
 async def test_a_killed_backup_is_reported_interrupted_with_its_pid_set_and_cartridge(tmp_path: Path) -> None:
     home = make_home(tmp_path)  # 4 MB/s: 20 MB take a while
     src = tmp_path / "src"
     write_tree(src, big_mb=20)
     assert tapetui(home, "schedule", "add", "nightly", "--daily", "23:00", "--action", "backup", "--level", "full",
                    "--source", str(src)).returncode == 0
-    child = subprocess.Popen([sys.executable, "-m", "tapetui", "--home", str(home), "schedule", "run", "nightly",
-                              "--wait"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(), cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 30
-        while not db_rows(home, "SELECT 1 FROM set_cartridges"):  # it is writing its set
-            assert time.monotonic() < deadline and child.poll() is None, "the backup never wrote"
-            time.sleep(0.1)
-    finally:
-        child.kill()
-        child.wait(timeout=10)
+    pid = killed_while_writing(home, "nightly")
     [(run_id, set_id)] = db_rows(home, "SELECT id, set_id FROM schedule_runs")
 
     async with make_app(Home.single(home), first_screen="runs").run_test(size=SIZE) as pilot:
@@ -171,10 +199,47 @@ async def test_a_killed_backup_is_reported_interrupted_with_its_pid_set_and_cart
         assert (cells["Status"], cells["Cartridge"]) == ("interrupted", "TPA001L8")
         log = app.screen.query_one(LiveLog)
         await until(pilot, lambda: "interrupted" in (log.border_title or "") and log.lines)
-        assert log.lines[-1].startswith(f"[error] the process running it ended (pid {child.pid}, at ")
+        ended = f"the process running it ended before it finished (pid {pid}, at "
+        assert log.lines[-1].startswith(f"[error] {ended}")
         assert log.lines[-1].endswith(f"; set {set_id} left incomplete")
         await pilot.press("1")
         await settle(pilot)
         assert app.screen.query_one("#schedules").get_row("nightly")[2] == "interrupted"
     run = db_rows(home, "SELECT message FROM schedule_runs WHERE id = ?", run_id)[0][0]
-    assert run.startswith(f"the process running it ended (pid {child.pid}")
+    assert run.startswith(ended)
+
+
+# -- item 5: a console attaching mid-run shows its progress; daemon status counts consoles --
+def attached_clients(home: Path) -> int:
+    status = tapetui(home, "daemon", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    return json.loads(status.stdout)["clients"]
+
+
+async def test_a_console_attaching_mid_run_shows_its_progress_and_status_counts_only_consoles(
+        tmp_path: Path) -> None:
+    daemon = Daemon(make_home(tmp_path))
+    src = tmp_path / "src"
+    write_tree(src, big_mb=30)  # 30 MB at 4 MB/s
+    try:
+        daemon.start()
+        home = daemon.home
+        assert attached_clients(home) == 0  # the asking command is not a client
+        assert (await atapetui(home, "schedule", "add", "nightly", "--daily", "23:00", "--action", "backup",
+                               "--level", "full", "--source", str(src))).returncode == 0
+        assert (await atapetui(home, "schedule", "run", "nightly")).returncode == 0
+        deadline = time.monotonic() + 30
+        while not db_rows(home, "SELECT 1 FROM set_cartridges"):  # writing by now
+            assert time.monotonic() < deadline, daemon.errors()
+            await asyncio.sleep(0.1)
+        app = make_app(home)
+        async with app.run_test(size=SIZE) as pilot:
+            await asyncio.wait_for(app.ready.wait(), 30)
+            assert app.session is not None and app.session.mode == "attached"
+            line = app.screen.query_one(StatusLine)
+            await until(pilot, lambda: re.search(r"▶ nightly writing \d+%", str(line.render())), timeout=30)
+            assert await asyncio.to_thread(attached_clients, home) == 1
+            await until(pilot, lambda: not app.live.state.running, timeout=60)
+            assert "▶" not in str(line.render())
+    finally:
+        daemon.stop()

@@ -152,6 +152,13 @@ class TapetuiApp(App[None]):
         self.facts.scheduler = session_text(session)
         if session.mode == "attached":
             session.control.client.on_close(self._on_daemon_gone)  # type: ignore[attr-defined]
+            self._join_running()
+
+    @work(exclusive=True, group="join-runs", exit_on_error=False)
+    async def _join_running(self) -> None:
+        """Attached mid-run: the header shows the daemon's runs as the starting console's does."""
+        self.live.joined(await self.service.runs.running(live=True))
+        self.header_changed.publish(self.facts)
 
     async def on_unmount(self) -> None:
         if self.engine is None:

@@ -21,11 +21,14 @@ from textual.app import App
 from textual.signal import Signal
 
 from ..engine import events as ev
+from ..engine.store.models import RunRow
 
 FLUSH_S = 0.05
 #: Lines kept per run for `join_log` (a log view shows no more), and runs kept.
 RECENT_LINES = 5000
 RECENT_RUNS = 4
+#: Runs whose end was seen, remembered so a late `joined` does not bring them back.
+ENDED_KEPT = 100
 
 
 class StoredLine(Protocol):
@@ -87,6 +90,7 @@ class Live:
         self._pending: list[ev.LogLine] = []
         self._flush_scheduled = False
         self._recent: OrderedDict[int, deque[ev.LogLine]] = OrderedDict()
+        self._ended: deque[int] = deque(maxlen=ENDED_KEPT)
 
     def on_event(self, event: ev.Event) -> None:
         state = self.state
@@ -105,6 +109,7 @@ class Live:
                 self.runs.publish(event)
             case ev.RunFinished():
                 self._flush()  # the last lines before the verdict
+                self._ended.append(event.run_id)
                 state.running.pop(event.run_id, None)
                 state.progress.pop(event.run_id, None)
                 self.runs.publish(event)
@@ -120,6 +125,14 @@ class Live:
             case ev.OperatorDone():
                 state.operator = None
                 self.operator.publish(event)
+
+    def joined(self, runs: Iterable[RunRow]) -> None:
+        """Runs already going when this console attached: their start went by before
+        it came, so they are taken from the catalog (their progress and end come live)."""
+        for run in runs:
+            if run.id not in self._ended and run.id not in self.state.running:
+                self.state.running[run.id] = ev.RunStarted(run.id, run.schedule_name, run.action, run.trigger,
+                                                           at=run.started_at)
 
     def recent(self, run_id: int) -> list[ev.LogLine]:
         """The last lines handed on for a run (empty for runs not seen live)."""

@@ -118,7 +118,9 @@ class DaemonServer:
 
     @property
     def clients(self) -> int:
-        return len(self._clients)
+        """Clients attached to follow its events (consoles, waiting commands); a
+        one-off question (`daemon status`) is not one."""
+        return sum(1 for c in self._clients if c.subscribed)
 
     async def start(self) -> None:
         """Listen on the socket (mode 0600; any file left there is stale: we hold the lock)."""
@@ -205,7 +207,6 @@ class DaemonServer:
             return
         client = _Client(reader, writer, pid, self.backlog)
         self._clients.add(client)
-        self.control.clients = len(self._clients)
         client.writer_task = asyncio.get_running_loop().create_task(self._write_loop(client),
                                                                     name=f"daemon-client-{pid}")
         log.info("client attached (pid %s); %d attached", pid, len(self._clients))
@@ -240,6 +241,7 @@ class DaemonServer:
                 continue
             if op == "subscribe":
                 client.subscribed = True
+                self.control.clients = self.clients
                 client.send({"id": rid, "ok": True, "result": None})
             elif op not in REMOTE_OPS:
                 client.send(protocol.error_reply(rid, "protocol", f"unknown operation {op!r}"))
@@ -302,7 +304,7 @@ class DaemonServer:
     def _forget(self, client: _Client) -> None:
         if client in self._clients:
             self._clients.discard(client)
-            self.control.clients = len(self._clients)
+            self.control.clients = self.clients
             log.info("client detached (pid %s); %d attached", client.pid, len(self._clients))
 
     async def _flush_and_close(self, client: _Client) -> None:

@@ -225,7 +225,8 @@ class Runs:
         last = await self.store.fetchone("SELECT max(ts) FROM run_log_lines WHERE run_id = ?", (run.id,))
         heard = from_db(last[0]) if last and last[0] else run.started_at
         pid = f"pid {run.pid}, " if run.pid else ""
-        why = f"the process running it ended ({pid}at {show(heard, seconds=True)} or soon after)"
+        why = (f"the process running it ended before it finished ({pid}at {show(heard, seconds=True)} "
+               "or soon after)")
         cartridges: list[str] = []
         if run.set_id is not None:
             cartridges = [r[0] for r in await self.store.fetchall(
