@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_console_flows import SIZE, new_app, settle, started
-from textual.widgets import DataTable
+from test_console_flows import SIZE, fill_form, new_app, paste, settle, src, started, until  # noqa: F401 - src: a fixture
+from textual.widgets import DataTable, Select
 from textual.widgets._footer import FooterKey
 
 from tapetui.console.dialogs.help import HelpScreen
+from tapetui.console.dialogs.schedule_form import TemplateName
 
 
 async def test_a_cron_rule_reads_in_words_at_80_columns(tmp_path: Path) -> None:
@@ -44,3 +45,25 @@ async def test_help_says_what_each_key_does_in_a_sentence(tmp_path: Path) -> Non
         assert does["o"] == "Show its runs and logs (Runs screen)"
         assert does["2"] == "Go to the Runs screen"
         assert all(" " in text for text in does.values() if text), does  # no one-word lines
+
+
+async def test_the_form_lists_templates_and_saves_itself_as_one(tmp_path: Path, src: Path) -> None:
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        await app.service.save_template("photos", {"level": "full", "sources": [str(src / "photos")]})
+        await pilot.press("n")
+        await settle(pilot)
+        form = await fill_form(pilot, name="docs-weekly", kind="weekly", when="sun 03:00", sources=str(src / "docs"))
+        picker = form.query_one("#template", Select)
+        assert [str(label) for label, _ in picker._options] == ["(none)", f"photos: full of {src}/photos"]
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: isinstance(app.screen, TemplateName))
+        await paste(pilot, "docs")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is form and picker.value == "docs")
+        assert (await app.service.template("docs")).config == {"level": "full", "sources": [str(src / "docs")]}
+        assert f"docs: full of {src}/docs" in [str(label) for label, _ in picker._options]
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.screen is not form)
+        row = await app.service.get("docs-weekly")
+        assert row.template_id == (await app.service.template("docs")).id

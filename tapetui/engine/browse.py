@@ -14,6 +14,7 @@ request, never the whole folder.
 from __future__ import annotations
 
 import asyncio
+import posixpath
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,14 @@ class RestoreSummary:
     files: int
     bytes: int
     cartridges: list[str]  # in the order the restore needs them
+    example: str | None = None  # one file it restores (the first by path), to show where files land
+
+    def lands_at(self, target: str) -> str | None:
+        """Where `example` is written when restoring under `target` (absolute): its
+        whole path below it, as the restore keeps it ('/' = its original place)."""
+        if self.example is None:
+            return None
+        return self.example if target == "/" else posixpath.join(target, self.example.lstrip("/"))
 
 
 class PointInTime:
@@ -89,7 +98,8 @@ class PointInTime:
             files = [v for v in load_versions(self.engine.home.db_path, self.chain, paths).values()
                      if v.kind == "file"]
             order = in_tape_order(files, None)
-            return RestoreSummary(len(files), sum(v.size for v in files), [b for b, _ in order if b])
+            return RestoreSummary(len(files), sum(v.size for v in files), [b for b, _ in order if b],
+                                  min((v.path for v in files), default=None))
         return await asyncio.to_thread(load)
 
 

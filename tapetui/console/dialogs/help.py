@@ -37,7 +37,8 @@ class HelpScreen(ModalScreen[None]):
         table = self.query_one(DataTable)
         table.add_column("Key", width=10)
         table.add_column("Does", width=50)
-        focused = [b for b in getattr(self.under.focused, "BINDINGS", []) if isinstance(b, Binding) and b.show]
+        focused = [b for b in getattr(self.under.focused, "BINDINGS", [])
+                   if isinstance(b, Binding) and (b.show or b.tooltip)]  # not a widget's stock keys
         own = [*focused, *(b for b in self.under.BINDINGS if isinstance(b, Binding))]
         for key, what in key_rows(own):
             table.add_row(key, what)

@@ -5,6 +5,7 @@ a No leaves the form as it was typed."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from textual import on
@@ -16,6 +17,7 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from ...engine.store.models import SetRow
 from ...engine.browse import RestoreSummary
+from ...engine.names import shown
 from ..fmt import human_bytes, when
 from .confirm import ConfirmScreen
 
@@ -24,15 +26,29 @@ ORIGINAL = "/"
 
 @dataclass
 class RestoreChoice:
-    target: str  # "/" = the original place
+    target: str  # absolute; "/" = the original place
     conflict: str  # skip | overwrite | rename
 
 
 def summary_text(s: SetRow, paths: list[str], summary: RestoreSummary) -> str:
-    what = "the whole set" if not paths else (paths[0] if len(paths) == 1 else f"{len(paths)} marked items")
+    what = ("the whole set" if not paths else
+            f"1 marked item, {shown(paths[0])}" if len(paths) == 1 else f"{len(paths)} marked items")
     carts = " → ".join(summary.cartridges) or "none"
     return (f"Restore {what} as of set #{s.id} ({s.level}, {when(s.finished_at or s.started_at)}):\n"
             f"{summary.files:,} files, {human_bytes(summary.bytes)}; cartridges in order: {carts}")
+
+
+def absolute(target: str) -> str:
+    """The folder as typed, made absolute here (a daemon's working folder is not ours)."""
+    return os.path.abspath(os.path.expanduser(target))
+
+
+def lands_text(summary: RestoreSummary, target: str) -> str:
+    """Where one restored file is written, for the target as typed so far."""
+    if summary.example is None:
+        return ""
+    where = shown(summary.lands_at(absolute(target)) or "") if target else f"FOLDER{shown(summary.example)}"
+    return f"lands as e.g. {where}"
 
 
 def overwrite_text(summary: RestoreSummary) -> str:
@@ -66,6 +82,7 @@ class RestoreScreen(ModalScreen[RestoreChoice | None]):
                     yield RadioButton("existing: rename copy", id="rename")
                     yield RadioButton("existing: overwrite", id="overwrite")
             yield Input(id="target", placeholder="folder; each file keeps its full path under it", compact=True)
+            yield Static(lands_text(self.summary, ""), id="restore-lands", markup=False)
             yield Static("", id="form-error", markup=False)
             with Horizontal(id="dialog-buttons"):
                 yield Button("Start (ctrl+s)", id="start", variant="primary")
@@ -81,8 +98,16 @@ class RestoreScreen(ModalScreen[RestoreChoice | None]):
     @on(Input.Changed)
     @on(RadioSet.Changed)
     def _edited(self) -> None:
-        """An edit answers the last complaint: it goes (Start checks again)."""
+        """An edit answers the last complaint: it goes (Start checks again); the
+        example follows the folder."""
         self._show_error(None)
+        self.query_one("#restore-lands", Static).update(lands_text(self.summary, self._target()))
+
+    def _target(self) -> str:
+        """The folder chosen: '/' for the original place, else as typed ('' if nothing yet)."""
+        if self.query_one("#where", RadioSet).pressed_button.id == "original":  # type: ignore[union-attr]
+            return ORIGINAL
+        return self.query_one("#target", Input).value.strip()
 
     def _show_error(self, problem: str | None) -> None:
         error = self.query_one("#form-error", Static)
@@ -102,13 +127,12 @@ class RestoreScreen(ModalScreen[RestoreChoice | None]):
         self.dismiss(None)
 
     def action_start(self) -> None:
-        original = self.query_one("#where", RadioSet).pressed_button.id == "original"  # type: ignore[union-attr]
-        target = ORIGINAL if original else self.query_one("#target", Input).value.strip()
+        target = self._target()
         if not target:
             self._show_error("type the folder to restore into (or choose the original place)")
             return
         conflict = self.query_one("#conflict", RadioSet).pressed_button.id  # type: ignore[union-attr]
-        choice = RestoreChoice(target, str(conflict))
+        choice = RestoreChoice(absolute(target), str(conflict))
         if choice.target == ORIGINAL and choice.conflict == "overwrite":
             self.app.push_screen(ConfirmScreen("Overwrite files in place?", overwrite_text(self.summary),
                                                yes="Overwrite"),

@@ -14,7 +14,7 @@ from datetime import datetime
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
@@ -23,7 +23,7 @@ from ...engine.errors import UserError
 from ...engine.handlers.backup import ADVICE, LEVELS
 from ...engine.schedule import ScheduleError, describe, next_run, parse_spec, validate
 from ...engine.service import Saved
-from ...engine.store.models import ScheduleRow
+from ...engine.store.models import ScheduleRow, TemplateRow
 from ..context import tapp
 from ..fmt import when
 
@@ -64,15 +64,46 @@ def split_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def template_label(t: TemplateRow) -> str:
+    """'nightly: full of /data, /home' -- what the picker offers."""
+    sources = ", ".join(t.config.get("sources", []))
+    return f"{t.name}: {t.config.get('level', 'full')}" + (f" of {sources}" if sources else "")
+
+
+class TemplateName(ModalScreen[str | None]):
+    """The name to save the form's backup settings under (an existing one is replaced)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="template_name.cancel")]
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.initial = name
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("Save as template", id="dialog-title")
+            yield Input(self.initial, id="template-name", placeholder="template name, e.g. nightly", compact=True)
+            yield Static("A template of that name is replaced; the schedules using it follow.", markup=False)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class ScheduleForm(ModalScreen[Saved | None]):
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save", id="form.save"),
-        Binding("escape", "cancel", "Cancel", id="form.cancel"),
+        Binding("ctrl+s", "save", "Save", id="form.save", tooltip="Save the schedule"),
+        Binding("ctrl+t", "save_template", "Save as template", id="form.save_template",
+                tooltip="Save level, sources and excludes as a template"),
+        Binding("escape", "cancel", "Cancel", id="form.cancel", tooltip="Close the form without saving"),
     ]
 
     def __init__(self, row: ScheduleRow | None) -> None:
         super().__init__()
         self.row = row
+        self.templates: dict[str, TemplateRow] = {}
 
     def compose(self) -> ComposeResult:
         row = self.row
@@ -108,6 +139,7 @@ class ScheduleForm(ModalScreen[Saved | None]):
             yield Static(TAPE_ADVICE, id="form-advice", markup=False)
             with Horizontal(id="dialog-buttons"):
                 yield Button("Save (ctrl+s)", id="save", variant="primary")
+                yield Button("As template (ctrl+t)", id="save-template", classes="backup-only")
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
@@ -117,14 +149,17 @@ class ScheduleForm(ModalScreen[Saved | None]):
         self.query_one("#name" if self.row is None else "#when", Input).focus()
 
     @work(group="form.templates", exit_on_error=False)
-    async def load_templates(self) -> None:
-        names = [t.name for t in await tapp(self).service.templates()]
+    async def load_templates(self, chosen: str | None = None) -> None:
+        """The picker lists every template with what it holds; `chosen` (else the
+        schedule's own template) is picked."""
+        templates = await tapp(self).service.templates()
         select = self.query_one("#template", Select)
-        select.set_options([(NO_TEMPLATE, NO_TEMPLATE)] + [(n, n) for n in names])
-        if self.row is not None and self.row.template_id is not None:
-            tpl = next((t for t in await tapp(self).service.templates() if t.id == self.row.template_id), None)
-            if tpl is not None:
-                select.value = tpl.name
+        select.set_options([(NO_TEMPLATE, NO_TEMPLATE)] + [(template_label(t), t.name) for t in templates])
+        self.templates = {t.name: t for t in templates}
+        if chosen is None and self.row is not None and self.row.template_id is not None:
+            chosen = next((t.name for t in templates if t.id == self.row.template_id), None)
+        if chosen is not None:
+            select.value = chosen
 
     # -- live feedback --------------------------------------------------------------------
     @on(Select.Changed, "#kind")
@@ -183,8 +218,48 @@ class ScheduleForm(ModalScreen[Saved | None]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":
             self.action_save()
+        elif event.button.id == "save-template":
+            self.action_save_template()
         else:
             self.action_cancel()
+
+    @on(Select.Changed, "#template")
+    def _on_template(self) -> None:
+        """Empty fields take the template's values: say which."""
+        template = self.templates.get(str(self.query_one("#template", Select).value))
+        sources = ", ".join(template.config.get("sources", [])) if template else ""
+        self.query_one("#sources", Input).placeholder = (
+            f"from {template.name}: {sources}" if template and sources else "folders, comma-separated")
+
+    @work(group="form.save_template", exit_on_error=False)
+    async def action_save_template(self) -> None:
+        """The form's backup settings (level, sources, excludes) as a template of the
+        name asked for; the picker then chooses it."""
+        if self.query_one("#action", Select).value != "backup":
+            self._refused("only backup schedules use templates")
+            return
+        picked = str(self.query_one("#template", Select).value)
+        name = await self.app.push_screen_wait(TemplateName(picked if picked != NO_TEMPLATE else ""))
+        if not name:
+            return
+        config = {"level": str(self.query_one("#level", Select).value),
+                  "sources": split_list(self.query_one("#sources", Input).value),
+                  "excludes": split_list(self.query_one("#excludes", Input).value)}
+        try:
+            saved = await tapp(self).service.save_template(name, {k: v for k, v in config.items() if v})
+        except UserError as e:
+            self._refused(f"template not saved: {e}")
+            return
+        for note in saved.warnings:
+            self.notify(note, title=name, severity="warning", timeout=10)
+        self.notify(f"saved template {name!r}; this schedule uses it")
+        self.load_templates(chosen=name)
+
+    def _refused(self, message: str) -> None:
+        error = self.query_one("#form-error", Static)
+        error.update(f"✗ {message}")
+        error.set_class(True, "-error")
+        self.notify(message, severity="error", timeout=8)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -228,10 +303,7 @@ class ScheduleForm(ModalScreen[Saved | None]):
                     template=v["template"] or "", rename=v["name"] if v["name"] != self.row.name else None,
                 )
         except UserError as e:
-            error = self.query_one("#form-error", Static)
-            error.update(f"✗ not saved: {e}")
-            error.set_class(True, "-error")
-            self.notify(str(e), title="Not saved", severity="error", timeout=8)
+            self._refused(f"not saved: {e}")
             return
         name = saved.schedule.name if saved.schedule else v["name"]
         for note in saved.warnings:

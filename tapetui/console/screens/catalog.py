@@ -8,8 +8,6 @@ set that can no longer be restored says so in its State column).
 
 from __future__ import annotations
 
-import os
-
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,6 +16,7 @@ from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Input, Label, Static, Tree
 
 from ...engine.backup.restore import RestoreRequest
+from ...engine.backup.verify import summary as verify_summary
 from ...engine.events import Event, LogLine, RunStarted
 from ...engine.store.models import Entry, SetRow
 from ..dialogs.restore import RestoreScreen
@@ -32,11 +31,18 @@ from .base import MainScreen, add_columns, fill_table
 class CatalogScreen(MainScreen):
     TITLE = "Catalog"
     BINDINGS = [
-        Binding("enter", "open", "Open set", id="catalog.open", show=False),
-        Binding("escape", "back", "Back", id="catalog.back"),
-        Binding("slash", "search", "Search", key_display="/", id="catalog.search"),
-        Binding("R", "restore", "Restore", key_display="R", id="catalog.restore"),
-        Binding("r", "refresh", "Refresh", id="catalog.refresh", show=False),
+        Binding("enter", "open", "Open set", id="catalog.open", show=False,
+                tooltip="Open the selected set as a tree of its files"),
+        Binding("escape", "back", "Back", id="catalog.back", tooltip="Back to the list of sets"),
+        Binding("slash", "search", "Search", key_display="/", id="catalog.search",
+                tooltip="Find files in every set by name or glob"),
+        Binding("R", "restore", "Restore", key_display="R", id="catalog.restore",
+                tooltip="Restore the marked files (or the whole set)"),
+        Binding("v", "verify", "Verify", id="catalog.verify",
+                tooltip="Re-read the selected set from tape and check every hash"),
+        Binding("x", "close_log", "Close log", id="catalog.close_log",
+                tooltip="Close the log of the finished restore"),
+        Binding("r", "refresh", "Refresh", id="catalog.refresh", show=False, tooltip="Read the list of sets again"),
     ]
 
     class SetsLoaded(Message):
@@ -68,6 +74,7 @@ class CatalogScreen(MainScreen):
         self.pit: PointInTime | None = None
         self.restoring = False
         self.restore_run: int | None = None  # the run of the restore started here
+        self.verifying: set[int] = set()  # sets whose verify was started here
 
     def on_mount(self) -> None:
         # State holds any set status whole ("overwritten"). At 80 columns: the finish
@@ -88,8 +95,10 @@ class CatalogScreen(MainScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "back":
             return self.view != "sets-view"
-        if action == "open":
+        if action in ("open", "verify"):
             return self.view == "sets-view"
+        if action == "close_log":
+            return self.query_one("#restore-log").display and not self.restoring
         return True
 
     # -- sets -----------------------------------------------------------------------------
@@ -136,11 +145,13 @@ class CatalogScreen(MainScreen):
         self.open_set = s
         await view.mount(tree)
         await view.mount(Static("", id="entry-detail", markup=False))
-        await view.mount(Label("Space marks · R restores the marked (or the whole set) · Esc back",
-                               classes="hint"))
+        await view.mount(Label(marks_hint(0), id="marks-hint", classes="hint"))
         self.query_one(ContentSwitcher).current = "tree-view"
         tree.focus()
         self.refresh_bindings()
+
+    def on_catalog_tree_marks_changed(self, message: CatalogTree.MarksChanged) -> None:
+        self.query_one("#marks-hint", Label).update(marks_hint(message.count))
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[Item]) -> None:
         item = event.node.data
@@ -205,20 +216,45 @@ class CatalogScreen(MainScreen):
         out = self.query_one("#restore-log", LiveLog)
         out.display = True
         out.replace([], title=f"restore of set #{s.id}")
+        out.border_subtitle = ""
         self.restoring, self.restore_run = True, None
         try:
-            target = os.path.abspath(os.path.expanduser(choice.target))  # the daemon's cwd is not ours
-            request = RestoreRequest(target=target, set_id=s.id, paths=paths, conflict=choice.conflict)
+            request = RestoreRequest(target=choice.target, set_id=s.id, paths=paths, conflict=choice.conflict)
             result = await tapp(self).service.restore(request)  # a run of its own, by the daemon if one runs
         finally:
             self.restoring = False
+            out.border_subtitle = "x closes"
+            self.refresh_bindings()
         self.notify(result.message, title=f"Restore {result.status}",
                     severity="information" if result.status == "success" else "error", timeout=10)
+
+    def action_close_log(self) -> None:
+        if not self.restoring:
+            self.query_one("#restore-log").display = False
+            self.refresh_bindings()
+
+    # -- verify ----------------------------------------------------------------------------
+    @work(group="catalog.verify", exit_on_error=False)
+    async def action_verify(self) -> None:
+        """A run of its own (action 'verify', by the daemon if one runs): Runs shows its log."""
+        s = self.selected_set()
+        if s is None or self.view != "sets-view":
+            return
+        self.verifying.add(s.id)
+        self.notify(f"verify of set #{s.id} started (2 shows its log)")
+        try:
+            result = await tapp(self).service.verify(s.id)
+        finally:
+            self.verifying.discard(s.id)
+        self.notify(verify_summary(result), title="Verify " + ("ok" if result.ok else "FAILED"),
+                    severity="information" if result.ok else "error", timeout=10)
 
     def _on_run(self, event: Event) -> None:
         if (isinstance(event, RunStarted) and event.action == "restore" and self.restoring
                 and self.restore_run is None):
             self.restore_run = event.run_id
+        if isinstance(event, RunStarted) and event.action == "verify" and self.verifying:
+            tapp(self).run_to_show = event.run_id  # 2 opens Runs on it
         self.action_refresh()
 
     def _on_lines(self, batch: list[LogLine]) -> None:
@@ -226,6 +262,11 @@ class CatalogScreen(MainScreen):
             lines = [x.text for x in batch if x.run_id == self.restore_run]
             if lines:
                 self.query_one("#restore-log", LiveLog).add_lines(lines)
+
+
+def marks_hint(marked: int) -> str:
+    what = f"{marked} marked · R restores them" if marked else "R restores the marked (or the whole set)"
+    return f"Space marks · → opens · {what} · Esc back"
 
 
 def gone(s: SetRow) -> str:

@@ -70,7 +70,14 @@ def entry_detail(e: Entry) -> str:
 
 
 class CatalogTree(Tree[Item]):
-    BINDINGS = [Binding("space", "mark", "Mark", key_display="␣", id="catalog.mark")]
+    BINDINGS = [
+        Binding("space", "mark", "Mark", key_display="␣", id="catalog.mark",
+                tooltip="Mark or unmark the file or folder for a restore"),
+        Binding("right", "open_folder", "Open", key_display="→", id="catalog.open_folder", show=False,
+                tooltip="Open the folder (as Enter does); in an open one, go to its first entry"),
+        Binding("left", "close_folder", "Close", key_display="←", id="catalog.close_folder", show=False,
+                tooltip="Close the folder; in a closed one, go to the folder above"),
+    ]
 
     class PageLoaded(Message):
         def __init__(self, node: TreeNode[Item], entries: list[Entry], more: bool, last: str) -> None:
@@ -142,6 +149,25 @@ class CatalogTree(Tree[Item]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_error(self, event)
 
+    # -- folders by arrow keys, as in a file manager ----------------------------------------
+    def action_open_folder(self) -> None:
+        node = self.cursor_node
+        if node is None or not node.allow_expand:
+            return
+        if not node.is_expanded:
+            node.expand()
+        elif node.children:
+            self.move_cursor(node.children[0])
+
+    def action_close_folder(self) -> None:
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.allow_expand and node.is_expanded and node.parent is not None:
+            node.collapse()
+        elif node.parent is not None and node.parent is not self.root:
+            self.move_cursor(node.parent)
+
     # -- marks ----------------------------------------------------------------------------
     def _label(self, item: Item) -> Text:
         name = shown(item.path if item.path in self.sources else item.path.rsplit("/", 1)[-1])
@@ -171,7 +197,7 @@ class CatalogTree(Tree[Item]):
         self.post_message(self.MarksChanged(len(self.marked)))
 
     def _relabel(self, node: TreeNode[Item]) -> None:
-        if node.data is not None and node.data.kind in ("dir", "file", "symlink") and node is not self.root:
+        if node.data is not None and node.data.kind in ("dir", "file", "symlink", "hardlink", "special") and node is not self.root:
             node.set_label(self._label(node.data))
         for child in node.children:
             self._relabel(child)
