@@ -65,7 +65,7 @@ async def test_the_restore_dialog_shows_where_files_land_in_human_units(
         await pilot.press("R")
         await until(pilot, lambda: isinstance(app.screen, RestoreScreen))
         summary = str(app.screen.query_one("#restore-summary").render())
-        assert f"1 marked item, {src}/docs" in summary and "6 files, 15.0 MB" in summary
+        assert f"Restore {src}/docs as of set #1" in summary and "6 files, 15.0 MB" in summary
         lands = app.screen.query_one("#restore-lands", Static)
         assert str(lands.render()) == f"lands as e.g. FOLDER{src}/docs/file01.txt"
         await pilot.press(*"out")  # the folder as typed, made absolute

@@ -31,8 +31,7 @@ class RestoreChoice:
 
 
 def summary_text(s: SetRow, paths: list[str], summary: RestoreSummary) -> str:
-    what = ("the whole set" if not paths else
-            f"1 marked item, {shown(paths[0])}" if len(paths) == 1 else f"{len(paths)} marked items")
+    what = ("the whole set" if not paths else shown(paths[0]) if len(paths) == 1 else f"{len(paths)} marked items")
     carts = " → ".join(summary.cartridges) or "none"
     return (f"Restore {what} as of set #{s.id} ({s.level}, {when(s.finished_at or s.started_at)}):\n"
             f"{summary.files:,} files, {human_bytes(summary.bytes)}; cartridges in order: {carts}")
