@@ -77,11 +77,12 @@ def test_edit_enable_disable_preview_delete_and_templates(tmp_path: Path, src: P
     assert tapetui(home, "schedule", "edit", "w", "--level", "differential").returncode == 0
     shown = json.loads(tapetui(home, "schedule", "show", "w", "--json").stdout)
     assert shown["template"] == "docs" and shown["action_config"] == {"level": "differential"}
-    preview = json.loads(tapetui(home, "schedule", "preview", "--days", "14", "--json").stdout)
+    preview = json.loads(tapetui(home, "schedule", "preview", "--days", "14", "--json").stdout)["firings"]
     assert len(preview) == 4 and {p["schedule"] for p in preview} == {"w"}
     assert tapetui(home, "schedule", "disable", "w").returncode == 0
     assert json.loads(tapetui(home, "schedule", "list", "--json").stdout)[0]["next_run"] is None
-    assert json.loads(tapetui(home, "schedule", "preview", "--json").stdout) == []
+    assert json.loads(tapetui(home, "schedule", "preview", "--json").stdout) == {
+        "firings": [], "truncated": False, "left_out": {}}
     busy = tapetui(home, "template", "delete", "docs")
     assert busy.returncode == 1 and "used by schedule(s) w" in busy.stderr
     assert tapetui(home, "schedule", "delete", "w").returncode == 0

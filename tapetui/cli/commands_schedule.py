@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 from ..engine.daemon.control import LocalControl
 from ..engine.errors import UserError
-from ..engine.service import Service
+from ..engine.service import PREVIEW_CAP, Service
 from ..engine.store.models import LogLine, RunRow, ScheduleRow
 from ..engine.tape.ops import ANY_CARTRIDGE
 from ..engine.timeutil import local, show
@@ -130,6 +130,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("log", help="the log lines of one run")
     p.add_argument("run_id", type=row_id, metavar="RUN_ID")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until the run ends")
+    add_json_flag(p)
     p.set_defaults(handler=cmd_log)
 
     t = sub.add_parser("template", help="saved backup settings that schedules use")
@@ -437,12 +438,17 @@ async def cmd_run(args: argparse.Namespace, engine: Any) -> int:
 
 
 async def cmd_preview(args: argparse.Namespace, engine: Any) -> int:
-    items = await Service(engine).preview(args.days)
+    preview = await Service(engine).preview(args.days)
+    items = preview.items
     if args.json:
-        print_json([{"at": _iso(i.at), "schedule": i.schedule, "action": i.action, "rule": i.rule} for i in items])
+        print_json({"firings": [{"at": _iso(i.at), "schedule": i.schedule, "action": i.action, "rule": i.rule}
+                                for i in items],
+                    "truncated": bool(preview.left_out), "left_out": preview.left_out})
         return 0
     print_table([(show(i.at), local(i.at).strftime("%a"), i.schedule, i.action, i.rule) for i in items],
                 ["time", "day", "schedule", "action", "rule"])
+    for name, more in preview.left_out.items():
+        print(f"({name!r}: its first {PREVIEW_CAP} firings shown, {more} more in the window left out)")
     return 0
 
 
@@ -466,17 +472,22 @@ async def cmd_runs(args: argparse.Namespace, engine: Any) -> int:
 async def cmd_log(args: argparse.Namespace, engine: Any) -> int:
     service = Service(engine)
     run = await service.runs.get(args.run_id)
+    lines: list[LogLine] = []
+    emit = lines.append if args.json else _print_line  # JSON: one object once the lines are all read
     if args.follow:
         async for line in service.runs.follow(run.id):
-            _print_line(line)
+            emit(line)
         run = await service.runs.get(run.id)
     else:
         last = 0
         while batch := await service.runs.lines(run.id, after=last):
             for line in batch:
-                _print_line(line)
+                emit(line)
             last = batch[-1].id
-    if run.status == "running":
+    if args.json:
+        print_json({"run": run_json(run), "lines": [{"id": ln.id, "at": _iso(ln.ts), "level": ln.level,
+                                                     "text": ln.line} for ln in lines]})
+    elif run.status == "running":
         print(f"run #{run.id} is still running")
     else:
         _print_outcome(run)

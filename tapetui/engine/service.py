@@ -18,7 +18,8 @@ from . import handlers
 from .errors import UserError
 from .events import SchedulesChanged
 from .handlers.backup import ADVICE
-from .schedule import Once, describe, firings, next_run, parse_spec, spec_from_dict, spec_to_dict, spec_type, validate
+from .schedule import Once, describe, next_run, parse_spec, spec_from_dict, spec_to_dict, spec_type, validate
+from .schedule.rules import firings_capped
 from .scheduler import Scheduler
 from .store.models import RunRow, ScheduleRow, SetRow, TemplateRow
 from .store.runs import Runs
@@ -50,6 +51,15 @@ class PreviewItem:
     schedule: str
     action: str
     rule: str
+
+
+@dataclass
+class Preview:
+    """The firings of a window, in time order; `left_out`: per schedule, how many of its
+    firings in the window are not listed (over `PREVIEW_CAP`)."""
+
+    items: list[PreviewItem]
+    left_out: dict[str, int]
 
 
 @dataclass
@@ -196,20 +206,23 @@ class Service:
     def describe(row: ScheduleRow) -> str:
         return describe(spec_from_dict(row.type, row.config))
 
-    async def preview(self, days: float = 14, now: datetime | None = None) -> list[PreviewItem]:
-        """Every firing of every enabled schedule in the next `days` days, in time order."""
+    async def preview(self, days: float = 14, now: datetime | None = None) -> Preview:
+        """Every firing of every enabled schedule in the next `days` days, up to
+        `PREVIEW_CAP` per schedule (the rest counted)."""
         if not 0 < days <= PREVIEW_MAX_DAYS:  # also refuses nan
             raise UserError(f"the preview window must be more than 0 and at most {PREVIEW_MAX_DAYS} days")
         now = now or self.engine.clock()
-        items = []
+        items, left_out = [], {}
         for row in await self.schedules.all():
             if not row.enabled:
                 continue
             spec = spec_from_dict(row.type, row.config)
             rule = describe(spec)
-            for at in firings(spec, now, now + timedelta(days=days))[:PREVIEW_CAP]:
-                items.append(PreviewItem(at, row.name, row.action, rule))
-        return sorted(items, key=lambda i: (i.at, i.schedule))
+            listed, more = firings_capped(spec, now, now + timedelta(days=days), PREVIEW_CAP)
+            items += [PreviewItem(at, row.name, row.action, rule) for at in listed]
+            if more:
+                left_out[row.name] = more
+        return Preview(sorted(items, key=lambda i: (i.at, i.schedule)), left_out)
 
     # -- running -----------------------------------------------------------------
     async def run_now(self, name: str, *, wait: bool = False, allow_format: str | None = None,

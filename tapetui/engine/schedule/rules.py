@@ -21,7 +21,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from itertools import takewhile
+from itertools import islice, takewhile
 
 from tapetui.engine.schedule.cron import cron_walls
 from tapetui.engine.schedule.specs import (
@@ -50,10 +50,22 @@ def firings(
     spec: ScheduleSpec, start: datetime, end: datetime, tz: tzinfo | None = None
 ) -> list[datetime]:
     """Every firing in ``(start, end]``, in order (for previews)."""
+    return list(_window(spec, start, end, tz))
+
+
+def firings_capped(
+    spec: ScheduleSpec, start: datetime, end: datetime, cap: int, tz: tzinfo | None = None
+) -> tuple[list[datetime], int]:
+    """The first ``cap`` firings in ``(start, end]`` and how many more the window holds
+    (an every-minute schedule has 20160 in 14 days: a preview lists some, says the rest)."""
+    window = _window(spec, start, end, tz)
+    first = list(islice(window, cap))
+    return first, sum(1 for _ in window)
+
+
+def _window(spec: ScheduleSpec, start: datetime, end: datetime, tz: tzinfo | None) -> Iterator[datetime]:
     last = require_aware(end, "end").astimezone(UTC)
-    return list(
-        takewhile(lambda t: t.astimezone(UTC) <= last, _instants(spec, start, tz or local_zone()))
-    )
+    return takewhile(lambda t: t.astimezone(UTC) <= last, _instants(spec, start, tz or local_zone()))
 
 
 def period_key(spec_type: str, when: datetime, tz: tzinfo | None = None) -> tuple[int, ...] | None:
