@@ -1,5 +1,6 @@
 """The Schedules screen at 80x24 (issue 16 item 7): every rule in words, the keys
-that matter in the footer, help that says what each key does."""
+that matter in the footer, help that says what each key does; its form's template
+picker and saving the form as a template (item 9)."""
 
 from __future__ import annotations
 
