@@ -56,7 +56,7 @@ async def test_health_check_reports_every_part(rig: Rig) -> None:  # noqa: F811
     await rig.service.add("h", kind="daily", when="05:00", action="health_check",
                           action_config={"full_integrity": True})
     run = await _run(rig, "h")
-    assert set(run.result) == {"drive", "database", "free_space", "tools"}
+    assert set(run.result) == {"drive", "medium", "database", "free_space", "tools"}
     assert run.result["database"] == {"state": "ok", "detail": "integrity_check: ok", "pragma": "integrity_check"}
     assert run.result["free_space"]["free_bytes"] > 0
     assert run.status in ("success", "warning")

@@ -25,8 +25,8 @@ from tapetui.engine.tape.ltfs import LtfsConfig, LtfsDriver, ltfs_daemon_pids  #
 from tapetui.engine.tape.ltfs_parse import (  # noqa: E402
     parse_mt_status,
     parse_mtx_status,
-    tapealert_names,
 )
+from tapetui.engine.tape.medium_health import ltfs_flags, mam_flags, tapealert_text  # noqa: E402
 
 TOOLS = ("mkltfs", "ltfs", "ltfsck", "mt", "mtx", "sg_read_attr", "umount")
 BLANK = "AAA001L8"
@@ -380,7 +380,8 @@ def test_parse_mt_status_lto9_without_translation():
 
 
 def test_tapealert_flag_numbering():
-    assert tapealert_names(1 << 63) == ["read warning"]
-    assert tapealert_names(1) == ["flag 64"]
-    assert tapealert_names(0) == []
+    """The cartridge memory puts flag 1 in the top bit; LTFS's ltfs.mediaStorageAlert in bit 0."""
+    assert mam_flags(1 << 63) == [1] and mam_flags(1) == [64] and mam_flags(0) == []
+    assert ltfs_flags(1) == [1] and ltfs_flags(1 << 19) == [20] and ltfs_flags(1 << 63) == [64]
+    assert tapealert_text([1, 20, 64]) == "read warning, clean now, flag 64" and tapealert_text([]) == "none"
 

@@ -8,14 +8,18 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-import pytest
+from test_console_flows import SIZE, new_app, settle, source_tree, started, until
+from test_handlers import Rig, rig  # noqa: F401 - fixtures
+from test_ltfs_driver import BLANK, formatted, world  # noqa: F401 - fixtures
+from test_ltfs_driver import driver as ltfs_driver
+from test_tape_ops import NOV, OCT, Clock, Lines, clock, engine, prepare  # noqa: F401 - fixtures
+from standin_state import init_state  # noqa: I001 - on the path once test_ltfs_driver is imported
 
 from tapetui.cli.main import main
 from tapetui.console.dialogs.confirm import ConfirmScreen
 from tapetui.engine.core import Engine
+from tapetui.engine.tape import medium_health as mh
 from tapetui.engine.tape.ops import TapeOps, month_refusal
-from test_console_flows import SIZE, new_app, settle, source_tree, started, until
-from test_tape_ops import NOV, OCT, Clock, Lines, clock, engine, prepare  # noqa: F401 - fixtures
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -36,7 +40,7 @@ def test_the_month_refusal_names_the_cartridge_and_its_month() -> None:
     assert month_refusal("ARCHIVE", "ARCHIVE", NOV, OCT) == "ARCHIVE is last month's (2025-10); the month check protects it"
 
 
-async def test_a_run_that_swaps_the_loaded_cartridge_says_why(engine: Engine, clock: Clock) -> None:  # noqa: F811
+async def test_a_run_that_swaps_the_loaded_cartridge_says_why(engine: Engine, clock: Clock) -> None:
     """Was "unloading TPA001L8 (TP20251001): not usable for this run"."""
     await prepare(engine, clock, "TPA001L8", "TP20251001", OCT)
     for level in ("differential", "full"):
@@ -52,7 +56,7 @@ def cli(home: Path, *argv: str) -> int:
     return main(["--home", str(home), *argv])
 
 
-def test_loading_an_unknown_cartridge_into_a_full_drive_names_it(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_loading_an_unknown_cartridge_into_a_full_drive_names_it(tmp_path: Path, capsys) -> None:
     """Was "the drive holds TPA001L8; unload it before loading NOPE": unloading would not help."""
     home = tmp_path / "home"
     assert cli(home, "tape", "load", "TPA001L8") == 0
@@ -61,7 +65,7 @@ def test_loading_an_unknown_cartridge_into_a_full_drive_names_it(tmp_path: Path,
     assert capsys.readouterr().err.strip() == "tapetui: error: no cartridge NOPE in the library"
 
 
-def test_a_full_run_by_hand_calls_its_format_scheduled(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_a_full_run_by_hand_calls_its_format_scheduled(tmp_path: Path, capsys) -> None:
     """The format inside a full backup is the schedule's, not a "manual format"."""
     home, src = tmp_path / "home", source_tree(tmp_path / "src", files=2)
     assert cli(home, "backup", "--level", "full", "--source", str(src), "--name", "f", "--wait") == 0
@@ -73,7 +77,7 @@ def test_a_full_run_by_hand_calls_its_format_scheduled(tmp_path: Path, capsys) -
 # ---- item 17: the month check on every backup, and its one-off override ---------------------
 
 
-def last_months_tape_loaded(tmp_path: Path, capsys) -> tuple[Path, Path, str]:  # noqa: ANN001
+def last_months_tape_loaded(tmp_path: Path, capsys) -> tuple[Path, Path, str]:
     """A home whose drive holds TPA001L8 formatted as last month's; a source folder."""
     home, src = tmp_path / "home", source_tree(tmp_path / "src", files=2)
     label = last_months_label(datetime.now())
@@ -83,7 +87,7 @@ def last_months_tape_loaded(tmp_path: Path, capsys) -> tuple[Path, Path, str]:  
     return home, src, label
 
 
-def test_a_manual_backup_is_month_checked_and_can_lift_it_once(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_a_manual_backup_is_month_checked_and_can_lift_it_once(tmp_path: Path, capsys) -> None:
     home, src, label = last_months_tape_loaded(tmp_path, capsys)
     backup = ["backup", "--level", "incremental", "--source", str(src), "--cartridge-policy", "loaded", "--wait"]
     assert cli(home, *backup) == 1
@@ -98,7 +102,7 @@ def test_a_manual_backup_is_month_checked_and_can_lift_it_once(tmp_path: Path, c
     assert "the month check protects it" in capsys.readouterr().out
 
 
-def test_schedule_run_takes_the_override_too(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_schedule_run_takes_the_override_too(tmp_path: Path, capsys) -> None:
     home, src, label = last_months_tape_loaded(tmp_path, capsys)
     assert cli(home, "schedule", "add", "d", "--daily", "02:00", "--action", "backup", "--level", "differential",
                "--source", str(src), "--cartridge-policy", "loaded") == 0
@@ -138,6 +142,67 @@ async def test_run_now_asks_before_lifting_the_month_check_naming_the_cartridge(
         assert any(t.startswith("month check lifted for this run by the operator") for t in lines)
 
 
+# ---- item 19: medium health --------------------------------------------------------------
+
+
+async def health_of(rig: Rig) -> dict:
+    """The result of a health_check run, and its status."""
+    if await rig.service.schedules.find("h") is None:
+        await rig.service.add("h", kind="daily", when="05:00", action="health_check")
+    run = await rig.service.run_now("h", wait=True)
+    run = await rig.service.runs.get(run.id)
+    return {"status": run.status, "message": run.message, **run.result}
+
+
+async def test_health_check_reports_tapealert_flags_by_name_and_fails_on_a_critical_one(rig: Rig) -> None:
+    driver = rig.engine.driver
+    await driver.load("TPA001L8")
+    found = await health_of(rig)
+    assert found["medium"]["state"] == "ok" and found["medium"]["tapealert"] == []
+    assert found["medium"]["detail"] == ("TPA001L8: TapeAlert none; no error counters readable by the sim driver")
+
+    driver.set_tapealert("TPA001L8", [19])  # nearing media life: informational, still worth a warning
+    found = await health_of(rig)
+    assert found["status"] == "warning" and found["medium"]["state"] == "warning"
+    assert found["medium"]["tapealert"] == ["nearing media life"] and found["medium"]["critical"] == []
+
+    driver.set_tapealert("TPA001L8", [1, 20])  # read warning, clean now (critical)
+    found = await health_of(rig)
+    assert found["status"] == "failed" and found["medium"]["state"] == "failed"
+    assert found["medium"]["critical"] == ["clean now"]
+    assert "medium: TPA001L8: TapeAlert read warning, clean now (critical)" in found["message"]
+
+
+async def test_the_ltfs_driver_reads_the_same_flags_and_keys_mounted_or_not(world, tmp_path) -> None:
+    """The cartridge memory (unmounted) and LTFS's ltfs.mediaStorageAlert (mounted) number
+    flags from opposite ends; both name flag 1 and flag 20 the same, under the same keys."""
+    init_state(world, {BLANK: formatted(tapealert=(1 << 63) | (1 << 44))}, loaded=BLANK)
+    d = ltfs_driver(tmp_path)
+    unmounted = (await d.status()).health
+    await d.mount()
+    try:
+        mounted = (await d.status()).health
+    finally:
+        await d.unmount()
+    for health in (unmounted, mounted):
+        assert health[mh.TAPEALERT] == "read warning, clean now"
+        assert health[mh.LOAD_COUNT] == "0" and health[mh.SOFT_ERRORS] == "0"  # mt status
+    assert mh.counters(mounted) == {mh.RECOVERED_WRITE_ERRORS: 0, mh.PERMANENT_WRITE_ERRORS: 0,
+                                    mh.RECOVERED_READ_ERRORS: 0, mh.SOFT_ERRORS: 0}  # -1: not supported
+    assert set(mh.COUNTERS) | {mh.TAPEALERT, mh.LOAD_COUNT, mh.WRITTEN_MIB} >= set(unmounted) | set(mounted)
+
+
+async def test_the_tapes_screen_shows_the_flags_by_name(tmp_path: Path) -> None:
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        await app.service.load("TPA001L8")
+        app.engine.driver.set_tapealert("TPA001L8", [1, 20])
+        await pilot.press("4")
+        await until(pilot, lambda: "Health" in str(app.screen.query_one("#drive").render()))
+        text = str(app.screen.query_one("#drive").render())
+        assert "Health ⚠ TapeAlert read warning, clean now (critical) · load count 1" in text
+
+
 # ---- item 20: the README ----------------------------------------------------------------------
 
 
@@ -145,4 +210,4 @@ def test_the_readme_says_where_the_first_command_keeps_state_and_how_long_the_su
     text = README.read_text()
     start = text[:text.index("## The console")]
     assert "about 7 minutes" in start
-    assert re.search(r"platform folders.*unless\s+`TAPETUI_HOME=DIR` or `--home DIR`", start, re.S)
+    assert re.search(r"platform folders.*unless\s+`TAPETUI_HOME=DIR` or `--home DIR`", start, re.DOTALL)

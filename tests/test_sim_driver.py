@@ -67,7 +67,7 @@ async def test_state_survives_a_new_driver(tmp_path: Path) -> None:
     await drv.load("TPA002L8")
     again = make(tmp_path)
     status = await again.status()
-    assert status.loaded == "TPA002L8" and status.health["Load count"] == "1"
+    assert status.loaded == "TPA002L8" and status.health["load count"] == "1"
     assert [c.barcode for c in await again.inventory() if c.in_drive] == ["TPA002L8"]
     await again.unload()
     third = make(tmp_path)
@@ -191,7 +191,7 @@ async def test_mount_needs_a_loaded_formatted_cartridge(tmp_path: Path) -> None:
     status = await drv.status()
     assert status.mounted and status.mount_point == str(volume.root)
     assert status.label == "TP20261101" and status.generation == "LTO-8"
-    assert status.health == {"Load count": "1", "TapeAlert": "none"}
+    assert status.health == {"load count": "1", "TapeAlert": "none"}
 
 
 async def test_unload_unmounts_and_a_stale_volume_refuses_writes(tmp_path: Path) -> None:

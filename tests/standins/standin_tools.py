@@ -100,6 +100,12 @@ def open_lines(prefix: str, dev: str) -> None:
 # ---------------------------------------------------------------- mounting ---
 
 
+def ltfs_alert(mam_value: int) -> int:
+    """The state keeps TapeAlert flags as the cartridge memory does (flag 1 the top bit);
+    libltfs's ltfs.mediaStorageAlert sets flag N as bit N-1 (sg_get_tape_alert)."""
+    return int(f"{mam_value:064b}"[::-1], 2)
+
+
 def ltfs_xattrs(c: dict[str, Any]) -> dict[str, str]:
     total_mib = c["capacity_bytes"] // MIB
     return {
@@ -109,7 +115,7 @@ def ltfs_xattrs(c: dict[str, Any]) -> dict[str, str]:
         "ltfs.mamBarcode": c["mam_barcode"] or " " * 6,
         "ltfs.volumeFormatTime": c["format_time"].replace(" UTC", "Z").replace(" ", "T"),
         "ltfs.indexGeneration": str(c["index_gen"]),
-        "ltfs.mediaStorageAlert": f"0x{c['tapealert']:016x}",
+        "ltfs.mediaStorageAlert": f"0x{ltfs_alert(c['tapealert']):016x}",
         "ltfs.mediaDataPartitionTotalCapacity": str(total_mib),
         "ltfs.mediaDataPartitionAvailableSpace": str(total_mib - c["used_bytes"] // MIB),
         "ltfs.mediaLoads": str(c["load_count"]),

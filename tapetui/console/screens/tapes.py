@@ -26,6 +26,7 @@ from textual.widgets import DataTable, Static
 from ...engine.events import Event, LogLine, OperatorNeeded
 from ...engine.tape.base import DriveStatus
 from ...engine.tape.labels import has_barcode, shown_id
+from ...engine.tape.medium_health import health_text
 from ...engine.tape.ops import CartridgeView, TapeOps
 from ..dialogs.format import FormatScreen
 from ..context import tapp
@@ -200,6 +201,6 @@ def drive_text(s: DriveStatus) -> str:
         f"  {'mounted' if s.mounted else 'not mounted'}",
         f"Space  {human_bytes(s.remaining_bytes)} free of {human_bytes(s.capacity_bytes)}",
     ]
-    if s.health:
-        lines.append("Health " + " · ".join(f"{k} {v}" for k, v in s.health.items()))
+    if s.health:  # TapeAlert flags by name first, a critical one marked, then counters
+        lines.append("Health " + health_text(s.health))
     return "\n".join(lines)

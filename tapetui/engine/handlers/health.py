@@ -1,7 +1,10 @@
-"""The `health_check` action: drive and cartridge, catalog integrity, free space, tools.
+"""The `health_check` action: drive, the loaded cartridge's medium, catalog integrity,
+free space, tools.
 
 Each check gives ok / warning / failed with a line of detail; the run's status
-is the worst of them, and the structured result lists them all.
+is the worst of them, and the structured result lists them all. The medium check
+reports the TapeAlert flags set on the loaded cartridge (any flag is a warning, a
+critical one fails) and the error counters the driver can read.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
 from ..notify import human_size
+from ..tape import medium_health as mh
+from ..tape.base import DriveStatus
 from .base import Action, Firing, Outcome
 
 if TYPE_CHECKING:
@@ -41,19 +46,44 @@ async def check(engine: Engine, config: dict[str, Any], template: dict[str, Any]
     return dict(config)
 
 
-async def _drive(engine: Engine) -> tuple[str, str, dict[str, Any]]:
+Check = tuple[str, str, dict[str, Any]]
+
+
+async def _status(engine: Engine) -> DriveStatus | str:
+    """The drive's status, or why it could not be read."""
     try:
-        st = await asyncio.wait_for(engine.driver.status(), STATUS_TIMEOUT_S)
+        return await asyncio.wait_for(engine.driver.status(), STATUS_TIMEOUT_S)
     except TimeoutError:
-        return "failed", f"the drive did not answer within {STATUS_TIMEOUT_S:g}s", {}
+        return f"the drive did not answer within {STATUS_TIMEOUT_S:g}s"
     except Exception as e:  # any driver error is a finding, not a crash of the check
-        return "failed", f"drive status failed: {e}", {}
+        return f"drive status failed: {e}"
+
+
+def _drive(engine: Engine, st: DriveStatus | str) -> Check:
+    if isinstance(st, str):
+        return "failed", st, {}
     info = dataclasses.asdict(st)
     if not st.drive_present:
         return "failed", "no drive found", info
     if not st.loaded:  # normal for a library between runs; worth a look for a lone drive
         return ("ok" if engine.driver.has_changer else "warning"), "the drive is empty", info
     return "ok", f"{st.loaded} loaded (label {st.label or 'none'})", info
+
+
+def _medium(engine: Engine, st: DriveStatus | str) -> Check:
+    """TapeAlert flags set on the loaded cartridge, by name, and its error counters."""
+    if isinstance(st, str) or not st.loaded:
+        return "ok", "no cartridge in the drive", {}
+    flags, counters = mh.tapealert_set(st.health), mh.counters(st.health)
+    critical = [name for name, severity in flags if severity == mh.CRITICAL]
+    info = {"cartridge": st.loaded, "tapealert": [name for name, _ in flags], "critical": critical,
+            "counters": counters}
+    driver = engine.driver.name
+    text = (f"{st.loaded}: TapeAlert {mh.flags_text(flags)}" if mh.TAPEALERT in st.health
+            else f"{st.loaded}: the {driver} driver cannot read its TapeAlert flags")
+    text += "; " + (", ".join(f"{key} {n}" for key, n in counters.items()) if counters
+                    else f"no error counters readable by the {driver} driver")
+    return ("failed" if critical else "warning" if flags else "ok"), text, info
 
 
 async def _database(engine: Engine, full: bool) -> tuple[str, str, dict[str, Any]]:
@@ -92,8 +122,10 @@ def _tools(engine: Engine) -> tuple[str, str, dict[str, Any]]:
 
 async def run(engine: Engine, firing: Firing) -> Outcome:
     cfg = firing.schedule.action_config
+    status = await _status(engine)
     checks = {
-        "drive": await _drive(engine),
+        "drive": _drive(engine, status),
+        "medium": _medium(engine, status),
         "database": await _database(engine, cfg.get("full_integrity", False)),
         "free_space": _space(engine, cfg.get("min_free_bytes", DEFAULT_MIN_FREE)),
         "tools": _tools(engine),
@@ -108,4 +140,4 @@ async def run(engine: Engine, firing: Firing) -> Outcome:
     return Outcome(status, "; ".join(problems) or "all checks passed", result)
 
 
-ACTION = Action("health_check", run, check, "drive, catalog integrity, free space and tools")
+ACTION = Action("health_check", run, check, "drive, cartridge health, catalog integrity, free space and tools")

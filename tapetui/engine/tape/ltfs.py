@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import proc
+from . import medium_health as mh
 from .args import (
     InvalidArgument,
     serial_from_barcode,
@@ -222,11 +223,11 @@ class LtfsDriver(TapeDriver):
         mt = parse_mt_status(res.stdout)
         st = DriveStatus(drive_present=True, generation=mt.generation)
         if mt.write_protected:
-            st.health["write protected"] = "yes"
+            st.health[mh.WRITE_PROTECTED] = "yes"
         if mt.cleaning_requested:
-            st.health["cleaning"] = "requested"
-        if mt.soft_errors:
-            st.health["soft errors since last status"] = str(mt.soft_errors)
+            st.health[mh.CLEANING] = "requested"
+        if mt.soft_errors is not None:
+            st.health[mh.SOFT_ERRORS] = str(mt.soft_errors)
         tag = None
         if self.has_changer:
             tag = (await self._mtx_status()).drives.get(cfg.drive_index, (None, None))[0]

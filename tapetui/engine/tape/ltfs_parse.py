@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from . import medium_health as mh
 from .base import GENERATIONS
 
 _MSG = re.compile(r"^(?:[0-9a-f]+ )?LTFS(\d{5})([IWED]) (.*)$")
@@ -17,17 +18,6 @@ BENIGN_ERRORS = {"30061"}
 
 DENSITY_GENERATION = {
     0x58: "LTO-5", 0x5A: "LTO-6", 0x5C: "LTO-7", 0x5D: "LTO-7 M8", 0x5E: "LTO-8", 0x60: "LTO-9",
-}
-
-#: TapeAlert flag number -> name (SSC TapeAlert log page; flag 1 is the top bit).
-TAPEALERT = {
-    1: "read warning", 2: "write warning", 3: "hard error", 4: "media", 5: "read failure",
-    6: "write failure", 7: "media life", 8: "not data grade", 9: "write protect",
-    10: "no removal", 11: "cleaning media", 12: "unsupported format",
-    13: "recoverable snapped tape", 14: "unrecoverable snapped tape",
-    15: "cartridge memory failure", 16: "forced eject", 17: "read only format",
-    18: "tape directory corrupted", 19: "nearing media life", 20: "clean now",
-    21: "clean periodic", 22: "expired cleaning media", 23: "invalid cleaning tape",
 }
 
 
@@ -64,13 +54,6 @@ def first_error(lines: list[str]) -> str | None:
             return f"LTFS{m.id} {m.text}"
     rest = [line.strip() for line in lines if line.strip()]
     return rest[-1] if rest else None
-
-
-def tapealert_names(flags: int) -> list[str]:
-    """Names of the flags set in a 64-bit TapeAlert value."""
-    return [
-        TAPEALERT.get(n, f"flag {n}") for n in range(1, 65) if flags & (1 << (64 - n))
-    ]
 
 
 # ---------------------------------------------------------------------- mt ---
@@ -179,14 +162,13 @@ def mam_facts(attrs: dict[str, str]) -> MamFacts:
         return int(value) * MIB if value.isdigit() else None
 
     health = {}
-    if attrs.get("Load count", "").isdigit():
-        health["load count"] = attrs["Load count"]
-    if attrs.get("Total MiB written in medium life", "").isdigit():
-        health["written (MiB, lifetime)"] = attrs["Total MiB written in medium life"]
     alert = attrs.get("TapeAlert flags")
     if alert is not None:
-        names = tapealert_names(int(alert, 0)) if alert else []
-        health["TapeAlert"] = ", ".join(names) or "none"
+        health[mh.TAPEALERT] = mh.tapealert_text(mh.mam_flags(int(alert, 0)) if alert else [])
+    if attrs.get("Load count", "").isdigit():
+        health[mh.LOAD_COUNT] = attrs["Load count"]
+    if attrs.get("Total MiB written in medium life", "").isdigit():
+        health[mh.WRITTEN_MIB] = attrs["Total MiB written in medium life"]
     return MamFacts(
         label=attrs.get("User medium text label") or None,
         barcode=attrs.get("Barcode") or None,

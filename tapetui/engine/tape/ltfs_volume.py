@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..folders import Folders
+from . import medium_health as mh
 from .base import Volume
-from .ltfs_parse import MIB, tapealert_names
+from .ltfs_parse import MIB
 from .sim_volume import volume_key
 
 #: errno values that mean "no such attribute here" rather than a failure.
@@ -72,13 +73,13 @@ def root_health(root: Path) -> dict[str, str]:
     health = {}
     alert = root_text(root, "ltfs.mediaStorageAlert")
     if alert is not None:
-        health["TapeAlert"] = ", ".join(tapealert_names(int(alert, 0))) or "none"
+        health[mh.TAPEALERT] = mh.tapealert_text(mh.ltfs_flags(int(alert, 0)))
     for key, label in (
-        ("ltfs.mediaLoads", "load count"),
-        ("ltfs.mediaRecoveredWriteErrors", "recovered write errors"),
-        ("ltfs.mediaPermanentWriteErrors", "permanent write errors"),
-        ("ltfs.mediaRecoveredReadErrors", "recovered read errors"),
-        ("ltfs.mediaPermanentReadErrors", "permanent read errors"),
+        ("ltfs.mediaLoads", mh.LOAD_COUNT),
+        ("ltfs.mediaRecoveredWriteErrors", mh.RECOVERED_WRITE_ERRORS),
+        ("ltfs.mediaPermanentWriteErrors", mh.PERMANENT_WRITE_ERRORS),
+        ("ltfs.mediaRecoveredReadErrors", mh.RECOVERED_READ_ERRORS),
+        ("ltfs.mediaPermanentReadErrors", mh.PERMANENT_READ_ERRORS),
     ):
         value = root_text(root, key)
         if value is not None:

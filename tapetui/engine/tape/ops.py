@@ -24,8 +24,23 @@ from ..events import OperatorDone, OperatorNeeded, TapeChanged
 from ..store.models import CartridgeRow, SetRow
 from ..timeutil import show
 from .args import InvalidArgument, serial_from_barcode
-from .base import Cartridge, DriveStatus, LabelInfo, LineSink, NoCartridge, OpResult, TapeError
-from .labels import catalogable, has_barcode, is_this_month, label_month, scheduled_label, shown_id
+from .base import (
+    Cartridge,
+    DriveStatus,
+    LabelInfo,
+    LineSink,
+    NoCartridge,
+    OpResult,
+    TapeError,
+)
+from .labels import (
+    catalogable,
+    has_barcode,
+    is_this_month,
+    label_month,
+    scheduled_label,
+    shown_id,
+)
 
 if TYPE_CHECKING:
     from ..core import Engine
@@ -472,7 +487,7 @@ class TapeOps:
                 out.overwritten_sets = [s.id for s in lost]
                 if lost:
                     log.info("sets now overwritten: " + ", ".join(f"#{s.id} {s.name}" for s in lost))
-        except Exception as e:  # noqa: BLE001 - any catalog failure is a warning here (seed 4.3)
+        except Exception as e:
             warn(f"the tape was formatted but its sets could not be marked overwritten: {e}")
         if not catalogable(new_id):
             warn("the tape was formatted but the drive cannot name it (no barcode, unreadable "
@@ -485,7 +500,7 @@ class TapeOps:
         try:
             how = await self._update_record(old_record, new_id, out.new_label, after, status)
             log.info(f"cartridge record {how}: {out.old_label or '(blank)'} -> {out.new_label}")
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             warn(f"the tape was formatted but its catalog record could not be updated: {e}")
         self.engine.bus.publish(TapeChanged(reason="format: catalog updated"))  # sets counts follow now
         return out

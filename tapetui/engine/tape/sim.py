@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..paths import make_private_dir
+from . import medium_health as mh
 from .args import serial_from_barcode, validate_serial, validate_volume_name
 from .base import (
     GENERATIONS,
@@ -230,7 +231,7 @@ class SimDriver(TapeDriver):
             mounted=mounted,
             mount_point=str(medium.volume_dir) if mounted else None,
             formatted=meta.formatted,
-            health={"Load count": str(meta.load_count), "TapeAlert": "none"},
+            health={mh.TAPEALERT: mh.tapealert_text(meta.tapealert), mh.LOAD_COUNT: str(meta.load_count)},
         )
 
     async def inventory(self) -> list[Cartridge]:
@@ -265,6 +266,13 @@ class SimDriver(TapeDriver):
         if not meta.formatted:
             return None
         return LabelInfo(meta.label, meta.serial, meta.barcode, meta.formatted_at)
+
+    def set_tapealert(self, barcode: str, flags: list[int]) -> None:
+        """Simulate the drive setting these TapeAlert flags (numbers) on a cartridge; [] clears them."""
+        self._sync()
+        meta = self._metas[barcode]
+        meta.tapealert = sorted(set(flags))
+        meta.save(self._carts / barcode)
 
     # ---- moving cartridges ---------------------------------------------------------
 

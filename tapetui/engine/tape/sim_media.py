@@ -20,7 +20,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,8 @@ class CartridgeMeta:
     formatted_at: datetime | None = None
     volume_uuid: str | None = None
     load_count: int = 0
+    #: TapeAlert flag numbers set on this cartridge (tests and demos set them: `SimDriver.set_tapealert`).
+    tapealert: list[int] = field(default_factory=list)
 
     @property
     def formatted(self) -> bool:
