@@ -96,10 +96,10 @@ class PointInTime:
         """What a restore of `paths` (all when empty) reads: files, bytes, cartridges in order."""
         def load() -> RestoreSummary:
             files = [v for v in load_versions(self.engine.home.db_path, self.chain, paths).values()
-                     if v.kind == "file"]
+                     if v.kind in ("file", "hardlink")]
             order = in_tape_order(files, None)
-            return RestoreSummary(len(files), sum(v.size for v in files), [b for b, _ in order if b],
-                                  min((v.path for v in files), default=None))
+            return RestoreSummary(len(files), sum(v.size for v in files if v.kind == "file"),
+                                  [b for b, _ in order if b], min((v.path for v in files), default=None))
         return await asyncio.to_thread(load)
 
 
