@@ -47,6 +47,10 @@ def mtime(e: Entry) -> str:
     return when(datetime.fromtimestamp(e.mtime_ns / 1e9, timezone.utc)) if e.mtime_ns else "-"
 
 
+#: What a tree item can be besides its folder's "more…" pager.
+ENTRY_KINDS = ("dir", "file", "symlink", "hardlink", "special")
+
+
 def what_it_is(e: Entry) -> str:
     """A symlink's target, a hard link's other name, a special file's kind, a file's size."""
     if e.kind == "symlink":
@@ -197,7 +201,7 @@ class CatalogTree(Tree[Item]):
         self.post_message(self.MarksChanged(len(self.marked)))
 
     def _relabel(self, node: TreeNode[Item]) -> None:
-        if node.data is not None and node.data.kind in ("dir", "file", "symlink", "hardlink", "special") and node is not self.root:
+        if node.data is not None and node.data.kind in ENTRY_KINDS and node is not self.root:
             node.set_label(self._label(node.data))
         for child in node.children:
             self._relabel(child)
