@@ -38,6 +38,7 @@ from tapetui.console.app import make_app
 from tapetui.console.dialogs.confirm import ConfirmScreen
 from tapetui.console.widgets.log_view import LiveLog
 from tapetui.console.widgets.status_line import StatusLine
+from tapetui.engine import events as ev
 from tapetui.engine.paths import Home
 
 
@@ -243,3 +244,59 @@ async def test_a_console_attaching_mid_run_shows_its_progress_and_status_counts_
             assert "▶" not in str(line.render())
     finally:
         daemon.stop()
+
+
+# -- item 3: the log wraps, goes full screen, and searches ---------------------------------
+def on_screen(log: LiveLog) -> str:
+    """The log's rows as drawn, each cut of its padding, joined."""
+    return "".join("".join(seg.text for seg in log.render_line(y)).rstrip() for y in range(log.size.height))
+
+
+async def test_the_log_wraps_long_lines_goes_full_screen_and_searches(tmp_path: Path) -> None:
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await slow_backup_started(pilot, source_tree(tmp_path / "src", files=2))
+        await until(pilot, lambda: not app.live.state.running)
+        await pilot.press("2")
+        await settle(pilot)
+        runs, log = app.screen, app.screen.query_one(LiveLog)
+        await until(pilot, lambda: "success" in (log.border_title or ""))
+        deep = "/deep" * 30 + "/budget.csv"  # 161 characters: twice the width
+        app.engine.bus.publish(ev.LogLine(run_id=runs.shown_run, level="warning", text=f"cannot-read:{deep}"))
+        await until(pilot, lambda: log.lines and log.lines[-1].endswith(deep))
+        await pilot.pause(0.1)
+        assert f"[warning] cannot-read:{deep}" in on_screen(log)  # all of it, wrapped
+        assert log.max_scroll_x == 0 and not log.border_subtitle
+
+        await pilot.press("w")  # as Log shows it: cut, scrolled sideways, and said so
+        assert deep not in on_screen(log) and log.max_scroll_x > 0
+        assert "not wrapped: w wraps, ←→ scroll" in log.border_subtitle
+        await pilot.press("w")
+        await pilot.pause()
+        assert deep in on_screen(log)
+
+        table = runs.query_one("#runs")
+        height = log.size.height
+        await pilot.press("z")  # full screen
+        await pilot.pause()
+        assert not table.display and log.size.height > height + 5 and log.has_focus
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.display and table.has_focus
+        await pilot.press("enter")  # Enter on a run: its log full screen too
+        await pilot.pause()
+        assert not table.display
+        await pilot.press("z")
+        await pilot.pause()
+        assert table.display
+
+        await pilot.press("slash", *"PRE-FLIGHT", "enter")  # case ignored
+        await pilot.pause()
+        [at] = [i for i, line in enumerate(log.lines) if line.startswith("pre-flight:")]
+        assert log.found == at and "'PRE-FLIGHT' 1 of 1" in log.border_subtitle
+        assert not log.auto_scroll  # paused on what was found
+        await pilot.press("escape")  # closes the search field
+        await pilot.press("n")  # the next one, round the end: the same line
+        assert log.found == at
+        await pilot.press("slash", "ctrl+u", *"no-such-text", "enter")
+        await pilot.pause()
+        assert log.found is None and "'no-such-text' is not in this log" in log.border_subtitle

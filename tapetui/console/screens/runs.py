@@ -17,7 +17,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 from ...engine import events as ev
 from ...engine.core import Engine
@@ -73,11 +73,25 @@ def log_title(run: RunRow) -> str:
 
 
 class RunsScreen(MainScreen):
+    """The log goes full screen with `z` (or Enter on a run), wraps or not with `w`,
+    and `/` searches it (`n` / `N`: the next or previous line found)."""
+
     TITLE = "Runs"
+    DEFAULT_CSS = """
+    RunsScreen.-log-full #runs { display: none; }
+    #log-search { dock: bottom; display: none; }
+    #log-search.-open { display: block; }
+    """
     BINDINGS = [
         Binding("s", "stop", "Stop", id="runs.stop"),
+        Binding("z", "full_log", "Full log", id="runs.full_log"),
+        Binding("slash", "search", "Search log", key_display="/", id="runs.search"),
         Binding("a", "all", "All runs", id="runs.all"),
         Binding("l", "focus_log", "Log", id="runs.log"),
+        Binding("w", "wrap", "Wrap log lines", id="runs.wrap", show=False),
+        Binding("n", "find(True)", "Next found", id="runs.find_next", show=False),
+        Binding("N", "find(False)", "Previous found", id="runs.find_previous", show=False),
+        Binding("escape", "back", "Close the search, then the full log", id="runs.back", show=False),
         Binding("r", "refresh", "Refresh", id="runs.refresh", show=False),
     ]
 
@@ -97,6 +111,7 @@ class RunsScreen(MainScreen):
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield ProgressPanel(id="progress")
         yield LiveLog(id="run-log", title="log")
+        yield Input(id="log-search", placeholder="search the log: Enter finds, n / N the next / previous, Esc closes")
         self.rows: dict[int, RunRow] = {}
         self.schedule_filter: str | None = None
         self.shown_run: int | None = None
@@ -135,6 +150,43 @@ class RunsScreen(MainScreen):
 
     def action_focus_log(self) -> None:
         self.query_one(LiveLog).focus()
+
+    # -- the log: full screen, wrap, search -----------------------------------------------------
+    def action_full_log(self) -> None:
+        if self.toggle_class("-log-full").has_class("-log-full"):
+            self.query_one(LiveLog).focus()
+        else:
+            self.query_one("#runs", DataTable).focus()
+
+    def action_back(self) -> None:
+        field = self.query_one("#log-search", Input)
+        if field.has_class("-open"):
+            field.remove_class("-open")
+            self.query_one(LiveLog).focus()
+        elif self.has_class("-log-full"):
+            self.action_full_log()
+
+    def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_full_log()  # Enter on a run: its log, full screen
+
+    def action_wrap(self) -> None:
+        self.query_one(LiveLog).action_toggle_wrap()
+
+    def action_search(self) -> None:
+        field = self.query_one("#log-search", Input)
+        field.add_class("-open")
+        field.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "log-search":
+            self.action_find(True)
+
+    def action_find(self, forward: bool) -> None:
+        text = self.query_one("#log-search", Input).value
+        if not text:
+            self.action_search()
+            return
+        self.query_one(LiveLog).find(text, forward=forward)
 
     # -- the table ------------------------------------------------------------------------
     @work(exclusive=True, group="runs.load", exit_on_error=False)
