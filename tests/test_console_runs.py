@@ -73,6 +73,9 @@ async def test_s_on_schedules_asks_naming_the_run_its_progress_and_the_incomplet
         await pilot.press("y")
         await until(pilot, lambda: not app.live.state.running)
         assert (await app.service.runs.get(run.id)).status == "cancelled"
+        await pilot.press("2")
+        await settle(pilot)
+        assert app.screen.query_one("#runs").get_row(str(run.id))[-1] == "TPA001L8"  # its set's, stopped or not
 
 
 async def test_s_on_a_schedule_that_is_not_running_says_so_without_asking(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Input
 
 from ...engine import events as ev
 from ...engine.core import Engine
+from ...engine.errors import NotFound
 from ...engine.store.models import RunRow
 from ..context import tapp
 from ..live import StoredLine, after_shown, join_log
@@ -32,15 +33,19 @@ from .base import MainScreen, add_columns, fill_table
 RUNS_SHOWN = 500
 
 
-async def writing_to(engine: Engine, run_ids: set[int]) -> dict[int, list[str]]:
-    """The cartridges the backup sets of these running runs are being written to:
-    a run's result names them only at its end, its set as soon as it writes."""
+async def cartridges_of(engine: Engine, rows: list[RunRow]) -> dict[int, list[str]]:
+    """The cartridges of the sets of runs whose result does not name them: a run's
+    result names them only at its end, and a stopped run's never; its set names
+    them as soon as it writes."""
     found: dict[int, list[str]] = {}
-    for s in await engine.sets.all():
-        if s.status == "running" and s.backup_run_id is not None and s.cartridges:
-            run_id = (await engine.sets.get_run(s.backup_run_id)).schedule_run_id
-            if run_id in run_ids:
-                found[run_id] = s.cartridges
+    for run in rows:
+        if run.set_id is not None and "cartridges" not in run.result:
+            try:
+                cartridges = (await engine.sets.get(run.set_id)).cartridges
+            except NotFound:  # pruned
+                continue
+            if cartridges:
+                found[run.id] = cartridges
     return found
 
 
@@ -99,7 +104,7 @@ class RunsScreen(MainScreen):
         def __init__(self, rows: list[RunRow], writing: dict[int, list[str]]) -> None:
             super().__init__()
             self.rows = rows
-            self.writing = writing  # running run -> the cartridges its set is written to so far
+            self.writing = writing  # run -> the cartridges its set is written to (so far), where its result is silent
 
     class LogLoaded(Message):
         def __init__(self, run: RunRow, lines: list[StoredLine]) -> None:
@@ -192,8 +197,7 @@ class RunsScreen(MainScreen):
     @work(exclusive=True, group="runs.load", exit_on_error=False)
     async def action_refresh(self) -> None:
         rows = await tapp(self).service.run_list(self.schedule_filter, limit=RUNS_SHOWN)
-        running = {r.id for r in rows if r.status == "running"}
-        self.post_message(self.Loaded(rows, await writing_to(self.engine, running) if running else {}))
+        self.post_message(self.Loaded(rows, await cartridges_of(self.engine, rows)))
 
     def on_runs_screen_loaded(self, message: Loaded) -> None:
         self.rows = {r.id: r for r in message.rows}
