@@ -244,7 +244,7 @@ async def test_a_console_attaching_mid_run_shows_its_progress_and_status_counts_
             await until(pilot, lambda: re.search(r"▶ nightly writing \d+%", str(line.render())), timeout=30)
             assert await asyncio.to_thread(attached_clients, home) == 1
             await until(pilot, lambda: not app.live.state.running, timeout=60)
-            assert "▶" not in str(line.render())
+            await until(pilot, lambda: "▶" not in str(line.render()))  # its end came live too
     finally:
         daemon.stop()
 
