@@ -123,7 +123,9 @@ def test_restore_by_glob_path_include_exclude_and_find(
     err = capsys.readouterr().err
     assert "nothing matches 'nothing-like-it'" in err and "Traceback" not in err
     assert cli(home, "runs", "--json") == 0
-    last_restored = json.loads(capsys.readouterr().out)[1]  # the --find notes.txt run: its log says why
+    runs = json.loads(capsys.readouterr().out)
+    last_restored = runs[0]  # the --find notes.txt run (the refused one left none): its log says why
+    assert last_restored["status"] == "success" and len([r for r in runs if r["action"] == "restore"]) == 3
     assert cli(home, "log", str(last_restored["id"])) == 0
     assert "selected by pattern: matching 'notes.txt'" in capsys.readouterr().out
 

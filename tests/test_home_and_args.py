@@ -178,7 +178,8 @@ def test_a_refused_restore_leaves_no_run(tmp_path: Path, capsys: pytest.CaptureF
     assert cli(["restore", "--to", out], capsys)[0] == 1  # nothing backed up yet
     assert cli(["backup", "--level", "full", "--source", str(src), "--wait", "--quiet"], capsys)[0] == 0
     for argv in (["restore", "--to", out, "relative/path"], ["restore", "--to", out, "--set", "99"],
-                 ["restore", "--to", out, "--at", "2000-01-01"]):
+                 ["restore", "--to", out, "--at", "2000-01-01"], ["restore", "--to", out, str(src / "nothing*")],
+                 ["restore", "--to", out, str(src / "g")]):
         code, _, err = cli(argv, capsys)
         assert_clean_error(code, err)
     code, out_text, _ = cli(["runs", "--json"], capsys)

@@ -402,23 +402,39 @@ async def resolve_sets(engine: Engine, set_id: int | None, at: datetime | None) 
                        [sources_of(t.source_key) for t in tops], notes)
 
 
-async def run_restore(engine: Engine, request: RestoreRequest, log: RunLog) -> RestoreResult:
+@dataclass
+class PreparedRestore:
+    """What a restore will write, found before anything of it is recorded: bad input
+    (an unknown set, a path or pattern that names nothing) leaves no run behind."""
+
+    plan: RestorePlan
+    selection: Selection
+    state: dict[str, Version]
+
+
+async def prepare_restore(engine: Engine, request: RestoreRequest) -> PreparedRestore:
     if request.conflict not in CONFLICTS:
         raise BackupInputError(f"unknown conflict rule {request.conflict!r}; expected one of {', '.join(CONFLICTS)}")
     if request.set_id is not None and request.at is not None:
         raise BackupInputError("restore as of a set or as of a time, not both")
     selection = selection_of(request)
     plan = await resolve_sets(engine, request.set_id, request.at)
-    chains = plan.chains
-    for note in plan.notes:
-        log.warning(note)
 
     def load() -> dict[str, Version]:
         prefixes = selection.prefixes()
         return selection.apply(merge_newest([(folders, load_versions(engine.home.db_path, chain, prefixes))
-                                             for folders, chain in zip(plan.folders, chains)]))
+                                             for folders, chain in zip(plan.folders, plan.chains)]))
 
-    state = await asyncio.to_thread(load)
+    return PreparedRestore(plan, selection, await asyncio.to_thread(load))
+
+
+async def run_restore(engine: Engine, request: RestoreRequest, log: RunLog,
+                      prepared: PreparedRestore | None = None) -> RestoreResult:
+    prepared = prepared or await prepare_restore(engine, request)
+    plan, selection, state = prepared.plan, prepared.selection, prepared.state
+    chains = plan.chains
+    for note in plan.notes:
+        log.warning(note)
     if selection.patterns_text():
         log.info(f"selected by pattern: {selection.patterns_text()}")
     target = os.path.abspath(os.path.expanduser(request.target))

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..backup.restore import RestoreRequest, RestoreResult, resolve_sets, run_restore, selection_of
+from ..backup.restore import RestoreRequest, RestoreResult, prepare_restore, run_restore
 from ..backup.verify import VerifyResult, run_verify
 from ..errors import UserError
 from ..events import SchedulesChanged
@@ -157,11 +157,11 @@ class LocalControl(Service):
     async def restore(self, request: RestoreRequest) -> RestoreResult:
         """Restore files as a manual run, so it shows in Runs with its stored log."""
         await self._drive_free()
-        # Bad input (a relative path, an unknown or incomplete set) is refused before a run exists.
-        selection_of(request)
-        await resolve_sets(self.engine, request.set_id, request.at)
+        # Bad input (a relative path, an unknown set, a pattern naming nothing) is refused before a run exists.
+        prepared = await prepare_restore(self.engine, request)
         async with manual_run(self.engine, RESTORE_RUN) as run:
-            result = await run_restore(self.engine, dataclasses.replace(request, schedule_run_id=run.id), run.log)
+            result = await run_restore(self.engine, dataclasses.replace(request, schedule_run_id=run.id), run.log,
+                                       prepared)
             run.end(result.status, result.message, {
                 "restore_job_id": result.job_id, "sets": result.sets, "files": result.files, "bytes": result.bytes,
                 "refused": result.refused, "errors": len(result.errors),
