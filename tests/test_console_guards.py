@@ -42,6 +42,9 @@ async def test_one_enter_never_formats_away_sets_and_the_count_follows(tmp_path:
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         body = str(app.screen.query_one("#confirm-body").render())
         assert f"destroy backup set(s) #{backup_set.id}?" in body
+        # the yes names the last restorable state it gives up (the only full of its source)
+        assert f"holds set {backup_set.id} (full), the last restorable backup of {src}" in body
+        assert "after this format nothing restores that state" in body
         await pilot.press("enter")  # No has the focus
         await until(pilot, lambda: app.screen is dialog)  # back in the form, nothing done
         await pilot.pause(0.2)

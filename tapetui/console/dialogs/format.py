@@ -74,6 +74,12 @@ async def month_check_lifted(screen: Screen, name: str) -> bool | None:
     return True if lifted else None
 
 
+def last_states_text(barcode: str, states: list[str]) -> str:
+    """The lines that name each source's last restorable backup a format of `barcode`
+    destroys (a yes to such a format must name it)."""
+    return "".join(f"\n! {barcode} holds {t}: after this format nothing restores that state." for t in states)
+
+
 def sets_named(lost: list[SetRow]) -> str:
     """'#3, #5 and #6' (the first eight, then how many more)."""
     ids = [f"#{s.id}" for s in lost[:8]] + ([f"{len(lost) - 8} more"] if len(lost) > 8 else [])
@@ -87,11 +93,13 @@ class FormatScreen(ModalScreen[FormatRequest | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="format.cancel")]
 
-    def __init__(self, barcode: str, current_label: str | None, lost: list[SetRow]) -> None:
+    def __init__(self, barcode: str, current_label: str | None, lost: list[SetRow],
+                 last_states: list[str] | None = None) -> None:
         super().__init__()
         self.barcode = barcode
         self.current_label = current_label
         self.lost = lost
+        self.last_states = last_states or []
         self.asks_barcode = not has_barcode(barcode)
 
     def compose(self) -> ComposeResult:
@@ -172,7 +180,8 @@ class FormatScreen(ModalScreen[FormatRequest | None]):
             name = shown_id(self.barcode)
             body = (f"Format {name} and destroy backup set(s) {sets_named(self.lost)}?\n\n"
                     f"{len(self.lost)} catalogued set(s) on it will be marked overwritten and can no "
-                    "longer be restored. This cannot be undone.")
+                    "longer be restored. This cannot be undone."
+                    + last_states_text(name, self.last_states))
 
             def answered(yes: bool | None) -> None:  # returns nothing: a returned dismiss would be awaited
                 if yes:

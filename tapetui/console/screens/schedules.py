@@ -166,14 +166,13 @@ class SchedulesScreen(MainScreen):
         to build on runs as one): say what that destroys, if anything, and above all
         a source's last restorable backup. (Go ahead, the cartridge the yes names.)"""
         from ..dialogs.confirm import ConfirmScreen
-        from ..dialogs.format import loss_text
+        from ..dialogs.format import last_states_text, loss_text
 
         service = tapp(self).service
         risk = await service.format_risk(row.name)
         while risk is not None:
             why = f"{risk.why[:1].upper()}{risk.why[1:]}.\n" if risk.why else ""
-            last = "".join(f"\n! {risk.barcode} holds {t}: after this format nothing restores that state."
-                           for t in risk.last_states)
+            last = last_states_text(risk.barcode, risk.last_states)
             body = (f"Run {row.name!r} now? {why}A full backup formats its cartridge first: "
                     f"{risk.barcode}.\n\n{loss_text(risk.barcode, risk.sets)}{last}")
             if not await self.app.push_screen_wait(ConfirmScreen("Run a full backup", body, yes="Run")):

@@ -149,7 +149,8 @@ class TapesScreen(MainScreen):
             self.notify("the drive is empty: select a cartridge and press l to load it first", severity="warning")
             return
         lost = await ops.would_lose(status.loaded)
-        request = await self.app.push_screen_wait(FormatScreen(status.loaded, status.label, lost))
+        last = [x.text() for x in await ops.last_states_on(status.loaded)]
+        request = await self.app.push_screen_wait(FormatScreen(status.loaded, status.label, lost, last))
         if request is None:
             return
         name = shown_id(status.loaded)
