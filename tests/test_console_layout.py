@@ -1,5 +1,6 @@
-"""Tables fit the terminal: at 80x24 (an operator's SSH window) no table scrolls
-sideways and no fixed column clips its cells; at 120 columns every column is there.
+"""Tables fit the terminal: at 80x24 (an operator's SSH window) and at 60x20 no
+table scrolls sideways and no column clips its cells (a narrow column takes a
+shorter form: rules in short, barcodes whole); at 120 columns every column is there.
 Status words are never cut, the header line fits during a run, and the schedule
 form's next firings never break inside a date and time."""
 
@@ -18,7 +19,7 @@ from textual.widgets import DataTable
 
 from tapetui.console.app import TapetuiApp, make_app
 from tapetui.console.dialogs.schedule_form import ScheduleForm
-from tapetui.console.fmt import Fit
+from tapetui.console.fmt import Fit, barcodes
 from tapetui.console.keys import SCREENS
 from tapetui.console.screens.base import PADDING, column_widths
 from tapetui.console.widgets.status_line import StatusLine
@@ -49,8 +50,8 @@ async def shown_tables(pilot, mode: str) -> list[DataTable]:  # noqa: ANN001
     return tables
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
-async def test_no_table_scrolls_sideways_or_clips_a_fixed_column(demo_home: Path, tmp_path: Path, size) -> None:
+@pytest.mark.parametrize("size", [(60, 20), (80, 24), (120, 36)], ids=["60x20", "80x24", "120x36"])
+async def test_no_table_scrolls_sideways_or_clips_a_column(demo_home: Path, tmp_path: Path, size) -> None:
     home = tmp_path / "home"
     shutil.copytree(demo_home, home, ignore=shutil.ignore_patterns("*.sock", "*.lock"))
     app = make_app(Home.single(home), clock=lambda: DEMO_NOW)
@@ -63,13 +64,11 @@ async def test_no_table_scrolls_sideways_or_clips_a_fixed_column(demo_home: Path
                 assert table.virtual_size.width <= table.scrollable_content_region.width, where
                 assert table.max_scroll_x == 0, where
                 assert table.row_count, where  # the demo fills every table: cells are checked
-                widths, flex = declared(table)
+                widths, _flex = declared(table)
                 if size[0] >= 120:
                     assert [str(k.value) for k in table.columns] == list(widths), where
                 for key, column in table.columns.items():
                     assert len(str(column.label)) <= column.width, (where, "header", key.value)
-                    if key.value == flex:
-                        continue  # free text (rules, paths) may run past any width
                     for cell in table.get_column(key):
                         assert len(str(cell)) <= column.width, (where, key.value, cell)
 
@@ -96,6 +95,8 @@ async def test_resizing_to_80_columns_narrows_the_runs_table_and_back(demo_home:
 async def test_schedule_rules_take_their_short_form_only_where_they_do_not_fit(
     demo_home: Path, tmp_path: Path
 ) -> None:
+    """At 60 columns too ("monthly d2 04:00", not "month"): Does makes room, barcodes
+    stay whole and the gauge keeps its percentage."""
     home = tmp_path / "home"
     shutil.copytree(demo_home, home, ignore=shutil.ignore_patterns("*.sock", "*.lock"))
     app = make_app(Home.single(home), clock=lambda: DEMO_NOW)
@@ -110,21 +111,54 @@ async def test_schedule_rules_take_their_short_form_only_where_they_do_not_fit(
         await pilot.resize_terminal(120, 36)
         await pilot.pause()
         assert table.get_cell("cleanup", "When") == "on day 2 of every month 04:00"
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause()
+        assert [str(k.value) for k in table.columns] == ["Name", "Next_run", "Last", "When"]  # the name says what
+        assert table.get_cell("cleanup", "When") == "monthly d2 04:00"
+        assert table.get_cell("weekly-diff", "When") == "Sun 03:00"
+        [tapes] = await shown_tables(pilot, "tapes")
+        assert all(re.fullmatch(r"\d+%", str(c)) for c in tapes.get_column("Used"))
+        known = {str(c) for c in tapes.get_column("Barcode")}
+        [sets] = await shown_tables(pilot, "catalog")
+        assert {str(c) for c in sets.get_column("Cartridges")} <= known
 
 
-WIDTHS = st.dictionaries(st.sampled_from("ABCDEFG"), st.integers(1, 20) | st.tuples(st.integers(1, 20), st.integers(0, 20)),
-                         min_size=1)
+@given(st.lists(st.from_regex(r"[A-Z]{3}\d{3}L[5-9]", fullmatch=True), min_size=1, max_size=5, unique=True),
+       st.integers(1, 60))
+def test_barcodes_are_never_cut_in_a_narrow_column(names: list[str], width: int) -> None:
+    shown = barcodes(names).within(width)
+    if len(names) == 1:
+        assert shown == names[0]
+        return
+    *kept, more = shown.split(" ")
+    if shown == " ".join(names):
+        return
+    assert len(shown) <= width or shown == f"{len(names)} tapes", shown
+    if more != "tapes":
+        assert kept == names[:len(kept)] and more == f"+{len(names) - len(kept)}", shown
+
+
+#: A column's width, or its widths from wide to narrow (0 drops it).
+WIDTH = st.integers(1, 20) | st.lists(st.integers(0, 20), min_size=1, max_size=3).map(tuple)
+WIDTHS = st.dictionaries(st.sampled_from("ABCDEFG"), WIDTH, min_size=1)
+
+
+def _cost(widths: dict) -> int:
+    return sum(w + PADDING for w in widths.values() if w)
 
 
 @given(WIDTHS, st.integers(20, 200), st.booleans())
-def test_columns_fit_whenever_their_narrow_widths_do(widths: dict, room: int, with_flex: bool) -> None:
+def test_columns_fit_whenever_their_narrowest_widths_do(widths: dict, room: int, with_flex: bool) -> None:
     flex = next(iter(widths)) if with_flex else None
     chosen = column_widths(widths, flex, room)
-    narrow = {k: w if isinstance(w, int) else w[1] for k, w in widths.items()}
-    if sum(w + PADDING for w in narrow.values() if w) <= room:
-        assert sum(w + PADDING for w in chosen.values()) <= room
+    widest = {k: w if isinstance(w, int) else w[0] for k, w in widths.items()}
+    narrowest = {k: w if isinstance(w, int) else w[-1] for k, w in widths.items()}
+    if _cost(narrowest) <= room:
+        assert _cost(chosen) <= room
+    if _cost(widest) <= room:  # the widest level is kept wherever it fits
+        assert {k: w for k, w in chosen.items() if k != flex} == {k: w for k, w in widest.items() if w and k != flex}
     assert list(chosen) == [k for k in widths if k in chosen]  # order kept
-    if flex in chosen and sum(w + PADDING for w in chosen.values()) < room:
+    if flex in chosen and _cost(chosen) < room:
         pytest.fail("the flex column leaves room unused")
 
 
@@ -179,8 +213,9 @@ async def test_the_header_fits_80_columns_during_a_run(demo_home: Path, tmp_path
         assert len(text) <= line.content_region.width, text
 
 
-async def test_the_next_firings_break_between_times_never_inside_one(tmp_path: Path) -> None:
-    async with make_app(Home.single(tmp_path / "home")).run_test(size=(80, 24)) as pilot:
+@pytest.mark.parametrize("size", [(60, 20), (80, 24)], ids=["60x20", "80x24"])
+async def test_the_next_firings_break_between_times_never_inside_one(tmp_path: Path, size) -> None:  # noqa: ANN001
+    async with make_app(Home.single(tmp_path / "home")).run_test(size=size) as pilot:
         await asyncio.wait_for(pilot.app.ready.wait(), 15)
         await pilot.press("n")
         await pilot.pause()

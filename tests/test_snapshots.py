@@ -1,4 +1,5 @@
-"""Snapshot tests of every screen and dialog at 80x24 and 120x36.
+"""Snapshot tests of every screen and dialog at 80x24, 120x36 and 60x20, and at
+80x24 as a 16-colour terminal (TERM=xterm) shows them.
 
 Deterministic: the demo home is seeded once per session by the real engine at a
 fixed path (the source paths it records are on screen) with a fixed clock
@@ -22,6 +23,11 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from rich.color import Color, ColorSystem
+from rich.segment import Segment
+from rich.style import Style
+from rich.terminal_theme import TerminalTheme
+from textual.filter import LineFilter
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -30,7 +36,7 @@ from tapetui.console.app import TapetuiApp, make_app
 from tapetui.engine.demo import DEMO_NOW, seed_demo
 from tapetui.engine.paths import Home
 
-SIZES = {"80x24": (80, 24), "120x36": (120, 36)}
+SIZES = {"80x24": (80, 24), "120x36": (120, 36), "60x20": (60, 20)}
 #: Fixed, so the source paths shown in the catalog tree and logs are the same on every run.
 SEED_ROOT = Path(tempfile.gettempdir()) / "tapetui-snapshot-seed"
 #: Enough mail to fill the tree on screen; paging itself is tested elsewhere.
@@ -67,6 +73,39 @@ def demo_app(seeded_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         return make_app(Home.single(home), clock=lambda: DEMO_NOW, first_screen=first_screen, **parts)
 
     return build
+
+
+class SixteenColours(LineFilter):
+    """What a 16-colour terminal shows: every colour taken to the nearest of the
+    16 ANSI ones as Textual does for TERM=xterm (rich's `downgrade`), drawn in the
+    app's ANSI theme so the SVG shows what such a terminal paints."""
+
+    def __init__(self, theme: TerminalTheme) -> None:
+        super().__init__()
+        self.theme = theme
+        self.styles: dict[Style, Style] = {}
+
+    def apply(self, segments: list[Segment], background: object) -> list[Segment]:  # noqa: ARG002 - the API's
+        return [Segment(text, style and self._style(style), control) for text, style, control in segments]
+
+    def _style(self, style: Style) -> Style:
+        if style not in self.styles:
+            fg, bg = (self._colour(c, fore) for c, fore in ((style.color, True), (style.bgcolor, False)))
+            self.styles[style] = style + Style.from_color(fg, bg)
+        return self.styles[style]
+
+    def _colour(self, colour: Color | None, foreground: bool) -> Color | None:
+        if colour is None or colour.is_default:
+            return colour
+        return Color.from_triplet(colour.downgrade(ColorSystem.STANDARD).get_truecolor(self.theme, foreground))
+
+
+def in_16_colours(app: TapetuiApp) -> TapetuiApp:
+    """The app, its output passed through `SixteenColours` after Textual's own filters."""
+    filters = app.get_line_filters
+    downgrade = SixteenColours(app.ansi_theme)
+    app.get_line_filters = lambda: [*filters(), downgrade]  # type: ignore[method-assign]
+    return app
 
 
 def steps(*keys: str, wait_for: str | None = None) -> Callable[[Pilot], object]:
@@ -115,6 +154,11 @@ CASES: dict[str, tuple[str, tuple[str, ...], str | None]] = {
     "catalog_search": ("catalog", ("slash", *"budget.csv", "enter"), None),
     "restore_dialog": ("catalog", ("R",), "#restore-summary"),
 }
+#: Where the focus cue must show without colour: on a Select, on a button.
+FOCUS_CASES = {
+    "schedule_form_select_focused": ("schedules", ("n", "tab"), "#form-grid"),
+    "schedule_form_button_focused": ("schedules", ("n", "shift+tab", "shift+tab"), "#form-grid"),  # name, form, Cancel
+}
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -122,6 +166,13 @@ CASES: dict[str, tuple[str, tuple[str, ...], str | None]] = {
 def test_snapshot(case: str, size: str, snap_compare, demo_app) -> None:  # noqa: ANN001
     screen, keys, wait_for = CASES[case]
     assert snap_compare(demo_app(screen), terminal_size=SIZES[size], run_before=steps(*keys, wait_for=wait_for))
+
+
+@pytest.mark.parametrize("case", {**CASES, **FOCUS_CASES})
+def test_snapshot_16_colours(case: str, snap_compare, demo_app) -> None:  # noqa: ANN001
+    screen, keys, wait_for = {**CASES, **FOCUS_CASES}[case]
+    app = in_16_colours(demo_app(screen))
+    assert snap_compare(app, terminal_size=SIZES["80x24"], run_before=steps(*keys, wait_for=wait_for))
 
 
 @pytest.mark.parametrize("size", SIZES)

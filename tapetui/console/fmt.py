@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from ..engine.units import human_bytes
 from ..engine.timeutil import show
 
-__all__ = ["Fit", "Tail", "bar", "count", "duration", "human_bytes", "short_level", "show", "when", "when_fit"]
+__all__ = ["Fit", "Forms", "Tail", "bar", "barcodes", "count", "duration", "gauge", "human_bytes", "short_level", "show",
+           "when", "when_fit"]
 
 SHORT_LEVELS = {"differential": "diff", "incremental": "incr"}
 
@@ -57,6 +59,25 @@ class Fit:
 
 
 @dataclass(frozen=True)
+class Forms(Fit):
+    """A cell with forms between its full and its short one, tried longest first."""
+
+    between: tuple[str, ...] = ()
+
+    def within(self, width: int) -> str:
+        return next((form for form in (self.full, *self.between) if len(form) <= width), self.short)
+
+
+def barcodes(names: Sequence[str]) -> Fit:
+    """'TPA001L8 TPA002L8', or the first ones and how many more ('TPA001L8 +1'), or
+    how many ('2 tapes') where the column is narrower: a barcode is never cut."""
+    if len(names) < 2:
+        return Fit(names[0] if names else "-", names[0] if names else "-")
+    more = tuple(" ".join(names[:k]) + f" +{len(names) - k}" for k in range(len(names) - 1, 0, -1))
+    return Forms(" ".join(names), f"{len(names)} tapes", more)
+
+
+@dataclass(frozen=True)
 class Tail(Fit):
     """A path cell cut on the left ('…/atlas/budget.csv'): the name is what tells rows apart."""
 
@@ -74,6 +95,12 @@ def when_fit(dt: datetime | None) -> Fit:
     """'2026-11-23 22:00', or '11-23 22:00' in a narrow column."""
     full = show(dt)
     return Fit(full, full[5:] if len(full) == len("2026-11-23 22:00") else full)
+
+
+def gauge(used: int | None, total: int | None, width: int = 8) -> Fit:
+    """`bar`, or its percentage alone ('35%') in a narrow column."""
+    full = bar(used, total, width)
+    return Fit(full, full.split()[-1])
 
 
 def bar(used: int | None, total: int | None, width: int = 10) -> str:

@@ -198,7 +198,7 @@ class ScheduleForm(ModalScreen[Saved | None]):
             if t is None:
                 break
             times.append(when(t))
-        preview.update(firings_text(times))
+        preview.update(firings_text(times, preview.content_region.width or self.app.size.width - 8))
 
     @on(Select.Changed, "#action")
     def _on_action(self) -> None:
@@ -312,14 +312,12 @@ class ScheduleForm(ModalScreen[Saved | None]):
         self.dismiss(saved)
 
 
-#: Firings per preview line: a line breaks between firings, never inside a date and time.
-FIRINGS_PER_LINE = 3
-
-
-def firings_text(times: list[str]) -> str:
-    """'Next: 2027-03-01 03:00  2027-04-01 03:00  …', three to a line, the rest
+def firings_text(times: list[str], width: int) -> str:
+    """'Next: 2027-03-01 03:00  2027-04-01 03:00  …', as many to a line as `width`
+    holds (a line breaks between firings, never inside a date and time), the rest
     lined up under the first."""
     if not times:
         return "Next: never (it is in the past)"
-    lines = ["  ".join(times[i:i + FIRINGS_PER_LINE]) for i in range(0, len(times), FIRINGS_PER_LINE)]
+    per_line = max(1, (width - len("Next: ") + 2) // (len(times[0]) + 2))
+    lines = ["  ".join(times[i:i + per_line]) for i in range(0, len(times), per_line)]
     return "Next: " + "\n      ".join(lines)

@@ -47,8 +47,9 @@ class MainScreen(Screen[None]):
                 _make_columns(table)
 
 
-#: A column's width, or (width, narrow width) where 0 drops the column when narrow.
-Width = int | tuple[int, int]
+#: A column's width, or its widths from wide to narrow ((width, 80 columns, 60 columns));
+#: a width of 0 drops the column.
+Width = int | tuple[int, ...]
 #: What a column costs on screen besides its width: one cell of padding each side.
 PADDING = 2
 #: The vertical scrollbar's width, kept free so a long table never scrolls sideways.
@@ -59,23 +60,30 @@ def add_columns(table: DataTable, flex: str | None = None, **widths: Width) -> N
     """Fixed widths ('Next_run' is shown 'Next run'): tables do not jump as rows
     arrive, and screenshots do not depend on when the widths were measured.
 
-    When the widths do not fit the terminal, every column takes its narrow width
-    (a `(width, narrow)` pair; narrow 0 drops it), so an 80-column terminal sees
-    every column it keeps without scrolling sideways. The `flex` column then takes
-    what is left (re-fitted when the terminal is resized)."""
+    When the widths do not fit the terminal, every column takes its next narrower
+    width (a tuple: wide, narrow, narrower; 0 drops the column; a column keeps its
+    last width), until they fit: an 80- or a 60-column terminal sees every column it
+    keeps without scrolling sideways. The `flex` column then takes what is left
+    (re-fitted when the terminal is resized)."""
     table._tapetui_columns = (widths, flex)  # type: ignore[attr-defined]
     _make_columns(table)
 
 
 def column_widths(widths: dict[str, Width], flex: str | None, room: int) -> dict[str, int]:
-    """The columns shown in `room` cells and their widths, in order."""
-    chosen = {k: w if isinstance(w, int) else w[0] for k, w in widths.items()}
-    if _cost(chosen) > room:
-        chosen = {k: w if isinstance(w, int) else w[1] for k, w in widths.items()}
-        chosen = {k: w for k, w in chosen.items() if w > 0}
+    """The columns shown in `room` cells and their widths, in order: the widest
+    level that fits, else the narrowest."""
+    levels = max((len(w) for w in widths.values() if isinstance(w, tuple)), default=1)
+    for level in range(levels):
+        chosen = {k: w for k, w in ((k, _at(w, level)) for k, w in widths.items()) if w > 0}
+        if _cost(chosen) <= room:
+            break
     if flex in chosen:
         chosen[flex] += max(0, room - _cost(chosen))
     return chosen
+
+
+def _at(width: Width, level: int) -> int:
+    return width if isinstance(width, int) else width[min(level, len(width) - 1)]
 
 
 def _cost(widths: dict[str, int]) -> int:

@@ -23,7 +23,7 @@ from ..dialogs.restore import RestoreScreen
 from ..widgets.log_view import LiveLog
 from ...engine.browse import PointInTime
 from ..context import tapp
-from ..fmt import Tail, count, human_bytes, short_level, when, when_fit
+from ..fmt import Tail, barcodes, count, human_bytes, short_level, when, when_fit
 from ..widgets.catalog_tree import CatalogTree, Item, entry_detail
 from .base import MainScreen, add_columns, fill_table
 
@@ -78,11 +78,11 @@ class CatalogScreen(MainScreen):
 
     def on_mount(self) -> None:
         # State holds any set status whole ("overwritten"). At 80 columns: the finish
-        # without its year.
+        # without its year. At 60: no size nor verify, files counted short ('12k').
         add_columns(self.query_one("#sets", DataTable), flex="Cartridges", Set=4, Level=5, Finished=(16, 11),
-                    Files=7, Size=8, State=11, Cartridges=10, Verify=6)
-        add_columns(self.query_one("#found", DataTable), flex="Path", Path=30, Set=5, Size=9, Cartridge=10,
-                    State=(11, 0))
+                    Files=(7, 7, 5), Size=(8, 8, 0), State=11, Cartridges=10, Verify=(6, 6, 0))
+        add_columns(self.query_one("#found", DataTable), flex="Path", Path=(30, 30, 24), Set=5, Size=9,
+                    Cartridge=10, State=(11, 0))
         tapp(self).live.runs.subscribe(self, self._on_run)
         tapp(self).live.log_lines.subscribe(self, self._on_lines)
         self.query_one("#restore-log").display = False
@@ -110,7 +110,7 @@ class CatalogScreen(MainScreen):
         self.sets = {s.id: s for s in message.sets}
         cells = [
             (f"#{s.id}", short_level(s.level), when_fit(s.finished_at or s.started_at), count(s.files),
-             human_bytes(s.bytes), s.status, " ".join(s.cartridges) or "-",
+             human_bytes(s.bytes), s.status, barcodes(s.cartridges),
              "-" if s.verify_ok is None else ("ok" if s.verify_ok else "FAILED"))
             for s in message.sets
         ]

@@ -25,7 +25,7 @@ from ...engine.errors import NotFound
 from ...engine.store.models import RunRow
 from ..context import tapp
 from ..live import StoredLine, after_shown, join_log
-from ..fmt import Fit, count, human_bytes, span, when_fit
+from ..fmt import Fit, barcodes, count, human_bytes, span, when_fit
 from ..widgets.log_view import LiveLog
 from ..widgets.progress_panel import ProgressPanel
 from .base import MainScreen, add_columns, fill_table
@@ -128,9 +128,9 @@ class RunsScreen(MainScreen):
     def on_mount(self) -> None:
         # Status holds any run status whole ("interrupted"). At 80 columns: the start
         # without its year, no trigger, Took in minutes ("3m", "2h07") and Size without
-        # its space ("16.0MB", "123MB").
+        # its space ("16.0MB", "123MB"). At 60: no Took, Files nor Size (the log says them).
         add_columns(self.query_one("#runs", DataTable), flex="Cartridge", **{"#": 4}, Schedule=12, Status=11,
-                    Started=(16, 11), Took=(6, 4), Files=(7, 5), Size=(9, 6), Trigger=(7, 0), Cartridge=9)
+                    Started=(16, 11), Took=(6, 4, 0), Files=(7, 5, 0), Size=(9, 6, 0), Trigger=(7, 0), Cartridge=9)
         self.query_one(ProgressPanel).display = False
         live = tapp(self).live
         live.runs.subscribe(self, lambda _e: self.action_refresh())
@@ -208,7 +208,7 @@ class RunsScreen(MainScreen):
         self.writing = message.writing
         cells = [
             (str(r.id), r.schedule_name, r.status, when_fit(r.started_at), *self._so_far(r),
-             r.trigger, " ".join(r.result.get("cartridges", message.writing.get(r.id, []))) or "-")
+             r.trigger, barcodes(r.result.get("cartridges", message.writing.get(r.id, []))))
             for r in message.rows
         ]
         fill_table(self.query_one("#runs", DataTable), cells, [str(r.id) for r in message.rows],

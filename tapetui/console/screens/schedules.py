@@ -3,8 +3,6 @@ run now / stop / open its runs. All rules live in the engine's `Service`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,7 +12,7 @@ from textual.widgets import DataTable, Label
 from ...engine.schedule import describe, describe_short, describe_words, spec_from_dict
 from ...engine.store.models import ScheduleRow
 from ..context import tapp
-from ..fmt import Fit, short_level, when_fit
+from ..fmt import Forms, short_level, when_fit
 from .base import MainScreen, add_columns, fill_table
 
 
@@ -29,22 +27,12 @@ def what(row: ScheduleRow, *, short: bool = False) -> str:
     return f"{row.action} {level}" if level else row.action
 
 
-@dataclass(frozen=True)
-class Rule(Fit):
-    """A rule's cell: in full, else in words alone (a cron rule without its
-    expression), else short."""
-
-    words: str = ""
-
-    def within(self, width: int) -> str:
-        return next((form for form in (self.full, self.words) if len(form) <= width), self.short)
-
-
-def rule(row: ScheduleRow) -> Rule:
+def rule(row: ScheduleRow) -> Forms:
     """'on day 2 of every month 04:00', or 'monthly d2 04:00' where that does not fit;
-    'cron: 0 3 * * 0 (at 03:00 on Sunday)', or 'at 03:00 on Sunday'."""
+    'cron: 0 3 * * 0 (at 03:00 on Sunday)', or its words alone 'at 03:00 on Sunday',
+    or 'cron 0 3 * * 0'."""
     spec = spec_from_dict(row.type, row.config)
-    return Rule(describe(spec), describe_short(spec), describe_words(spec))
+    return Forms(describe(spec), describe_short(spec), (describe_words(spec),))
 
 
 class SchedulesScreen(MainScreen):
@@ -75,9 +63,10 @@ class SchedulesScreen(MainScreen):
         # "Last" holds any run status whole ("interrupted"). "When" wants about 28 cells
         # ("on day 2 of every month 04:00"): at 80 columns
         # the next run drops its year to make room, and a rule longer than what is left
-        # takes its short form ("monthly d2 04:00").
-        add_columns(self.query_one(DataTable), flex="When", Name=12, Next_run=(16, 11), Last=11, Does=12,
-                    When=(28, 19))
+        # takes its short form ("monthly d2 04:00"). At 60 columns the rule keeps 16
+        # cells (every short form but a long cron's) and Does goes: the name says it.
+        add_columns(self.query_one(DataTable), flex="When", Name=12, Next_run=(16, 11), Last=11, Does=(12, 12, 0),
+                    When=(28, 19, 16))
         live = tapp(self).live
         live.schedules.subscribe(self, lambda _e: self.reload())
         live.runs.subscribe(self, lambda _e: self.reload())
