@@ -30,7 +30,7 @@ from ...engine.tape.medium_health import health_text
 from ...engine.tape.ops import CartridgeView, TapeOps
 from ..dialogs.format import FormatScreen
 from ..context import tapp
-from ..fmt import Fit, bar, human_bytes
+from ..fmt import Fit, gauge, human_bytes
 from ..widgets.log_view import LiveLog
 from .base import MainScreen, add_columns, fill_table
 
@@ -61,7 +61,7 @@ class TapesScreen(MainScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#library", DataTable)
-        add_columns(table, Where=6, Barcode=9, Label=11, Status=8, Used=14, Sets=4)
+        add_columns(table, Where=6, Barcode=9, Label=11, Status=8, Used=(14, 14, 4), Sets=4)  # 60: "35%"
         live = tapp(self).live
         live.tapes.subscribe(self, lambda _e: self.action_refresh())
         live.runs.subscribe(self, lambda _e: self.action_refresh())
@@ -91,7 +91,7 @@ class TapesScreen(MainScreen):
 
     def on_tapes_screen_loaded(self, message: Loaded) -> None:
         self.query_one("#drive", Static).update(drive_text(message.status))
-        cells = [(c.location, barcode_cell(c.barcode), c.label or "-", c.status, bar(c.used_bytes, c.capacity_bytes, 8),
+        cells = [(c.location, barcode_cell(c.barcode), c.label or "-", c.status, gauge(c.used_bytes, c.capacity_bytes),
                   str(c.sets) if c.sets else "-") for c in message.rows]
         # the cursor stays on its cartridge: a load or unload moves that row
         fill_table(self.query_one("#library", DataTable), cells, [c.barcode for c in message.rows],
