@@ -26,7 +26,7 @@ from tapetui.engine.backup.chain import choose_base, restorable_states
 from tapetui.engine.daemon.control import LocalControl
 from tapetui.engine.errors import UserError
 from tapetui.engine.store.models import SetRow
-from tapetui.engine.tape.ops import ANY_CARTRIDGE
+from tapetui.engine.drive import ANY_CARTRIDGE
 from tapetui.engine.tape.sim import SimConfig
 from test_handlers_backup import OCT, CountingSim, _add, _fire
 from test_scheduler import Rig, SimClock, open_engine

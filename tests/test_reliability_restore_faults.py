@@ -21,7 +21,7 @@ from tapetui.engine.config import Config
 from tapetui.engine.core import Engine
 from tapetui.engine.events import OperatorNeeded
 from tapetui.engine.paths import Home
-from tapetui.engine.tape.ops import TapeOps
+from tapetui.engine.drive import TapeOps
 
 sys.path.insert(0, str(Path(__file__).parent / "standins"))
 from standin_state import cartridge, init_state, locked  # noqa: E402

@@ -39,7 +39,7 @@ from tapetui.engine.tape.labels import (  # noqa: E402
 )
 from tapetui.engine.tape.ltfs import LtfsConfig, LtfsDriver  # noqa: E402
 from tapetui.engine.tape.ltfs_windows import LtfsWindowsConfig, LtfsWindowsDriver  # noqa: E402
-from tapetui.engine.tape.ops import TapeOps  # noqa: E402
+from tapetui.engine.drive import TapeOps  # noqa: E402
 
 TOOLS = ("mkltfs", "ltfs", "ltfsck", "mt", "mtx", "sg_read_attr", "umount")
 NOV = datetime(2025, 11, 15, 10, 0).astimezone()

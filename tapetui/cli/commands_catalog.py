@@ -21,12 +21,12 @@ from ..engine.backup.selection import is_glob
 from ..engine.backup.verify import summary as verify_summary
 from ..engine.core import Engine
 from ..engine.daemon.control import LocalControl
+from ..engine.drive.lock import using_drive
 from ..engine.errors import UserError
 from ..engine.events import LogLine, RunStarted
 from ..engine.names import shown
 from ..engine.runlog import RunLog
 from ..engine.store.models import Entry, SetRow
-from ..engine.tape.drive_lock import using_drive
 from ..engine.timeutil import show, to_db
 from . import route
 from .argtypes import INT64_MAX, AppendEach, count, glob, row_id

@@ -20,10 +20,10 @@ import sys
 from typing import Any, Iterator
 
 from ..engine.daemon.control import LocalControl
+from ..engine.drive import ANY_CARTRIDGE
 from ..engine.errors import UserError
 from ..engine.service import PREVIEW_CAP, Service
 from ..engine.store.models import LogLine, RunRow, ScheduleRow
-from ..engine.tape.ops import ANY_CARTRIDGE
 from ..engine.timeutil import local, show
 from . import route
 from .argtypes import AppendEach, count, row_id

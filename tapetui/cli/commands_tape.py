@@ -14,9 +14,9 @@ import sys
 from typing import Any
 
 from ..engine.core import Engine
+from ..engine.drive import CartridgeView, TapeOps
 from ..engine.events import LogLine
 from ..engine.tape.labels import shown_id
-from ..engine.tape.ops import CartridgeView, TapeOps
 from ..engine.timeutil import show
 from . import route
 from .output import add_json_flag, human_bytes, print_json, print_table

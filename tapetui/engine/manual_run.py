@@ -8,11 +8,11 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
+from .drive.lock import using_drive
 from .errors import UserError
 from .events import RunFinished, RunStarted
 from .runlog import RunLog
 from .store.runs import Runs
-from .tape.drive_lock import using_drive
 
 if TYPE_CHECKING:
     from .core import Engine

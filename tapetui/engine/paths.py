@@ -55,7 +55,7 @@ class Home:
 
     @property
     def drive_lock_path(self) -> Path:
-        """Held by the backup, restore or verify using the drive (`tape.drive_lock`)."""
+        """Held by the backup, restore or verify using the drive (`drive.lock`)."""
         return self.data_dir / "drive.lock"
 
     @classmethod

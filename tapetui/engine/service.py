@@ -248,7 +248,7 @@ class Service:
         picks (a blank one when the library has one; see `TapeOps.choose`), or would
         pick if the operator says yes to destroying a source's last restorable state."""
         from .handlers.backup import decide_level, schedule_parameters
-        from .tape.ops import TapeOps
+        from .drive.ops import TapeOps
 
         row = await self.schedules.by_name(name)
         if row.action != "backup":
@@ -272,7 +272,7 @@ class Service:
         month's (2026-10); the month check protects it"), None when it would not: for
         the console's question before "run now" (see `TapeOps.month_risk`)."""
         from .handlers.backup import schedule_parameters
-        from .tape.ops import TapeOps
+        from .drive.ops import TapeOps
 
         row = await self.schedules.by_name(name)
         if row.action != "backup":

@@ -23,11 +23,11 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from ...engine.drive import CartridgeView, TapeOps
 from ...engine.events import Event, LogLine, OperatorNeeded
 from ...engine.tape.base import DriveStatus
 from ...engine.tape.labels import has_barcode, shown_id
 from ...engine.tape.medium_health import health_text
-from ...engine.tape.ops import CartridgeView, TapeOps
 from ..dialogs.format import FormatScreen
 from ..context import tapp
 from ..fmt import Fit, gauge, human_bytes

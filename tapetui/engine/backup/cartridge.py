@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Awaitable, Callable
 
+from ..drive.ops import FULL_RESERVE, TapeOps
 from ..events import OperatorDone, OperatorNeeded, TapeChanged
 from ..runlog import RunLog
 from ..tape.base import Cartridge, DriveStatus, NoCartridge, TapeError, Volume
 from ..tape.labels import catalogable, is_this_month, scheduled_label
 from ..tape.ltfs_run import holds
-from ..tape.ops import FULL_RESERVE, TapeOps
 from .errors import RunFailed
 from .writer import TapeTarget
 

@@ -17,6 +17,8 @@ from datetime import datetime
 
 from ..backup.restore import RestoreRequest, RestoreResult, prepare_restore, run_restore
 from ..backup.verify import VerifyResult, run_verify
+from ..drive.lock import holder as drive_holder
+from ..drive.ops import FormatOutcome, TapeOps
 from ..errors import UserError
 from ..events import SchedulesChanged
 from ..manual_run import manual_run
@@ -26,9 +28,7 @@ from ..service import Service
 from ..store.models import RunRow
 from ..tape.args import InvalidArgument, validate_barcode, validate_volume_name
 from ..tape.base import OpResult
-from ..tape.drive_lock import holder as drive_holder
 from ..tape.labels import has_barcode, shown_id
-from ..tape.ops import FormatOutcome, TapeOps
 from ..timeutil import show
 from .protocol import VERSION
 

@@ -24,7 +24,7 @@ class Firing:
     now: datetime
     log: RunLog
     #: The cartridge an operator agreed a full backup may format though it holds a
-    #: source's last restorable state (a barcode, or tape.ops.ANY_CARTRIDGE for --force).
+    #: source's last restorable state (a barcode, or drive.ANY_CARTRIDGE for --force).
     allow_format: str | None = None
     #: A manual run's one-off yes to writing on a cartridge the month check protects.
     skip_month_check: bool = False

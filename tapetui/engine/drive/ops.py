@@ -22,9 +22,8 @@ from ..backup.levels import source_text
 from ..errors import UserError
 from ..events import OperatorDone, OperatorNeeded, TapeChanged
 from ..store.models import CartridgeRow, SetRow
-from ..timeutil import show
-from .args import InvalidArgument, serial_from_barcode
-from .base import (
+from ..tape.args import InvalidArgument, serial_from_barcode
+from ..tape.base import (
     Cartridge,
     DriveStatus,
     LabelInfo,
@@ -33,7 +32,7 @@ from .base import (
     OpResult,
     TapeError,
 )
-from .labels import (
+from ..tape.labels import (
     catalogable,
     has_barcode,
     is_this_month,
@@ -41,6 +40,7 @@ from .labels import (
     scheduled_label,
     shown_id,
 )
+from ..timeutil import show
 
 if TYPE_CHECKING:
     from ..core import Engine
