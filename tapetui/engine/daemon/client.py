@@ -1,31 +1,18 @@
-"""The client end of the daemon's socket, and `RemoteControl`: `LocalControl`'s methods, run by the daemon.
-
-`attach(engine)` returns a `RemoteControl` when a daemon serves this home (None
-when none does). Its state-changing methods (`REMOTE_OPS`) are calls to the
-daemon with the same signatures and return types as `LocalControl`'s; its reads
-are the inherited `Service` methods on the local database. With
-`forward_events` the daemon's events are published on the local engine's bus,
-so whatever listens there (a console screen, a CLI printer) sees the daemon's
-runs live as if they ran here.
-"""
+"""The client end of the daemon's socket: `DaemonClient` calls operations and receives
+events; `tapetui.engine.control.RemoteControl` is the `Control` built on it."""
 
 from __future__ import annotations
 
 import asyncio
 import errno
-import inspect
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable
 
 from ..errors import UserError
 from ..events import Event
 from . import protocol
-from .control import REMOTE_OPS, LocalControl
 from .protocol import ProtocolError
-
-if TYPE_CHECKING:
-    from ..core import Engine
 
 log = logging.getLogger("tapetui.daemon.client")
 
@@ -219,55 +206,10 @@ class DaemonClient:
         self._ended()
 
 
-def _remote(name: str) -> Callable[..., Any]:
-    local = getattr(LocalControl, name)
-    sig = inspect.signature(local)
-    returns = protocol.hints(local).get("return", Any)
+def __getattr__(name: str) -> Any:
+    """`RemoteControl` and `attach`, now in `tapetui.engine.control`, by their old address."""
+    if name in ("RemoteControl", "attach"):
+        from ..control import remote
 
-    async def call(self: RemoteControl, *args: Any, **kwargs: Any) -> Any:
-        bound = sig.bind(self, *args, **kwargs)
-        wire = dict(list(bound.arguments.items())[1:])  # every parameter is named (no **kwargs)
-        result = await self.client.call(name, **wire)
-        return protocol.from_wire(returns, result, f"{name} result")
-
-    call.__name__ = call.__qualname__ = name
-    call.__doc__ = local.__doc__
-    call.__signature__ = sig  # type: ignore[attr-defined]
-    return call
-
-
-class RemoteControl(LocalControl):
-    """`LocalControl`'s methods with the state-changing ones (`REMOTE_OPS`) run by the daemon."""
-
-    remote = True
-
-    def __init__(self, engine: Engine, client: DaemonClient, *, forward_events: bool = True) -> None:
-        super().__init__(engine)  # its own scheduler never starts: the daemon's schedules
-        self.client = client
-        if forward_events:
-            client.add_listener(engine.bus.publish)
-
-    @property
-    def daemon_pid(self) -> int:
-        return self.client.pid
-
-    async def close(self) -> None:
-        """Detach; the daemon's runs go on."""
-        await self.client.close()
-
-
-for _name in REMOTE_OPS:
-    setattr(RemoteControl, _name, _remote(_name))
-
-
-async def attach(engine: Engine, *, forward_events: bool = True) -> RemoteControl | None:
-    """The daemon serving this home as a `RemoteControl` (subscribed to its events when
-    `forward_events`); None when no daemon listens."""
-    try:
-        client = await DaemonClient.connect(engine.home.socket_path)
-    except NoDaemon:
-        return None
-    control = RemoteControl(engine, client, forward_events=forward_events)
-    if forward_events:
-        await client.subscribe()
-    return control
+        return getattr(remote, name)
+    raise AttributeError(name)

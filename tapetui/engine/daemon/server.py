@@ -24,7 +24,8 @@ from typing import Any
 from ..errors import UserError
 from ..events import Event
 from . import protocol
-from .control import REMOTE_OPS, LocalControl
+from ..control.api import REMOTE_OPS
+from ..control.local import LocalControl
 from .protocol import Oversized, ProtocolError
 
 log = logging.getLogger("tapetui.daemon")

@@ -1,0 +1,42 @@
+"""The engine's front door: the CLI and the console ask everything of a `Control`.
+
+`open_control(engine)` gives the daemon's (`RemoteControl`) when one serves the
+home, else one in this process (`LocalControl`); `attach` only the daemon's.
+Along with it come the results of its operations and the names a caller needs
+to ask (a restore's request, the "any cartridge" yes to a format).
+"""
+
+from __future__ import annotations
+
+from ..backup.catalog_copy import ImportResult
+from ..backup.restore import CONFLICTS, RestoreRequest, RestoreResult
+from ..backup.verify import VerifyResult
+from ..browse import PAGE, Page, PointInTime, RestoreSummary
+from ..core import Engine
+from ..daemon.client import DaemonError, DaemonGone, NoDaemon
+from ..drive import ANY_CARTRIDGE, CartridgeView, FormatOutcome
+from ..tape.base import DriveStatus, OpResult
+from .api import (
+    MISSED_POLICIES, PREVIEW_CAP, PREVIEW_MAX_DAYS, REMOTE_OPS, RESTORE_RUN, Control, ControlStatus, DriveBusy,
+    FormatRisk, Formatted, Preview, PreviewItem, Saved, WhenCheck,
+)
+from .base import ControlBase
+from .local import LocalControl, check_name
+from .remote import RemoteControl, attach
+
+
+async def open_control(engine: Engine) -> Control:
+    """The daemon's `RemoteControl` if one listens (its events on `engine.bus`), else a
+    `LocalControl` in this process; the caller closes it (a remote one detaches, a local
+    one cancels its firings)."""
+    return await attach(engine) or LocalControl(engine)
+
+
+__all__ = [
+    "ANY_CARTRIDGE", "CONFLICTS", "MISSED_POLICIES", "PAGE", "PREVIEW_CAP", "PREVIEW_MAX_DAYS", "REMOTE_OPS",
+    "RESTORE_RUN", "CartridgeView", "Control", "ControlBase", "ControlStatus", "DaemonError", "DaemonGone",
+    "DriveBusy", "DriveStatus", "Engine", "FormatOutcome", "FormatRisk", "Formatted", "Home", "ImportResult",
+    "LocalControl", "NoDaemon", "OpResult", "Page", "PointInTime", "Preview", "PreviewItem", "RemoteControl",
+    "RestoreRequest", "RestoreResult", "RestoreSummary", "Saved", "VerifyResult", "WhenCheck", "attach",
+    "check_name", "open_control",
+]
