@@ -13,19 +13,14 @@ import sys
 from datetime import datetime
 from typing import Any, Awaitable, Callable
 
-from ..engine.backup.catalog_copy import import_cartridge
 from ..engine.backup.errors import BackupInputError
 from ..engine.backup.levels import sources_of
-from ..engine.backup.restore import CONFLICTS, RestoreRequest
 from ..engine.backup.selection import is_glob
 from ..engine.backup.verify import summary as verify_summary
-from ..engine.core import Engine
-from ..engine.daemon.control import LocalControl
-from ..engine.drive.lock import using_drive
+from ..engine.control import CONFLICTS, Control, Engine, RestoreRequest
 from ..engine.errors import UserError
 from ..engine.events import LogLine, RunStarted
 from ..engine.names import shown
-from ..engine.runlog import RunLog
 from ..engine.store.models import Entry, SetRow
 from ..engine.timeutil import show, to_db
 from . import route
@@ -104,7 +99,7 @@ def entry_json(e: Entry) -> dict[str, Any]:
 
 
 async def cmd_sets(args: argparse.Namespace, engine: Engine) -> int:
-    sets = await engine.sets.all()
+    sets = await route.reads(engine).sets()
     if args.json:
         print_json({"sets": [set_json(s) for s in sets]})
         return 0
@@ -131,18 +126,19 @@ def _print_entries(entries: list[Entry], as_json: bool, **extra: Any) -> None:
 
 
 async def cmd_ls(args: argparse.Namespace, engine: Engine) -> int:
-    s = await engine.sets.get(args.set_id)
+    control = route.reads(engine)
+    s = await control.set(args.set_id)
     entries: list[Entry] = []
     if args.path is None:
         for source in sources_of(s.source_key):
-            entries += await engine.catalog.list_dir(s.id, source)
+            entries += await control.list_dir(s.id, source)
     else:
         path = args.path.rstrip("/") or "/"
         if not path.startswith("/"):
             raise BackupInputError(f"catalog paths are absolute, not {args.path!r}")
-        entries = await engine.catalog.list_dir(s.id, path)
+        entries = await control.list_dir(s.id, path)
         if not entries and path != "/":
-            entries = [v for v in await engine.catalog.versions(path) if v.set_id == s.id]
+            entries = [v for v in await control.versions(path) if v.set_id == s.id]
         if not entries:
             raise BackupInputError(f"set {s.id} holds nothing at {path}")
     _print_entries(entries, args.json)
@@ -150,7 +146,7 @@ async def cmd_ls(args: argparse.Namespace, engine: Engine) -> int:
 
 
 async def cmd_find(args: argparse.Namespace, engine: Engine) -> int:
-    found = await engine.catalog.find(args.pattern, limit=min(args.limit + 1, INT64_MAX))  # one more: any left?
+    found = await route.reads(engine).find(args.pattern, limit=min(args.limit + 1, INT64_MAX))  # one more: any left?
     truncated = len(found) > args.limit
     _print_entries(found[:args.limit], args.json, truncated=truncated)
     if truncated and not args.json:
@@ -166,20 +162,16 @@ def _parse_time(text: str) -> datetime:
     return dt if dt.tzinfo is not None else dt.astimezone()
 
 
-def _console_log(engine: Engine) -> RunLog:
-    """Log lines go to stderr as they happen; stdout keeps the summary."""
-    def show_line(event: LogLine) -> None:
-        if event.level != "tool":
-            print(f"{event.level}: {event.text}" if event.level != "info" else event.text, file=sys.stderr)
-    engine.bus.subscribe(show_line, LogLine)
-    return RunLog(engine.store, engine.bus, None)
+def _show_line(event: LogLine) -> None:
+    """A line of work that is no run's (a catalog import) to stderr; stdout keeps the summary."""
+    if event.run_id is None and event.level != "tool":
+        print(f"{event.level}: {event.text}" if event.level != "info" else event.text, file=sys.stderr)
 
 
-def _print_run_lines(engine: Engine, action: str) -> set[str]:
-    """Print the log lines of the `action` runs started from now on to stderr as they
-    happen (a daemon may be running other work); the set filled with their errors."""
+def _run_printer(action: str, errors: set[str]) -> Callable[[LogLine | RunStarted], None]:
+    """Prints the log lines of the `action` runs started from now on to stderr as they
+    happen (a daemon may be running other work), adding their errors to `errors`."""
     mine: set[int] = set()
-    errors: set[str] = set()
 
     def show(event: LogLine | RunStarted) -> None:  # one subscriber: events stay in order
         if isinstance(event, RunStarted):
@@ -190,24 +182,24 @@ def _print_run_lines(engine: Engine, action: str) -> set[str]:
             print(prefix + event.text, file=sys.stderr)
             errors.add(event.text)
 
-    engine.bus.subscribe(show, RunStarted, LogLine)
-    return errors
+    return show
 
 
-async def _as_run(engine: Engine, action: str, op: Callable[[LocalControl], Awaitable[Any]]) -> Any:
+async def _as_run(engine: Engine, action: str, op: Callable[[Control], Awaitable[Any]]) -> Any:
     """`op` on the daemon if one runs, else here, its run's lines printed as they come;
     None when it failed with an error its log already printed (one line per error)."""
-    errors = _print_run_lines(engine, action)
+    errors: set[str] = set()
     try:
         async with route.control(engine) as control:
-            result = await op(control)
+            control.subscribe(_run_printer(action, errors), RunStarted, LogLine)
+            try:
+                return await op(control)
+            finally:
+                await control.drain()
     except UserError as e:
-        await engine.bus.drain()
         if str(e) in errors:
             return None
         raise
-    await engine.bus.drain()
-    return result
 
 
 def _request(args: argparse.Namespace) -> RestoreRequest:
@@ -260,12 +252,6 @@ async def cmd_restore(args: argparse.Namespace, engine: Engine) -> int:
     return 0 if result.status == "success" else 1
 
 
-def _drive(engine: Engine, what: str, log: RunLog):  # noqa: ANN202 - an async context manager
-    """The drive for this command, waiting while a backup or restore (any process) uses it."""
-    return using_drive(engine.home.drive_lock_path, f"tapetui {what} (pid {os.getpid()})",
-                       lambda who: log.info(f"waiting for the drive: {who} is using it"))
-
-
 async def cmd_verify(args: argparse.Namespace, engine: Engine) -> int:
     """A recorded run (action 'verify'), by the daemon when one runs, as restore is."""
     result = await _as_run(engine, "verify", lambda control: control.verify(args.set_id))
@@ -276,10 +262,10 @@ async def cmd_verify(args: argparse.Namespace, engine: Engine) -> int:
 
 
 async def cmd_import(args: argparse.Namespace, engine: Engine) -> int:
-    log = _console_log(engine)
-    async with _drive(engine, "catalog import", log):
-        result = await import_cartridge(engine, log)
-    await engine.bus.drain()
+    async with route.control(engine) as control:
+        control.subscribe(_show_line, LogLine)
+        result = await control.import_catalog()
+        await control.drain()
     print(f"{result.barcode}: {len(result.added)} set(s) imported, {len(result.known)} already in the catalog, "
           + (f"{len(result.refused)} refused, " if result.refused else "") + f"{result.entries} entries")
     return 0 if not (result.without_copy or result.refused) else 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from ..engine.daemon.client import DaemonGone, attach
+from ..engine.control import DaemonGone, attach
 from ..engine.daemon.lock import SchedulerLock
 from ..engine.paths import Home
 from ..engine.timeutil import show
@@ -36,7 +36,7 @@ def cmd_status(args: argparse.Namespace, home: Home) -> int:
 
 
 async def _status(args: argparse.Namespace, home: Home) -> int:
-    from ..engine.core import Engine
+    from ..engine.control import Engine
 
     engine = await Engine.open(home, debug=args.debug)
     try:

@@ -1,6 +1,6 @@
 """`tapetui schedule ...`, `runs`, `log`, `template ...` and `backup`.
 
-Every rule lives in the engine's `Service`; this module only turns arguments
+Every rule lives behind the engine's `Control`; this module only turns arguments
 into calls and results into tables or JSON. Commands that change state go
 through the daemon when one runs (`route.control`). Without a daemon, `schedule
 run --wait` and `backup --wait` run the firing in this process and stream its
@@ -19,10 +19,8 @@ import subprocess
 import sys
 from typing import Any, Iterator
 
-from ..engine.daemon.control import LocalControl
-from ..engine.drive import ANY_CARTRIDGE
+from ..engine.control import ANY_CARTRIDGE, PREVIEW_CAP, Control
 from ..engine.errors import UserError
-from ..engine.service import PREVIEW_CAP, Service
 from ..engine.store.models import LogLine, RunRow, ScheduleRow
 from ..engine.timeutil import local, show
 from . import route
@@ -189,9 +187,9 @@ def _iso(dt: Any) -> str | None:
     return None if dt is None else local(dt).isoformat()
 
 
-def schedule_json(row: ScheduleRow, template: str | None = None) -> dict[str, Any]:
+def schedule_json(row: ScheduleRow, rule: str, template: str | None = None) -> dict[str, Any]:
     return {
-        "id": row.id, "name": row.name, "type": row.type, "rule": Service.describe(row), "config": row.config,
+        "id": row.id, "name": row.name, "type": row.type, "rule": rule, "config": row.config,
         "action": row.action, "action_config": row.action_config, "template": template,
         "enabled": row.enabled, "missed_policy": row.missed_policy, "status": row.status,
         "next_run": _iso(row.next_run), "last_run": _iso(row.last_run), "last_success": _iso(row.last_success),
@@ -225,7 +223,7 @@ async def cmd_add(args: argparse.Namespace, engine: Any) -> int:
                                   action_config=_settings(args), template=args.template,
                                   enabled=not args.disabled, missed_policy=args.missed)
     row = saved.schedule
-    print(f"added {row.name!r}: {args.action}, {Service.describe(row)}; next run {show(row.next_run)}")
+    print(f"added {row.name!r}: {args.action}, {service.describe(row)}; next run {show(row.next_run)}")
     _print_warnings(saved.warnings)
     return 0
 
@@ -239,20 +237,20 @@ async def cmd_edit(args: argparse.Namespace, engine: Any) -> int:
                                    template="" if args.no_template else args.template,
                                    missed_policy=args.missed, rename=args.rename)
     row = saved.schedule
-    print(f"changed {row.name!r}: {row.action}, {Service.describe(row)}; next run {show(row.next_run)}")
+    print(f"changed {row.name!r}: {row.action}, {service.describe(row)}; next run {show(row.next_run)}")
     _print_warnings(saved.warnings)
     return 0
 
 
 async def cmd_list(args: argparse.Namespace, engine: Any) -> int:
-    service = Service(engine)
+    service = route.reads(engine)
     rows = await service.list()
     names = {t.id: t.name for t in await service.templates()}
     if args.json:
-        print_json([schedule_json(r, names.get(r.template_id)) for r in rows])
+        print_json([schedule_json(r, service.describe(r), names.get(r.template_id)) for r in rows])
         return 0
     print_table(
-        [(r.name, r.action, Service.describe(r), "yes" if r.enabled else "no", r.status, show(r.next_run),
+        [(r.name, r.action, service.describe(r), "yes" if r.enabled else "no", r.status, show(r.next_run),
           show(r.last_run), r.last_result or "-") for r in rows],
         ["name", "action", "when", "enabled", "status", "next run", "last run", "last result"],
     )
@@ -260,14 +258,14 @@ async def cmd_list(args: argparse.Namespace, engine: Any) -> int:
 
 
 async def cmd_show(args: argparse.Namespace, engine: Any) -> int:
-    service = Service(engine)
+    service = route.reads(engine)
     row = await service.get(args.name)
-    template = (await engine.templates.get(row.template_id)).name if row.template_id else None
-    runs = await service.runs.list(schedule_id=row.id, limit=10)
+    template = (await service.template_by_id(row.template_id)).name if row.template_id else None
+    runs = await service.runs_of(row.name, limit=10)
     if args.json:
-        print_json({**schedule_json(row, template), "runs": [run_json(r) for r in runs]})
+        print_json({**schedule_json(row, service.describe(row), template), "runs": [run_json(r) for r in runs]})
         return 0
-    facts = [("name", row.name), ("when", Service.describe(row)), ("action", row.action),
+    facts = [("name", row.name), ("when", service.describe(row)), ("action", row.action),
              ("settings", ", ".join(f"{k}={v}" for k, v in row.action_config.items()) or "-"),
              ("template", template or "-"), ("enabled", "yes" if row.enabled else "no"),
              ("missed firings", row.missed_policy), ("status", row.status), ("next run", show(row.next_run)),
@@ -314,7 +312,7 @@ async def cmd_stop(args: argparse.Namespace, engine: Any) -> int:
     return 0
 
 
-async def _wait_and_stream(service: LocalControl, run: RunRow, quiet: bool) -> int:
+async def _wait_and_stream(service: Control, run: RunRow, quiet: bool) -> int:
     """Print the run's log while it runs (here or in the daemon). Ctrl-C or SIGTERM
     stops the run as `schedule stop` does, and the wait goes on until its end is
     recorded: a clean stop, `cancelled`, exit 5."""
@@ -322,12 +320,12 @@ async def _wait_and_stream(service: LocalControl, run: RunRow, quiet: bool) -> i
         return await _stream_until_ended(service, run, quiet, stopping)
 
 
-async def _stream_until_ended(service: LocalControl, run: RunRow, quiet: bool,
+async def _stream_until_ended(service: Control, run: RunRow, quiet: bool,
                               stopping: list[asyncio.Task[Any]]) -> int:
     follower = None
     if not quiet:
         async def follow() -> None:
-            async for line in service.runs.follow(run.id, poll_s=0.2):
+            async for line in service.follow(run.id, poll_s=0.2):
                 _print_line(line)
         follower = asyncio.ensure_future(follow())
     try:
@@ -346,7 +344,7 @@ async def _stream_until_ended(service: LocalControl, run: RunRow, quiet: bool,
         await service.close()
     for task in stopping:
         task.result()  # a stop that failed says why
-    done = await service.runs.get(run.id)
+    done = await service.run(run.id)
     _print_outcome(done)
     return EXIT.get(done.status, 1)
 
@@ -355,7 +353,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 @contextlib.contextmanager
-def _stop_on_signals(service: LocalControl, run: RunRow) -> Iterator[list[asyncio.Task[Any]]]:
+def _stop_on_signals(service: Control, run: RunRow) -> Iterator[list[asyncio.Task[Any]]]:
     """While inside, the first Ctrl-C or SIGTERM stops `run` (later ones change nothing:
     the stop is under way); yields the list the stop's task is put in."""
     loop = asyncio.get_running_loop()
@@ -400,7 +398,7 @@ def _allowed(args: argparse.Namespace) -> str | None:
     return ANY_CARTRIDGE if args.force else None
 
 
-def _started(service: LocalControl, run: RunRow) -> str:
+def _started(service: Control, run: RunRow) -> str:
     where = f" in the daemon (pid {service.daemon_pid})" if service.remote else ""
     return f"run #{run.id} of {run.schedule_name!r} started{where}"
 
@@ -418,14 +416,14 @@ async def cmd_run(args: argparse.Namespace, engine: Any) -> int:
             if not args.quiet:
                 print(f"{_started(service, run)} (Ctrl-C stops it)", flush=True)
             return await _wait_and_stream(service, run, args.quiet)
-    service = Service(engine)
+    service = route.reads(engine)
     row = await service.get(args.name)
-    before = await service.runs.latest(row.id)
+    before = await service.latest_run(row.name)
     _detach(args, row.name)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DETACH_WAIT_S
     while loop.time() < deadline:
-        latest = await service.runs.latest(row.id)
+        latest = await service.latest_run(row.name)
         if latest is not None and (before is None or latest.id > before.id):
             if latest.status == "running":
                 print(f"run #{latest.id} started in the background (follow: tapetui log {latest.id} --follow)")
@@ -438,7 +436,7 @@ async def cmd_run(args: argparse.Namespace, engine: Any) -> int:
 
 
 async def cmd_preview(args: argparse.Namespace, engine: Any) -> int:
-    preview = await Service(engine).preview(args.days)
+    preview = await route.reads(engine).preview(args.days)
     items = preview.items
     if args.json:
         print_json({"firings": [{"at": _iso(i.at), "schedule": i.schedule, "action": i.action, "rule": i.rule}
@@ -461,7 +459,7 @@ def _print_runs(runs: list[RunRow]) -> None:
 
 
 async def cmd_runs(args: argparse.Namespace, engine: Any) -> int:
-    runs = await Service(engine).run_list(args.schedule, limit=args.limit)
+    runs = await route.reads(engine).run_list(args.schedule, limit=args.limit)
     if args.json:
         print_json([run_json(r) for r in runs])
     else:
@@ -470,17 +468,17 @@ async def cmd_runs(args: argparse.Namespace, engine: Any) -> int:
 
 
 async def cmd_log(args: argparse.Namespace, engine: Any) -> int:
-    service = Service(engine)
-    run = await service.runs.get(args.run_id)
+    service = route.reads(engine)
+    run = await service.run(args.run_id)
     lines: list[LogLine] = []
     emit = lines.append if args.json else _print_line  # JSON: one object once the lines are all read
     if args.follow:
-        async for line in service.runs.follow(run.id):
+        async for line in service.follow(run.id):
             emit(line)
-        run = await service.runs.get(run.id)
+        run = await service.run(run.id)
     else:
         last = 0
-        while batch := await service.runs.lines(run.id, after=last):
+        while batch := await service.run_lines(run.id, after=last):
             for line in batch:
                 emit(line)
             last = batch[-1].id
@@ -495,14 +493,14 @@ async def cmd_log(args: argparse.Namespace, engine: Any) -> int:
 
 
 async def cmd_template_add(args: argparse.Namespace, engine: Any) -> int:
-    saved = await Service(engine).save_template(args.name, _settings(args))
+    saved = await route.reads(engine).save_template(args.name, _settings(args))
     print(f"saved template {saved.template.name!r}")
     _print_warnings(saved.warnings)
     return 0
 
 
 async def cmd_template_list(args: argparse.Namespace, engine: Any) -> int:
-    templates = await Service(engine).templates()
+    templates = await route.reads(engine).templates()
     if args.json:
         print_json([{"id": t.id, "name": t.name, "config": t.config, "updated_at": _iso(t.updated_at)}
                     for t in templates])
@@ -513,7 +511,7 @@ async def cmd_template_list(args: argparse.Namespace, engine: Any) -> int:
 
 
 async def cmd_template_show(args: argparse.Namespace, engine: Any) -> int:
-    service = Service(engine)
+    service = route.reads(engine)
     t = await service.template(args.name)
     users = [s.name for s in await service.list() if s.template_id == t.id]
     if args.json:
@@ -526,7 +524,7 @@ async def cmd_template_show(args: argparse.Namespace, engine: Any) -> int:
 
 
 async def cmd_template_delete(args: argparse.Namespace, engine: Any) -> int:
-    await Service(engine).delete_template(args.name)
+    await route.reads(engine).delete_template(args.name)
     print(f"deleted template {args.name!r}")
     return 0
 
@@ -551,7 +549,7 @@ async def cmd_backup(args: argparse.Namespace, engine: Any) -> int:
         if not args.quiet:
             print(f"{_started(service, run)} (Ctrl-C stops it)", flush=True)
         code = await _wait_and_stream(service, run, args.quiet)
-    result = (await service.runs.get(run.id)).result
+    result = (await service.run(run.id)).result
     if not args.quiet and "files" in result:
         print(f"  {result['files']} files, {human_bytes(result.get('bytes'))}")
     return code

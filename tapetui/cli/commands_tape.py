@@ -1,7 +1,7 @@
 """`tapetui tape ...`: the library and the drive from a shell or a script.
 
-Each command is a thin wrapper over `TapeOps`, so it follows the same rules as a
-scheduled run (catalog kept in step, sets marked overwritten, events published).
+Each command is a thin wrapper over the engine's `Control`, so it follows the same
+rules as a scheduled run (catalog kept in step, sets marked overwritten, events published).
 Load, unload, format and check go through the daemon when one runs (`route`).
 JSON output keys are documented in docs/cli.md; scripts rely on them.
 """
@@ -13,8 +13,7 @@ import dataclasses
 import sys
 from typing import Any
 
-from ..engine.core import Engine
-from ..engine.drive import CartridgeView, TapeOps
+from ..engine.control import CartridgeView, Engine
 from ..engine.events import LogLine
 from ..engine.tape.labels import shown_id
 from ..engine.timeutil import show
@@ -61,7 +60,7 @@ def _view_json(v: CartridgeView) -> dict[str, Any]:
 
 
 async def cmd_list(args: argparse.Namespace, engine: Engine) -> int:
-    views = await TapeOps(engine).overview()
+    views = await route.reads(engine).cartridges()
     if args.json:
         print_json([_view_json(v) for v in views])
         return 0
@@ -74,8 +73,9 @@ async def cmd_list(args: argparse.Namespace, engine: Engine) -> int:
 
 
 async def cmd_status(args: argparse.Namespace, engine: Engine) -> int:
-    status = await TapeOps(engine).status()
-    data = {"driver": engine.driver.name, **dataclasses.asdict(status)}
+    control = route.reads(engine)
+    status = await control.drive_status()
+    data = {"driver": control.driver_name, **dataclasses.asdict(status)}
     if args.json:
         print_json(data)
         return 0
@@ -109,13 +109,13 @@ def _print_line(event: LogLine) -> None:
 
 
 async def cmd_format(args: argparse.Namespace, engine: Engine) -> int:
-    printer = engine.bus.subscribe(_print_line, LogLine)
-    try:
-        async with route.control(engine) as control:
+    async with route.control(engine) as control:
+        printer = control.subscribe(_print_line, LogLine)
+        try:
             done = await control.format(label=args.label, force=args.force, barcode=args.barcode)
-        await engine.bus.drain()
-    finally:
-        printer.close()
+            await control.drain()
+        finally:
+            printer.close()
     outcome = done.outcome
     if not outcome.ok:
         return 1
@@ -127,12 +127,12 @@ async def cmd_format(args: argparse.Namespace, engine: Engine) -> int:
 
 
 async def cmd_check(args: argparse.Namespace, engine: Engine) -> int:
-    printer = engine.bus.subscribe(_print_line, LogLine)
-    try:
-        async with route.control(engine) as control:
+    async with route.control(engine) as control:
+        printer = control.subscribe(_print_line, LogLine)
+        try:
             result = await control.check()
-        await engine.bus.drain()
-    finally:
-        printer.close()
+            await control.drain()
+        finally:
+            printer.close()
     print(result.message)
     return 0 if result.success else 1

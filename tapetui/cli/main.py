@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Sequence
 
 from .. import __version__
 from ..engine.errors import UserError
-from ..engine.paths import Home
+from ..engine.control import Home
 from . import commands_catalog, commands_config, commands_daemon, commands_schedule, commands_tape
 from .argtypes import fold_repeated
 
 if TYPE_CHECKING:
-    from ..engine.core import Engine
+    from ..engine.control import Engine
 
 #: Command modules, in the order their subcommands appear in --help.
 MODULES = [commands_config, commands_tape, commands_schedule, commands_catalog, commands_daemon]
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run_with_engine(args: argparse.Namespace, home: Home) -> int:
-    from ..engine.core import Engine
+    from ..engine.control import Engine
 
     engine = await Engine.open(home, debug=args.debug)
     try:
@@ -93,10 +93,10 @@ async def _recover(engine: Engine) -> None:
     """What a killed process left running (a `backup --wait` killed with no daemon or
     console to notice) is closed before any command reads or changes it, as a daemon
     or console does when it starts; a failure here never stops the command."""
-    from ..engine.scheduler import Scheduler
+    from . import route
 
     try:
-        done = await Scheduler(engine).recover()
+        done = await route.reads(engine).recover()
     except Exception as e:  # noqa: BLE001 - e.g. a read-only catalog: the command may still work
         done = [f"could not check for runs left unfinished by ended processes: {e}"]
     for line in done:

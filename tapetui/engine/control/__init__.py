@@ -15,6 +15,7 @@ from ..browse import PAGE, Page, PointInTime, RestoreSummary
 from ..core import Engine
 from ..daemon.client import DaemonError, DaemonGone, NoDaemon
 from ..drive import ANY_CARTRIDGE, CartridgeView, FormatOutcome
+from ..paths import Home
 from ..tape.base import DriveStatus, OpResult
 from .api import (
     MISSED_POLICIES, PREVIEW_CAP, PREVIEW_MAX_DAYS, REMOTE_OPS, RESTORE_RUN, Control, ControlStatus, DriveBusy,

@@ -37,6 +37,11 @@ class ControlBase(ABC):
         self.runs = Runs(engine.store)
         self.tape = TapeOps(engine)
 
+    @property
+    def daemon_pid(self) -> int | None:
+        """The pid of the daemon that runs the operations; None: they run in this process."""
+        return None
+
     # -- schedules ---------------------------------------------------------------
     async def list(self) -> list[ScheduleRow]:
         return await self.schedules.all()
@@ -117,6 +122,10 @@ class ControlBase(ABC):
         if schedule is not None:
             await self.schedules.by_name(schedule)  # a clear error for a typo
         return await self.runs.list(schedule_name=schedule, limit=limit)
+
+    async def runs_of(self, schedule: str, limit: int = 10) -> list[RunRow]:
+        """The newest runs of this schedule (by its id: its runs under an older name too)."""
+        return await self.runs.list(schedule_id=(await self.schedules.by_name(schedule)).id, limit=limit)
 
     async def run(self, run_id: int) -> RunRow:
         return await self.runs.get(run_id)

@@ -39,7 +39,7 @@ class RemoteControl(ControlBase):
             client.add_listener(engine.bus.publish)
 
     @property
-    def daemon_pid(self) -> int:
+    def daemon_pid(self) -> int | None:
         return self.client.pid
 
     async def _call(self, op: str, **args: Any) -> Any:
