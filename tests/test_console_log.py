@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.cells import cell_len
 
 from tapetui.console.app import TapetuiApp, make_app
 from tapetui.console.live import after_shown, join_log
 from tapetui.console.screens.runs import RunsScreen, log_text
-from tapetui.console.widgets.log_view import LiveLog
+from tapetui.console.widgets.log_view import LiveLog, pieces
 from tapetui.engine import events as ev
 from tapetui.engine import handlers
 from tapetui.engine.demo import write_config
@@ -188,3 +191,15 @@ async def test_follow_mode_keeps_the_tail_in_view_when_the_log_shrinks() -> None
         log.add_lines(["more"])
         await pilot.pause(0.1)
         assert not log.auto_scroll and log.scroll_y == 0
+
+
+@given(st.text(alphabet=st.sampled_from("ab é界 -"), max_size=120), st.integers(4, 40))
+def test_log_rows_break_between_words(text: str, width: int) -> None:
+    """A wrapped line breaks after a space (a barcode or '500 B' stays whole); only a
+    word longer than a row is cut inside. Every character lands in one row, in order."""
+    rows = [text[a:b] for a, b in pieces(text, width)]
+    assert "".join(rows) == text
+    assert all(cell_len(row) <= width for row in rows)
+    for row, after in zip(rows, rows[1:]):
+        if not row.endswith(" ") and not after.startswith(" "):  # cut inside a word
+            assert " " not in row

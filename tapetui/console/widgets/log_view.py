@@ -239,11 +239,17 @@ class LiveLog(Log):
 
 
 def pieces(text: str, width: int) -> list[tuple[int, int]]:
-    """(start, end) of each row `text` takes at `width` cells; one empty row for ''."""
-    if text.isascii():
-        return [(start, min(start + width, len(text))) for start in range(0, len(text), width)] or [(0, 0)]
-    spans, start = [], 0
-    for part in chop_cells(text, width):
-        spans.append((start, start + len(part)))
-        start += len(part)
+    """(start, end) of each row `text` takes at `width` cells, broken after the last
+    space that fits (a word, a barcode, a size stays whole) or, in a word longer than
+    a row, at the row's end; one empty row for ''."""
+    ascii_only = text.isascii()
+    spans, start, n = [], 0, len(text)
+    while start < n:
+        end = min(start + width, n) if ascii_only else start + len(chop_cells(text[start:], width)[0])
+        if end < n and text[end] != " ":
+            space = text.rfind(" ", start, end)
+            if space >= start:
+                end = space + 1
+        spans.append((start, end))
+        start = end
     return spans or [(0, 0)]
