@@ -19,7 +19,7 @@ from tapetui.cli.main import main
 from tapetui.console.dialogs.confirm import ConfirmScreen
 from tapetui.engine.core import Engine
 from tapetui.engine.tape import medium_health as mh
-from tapetui.engine.drive.ops import TapeOps, month_refusal
+from tapetui.engine.drive import TapeOps, month_refusal
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -15,7 +15,7 @@ from tapetui.engine.events import Event, OperatorDone, OperatorNeeded, TapeChang
 from tapetui.engine.paths import Home
 from tapetui.engine.store import open_store
 from tapetui.engine.tape.base import DriveStatus, LabelInfo, LineSink, OpResult
-from tapetui.engine.drive.ops import MonthCheckFailed, TapeOps
+from tapetui.engine.drive import MonthCheckFailed, TapeOps
 from tapetui.engine.tape.sim import SimConfig, SimDriver
 
 NOV = datetime(2025, 11, 15, 10, 0).astimezone()

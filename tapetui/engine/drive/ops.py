@@ -1,135 +1,39 @@
-"""The rules around the drive that runs, the console and the CLI share.
+"""TapeOps: the drive as the project uses it, shared by runs, the console and the CLI.
 
-The driver knows how to talk to a drive; this layer knows what the project does
-with it (seed 计划任务执行细节文档, 2.3 and 4): the month check that protects last
-month's archive, the format flow (which label, format once, verify, make the
-catalog follow the cartridge, mark the sets the format destroyed), which
-cartridge a run may use, and keeping the `cartridges` table in step with the
-library. Driver errors leave this layer as `UserError`s: one line for the operator.
+The driver (`tape/`) knows how to talk to a drive; this layer knows what the
+project does with it: which cartridge a run may use (loading, here), keeping the
+`cartridges` table in step with the library (here), the month check
+(`month.py`), the format flow (`format.py`) and the protection of each source's
+last restorable state (`protection.py`). Driver errors leave this layer as
+`UserError`s: one line for the operator.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Iterator, Protocol
+from typing import TYPE_CHECKING
 
-from ..backup.chain import restorable_states
-from ..backup.levels import source_text
 from ..errors import UserError
 from ..events import OperatorDone, OperatorNeeded, TapeChanged
 from ..store.models import CartridgeRow, SetRow
-from ..tape.args import InvalidArgument, serial_from_barcode
-from ..tape.base import (
-    Cartridge,
-    DriveStatus,
-    LabelInfo,
-    LineSink,
-    NoCartridge,
-    OpResult,
-    TapeError,
-)
-from ..tape.labels import (
-    catalogable,
-    has_barcode,
-    is_this_month,
-    label_month,
-    scheduled_label,
-    shown_id,
-)
-from ..timeutil import show
+from ..tape.base import Cartridge, DriveStatus, LineSink, OpResult
+from ..tape.labels import catalogable, is_this_month, shown_id
+from .base import OpLog, driver_errors
+from .format import format_flow as _format_flow
+from .month import month_check as _month_check
+from .month import month_refusal, ym
+from .protection import ANY_CARTRIDGE, NAMED, LastState, LastStateAtRisk, format_allowed, heads_of, last_states_among
 
 if TYPE_CHECKING:
     from ..core import Engine
-
-logger = logging.getLogger("tapetui.tape")
 
 #: A cartridge with less than this share of its capacity left counts as full:
 #: real drives hit early warning before the last byte.
 FULL_RESERVE = 0.01
 #: Set states whose data is already gone or no longer catalogued.
 _GONE = {"overwritten", "expired"}
-#: `allow_format` for "whichever cartridge the run picks" (the CLI's --force).
-ANY_CARTRIDGE = "*"
-#: How many usable cartridges a refusal names.
-_NAMED = 5
-
-
-class OpLog(Protocol):
-    """Where an operation reports: a run's `RunLog`, or anything shaped like it."""
-
-    def info(self, text: str) -> None: ...
-    def warning(self, text: str) -> None: ...
-    def tool(self, text: str) -> None: ...
-
-
-class _ModuleLog:
-    """The fallback `OpLog` when the caller has no run log: the log file."""
-
-    def info(self, text: str) -> None:
-        logger.info(text)
-
-    def warning(self, text: str) -> None:
-        logger.warning(text)
-
-    def tool(self, text: str) -> None:
-        logger.info("tool: %s", text)
-
-
-class MonthCheckFailed(UserError):
-    """The loaded cartridge is not this month's: a run must not write on it."""
-
-
-class TapeOpFailed(UserError):
-    """The driver refused or failed an operation; the message says why."""
-
-
-class LastStateAtRisk(UserError):
-    """A full backup would format a cartridge holding the newest restorable state of
-    a source, and nobody said yes to that."""
-
-
-@dataclass
-class LastState:
-    """Sets on one cartridge that the newest restorable state of one source needs."""
-
-    held: list[SetRow]  # the sets on the cartridge, oldest first
-    head: SetRow  # the newest set of that state: what a restore of the source brings back
-
-    def text(self) -> str:
-        folders = source_text(self.head.source_key) or repr(self.head.name)
-        if [s.id for s in self.held] == [self.head.id]:
-            return f"set {self.head.id} ({self.head.level}), the last restorable backup of {folders}"
-        sets = ", ".join(f"{s.id} ({s.level})" for s in self.held)
-        return (f"{'set' if len(self.held) == 1 else 'sets'} {sets}, needed to restore set {self.head.id}, "
-                f"the last restorable backup of {folders}")
-
-
-def _last_states(lost: list[SetRow], states: dict[int, SetRow]) -> list[LastState]:
-    """The sets of `lost` that a source's newest restorable state needs, one entry per source."""
-    by_head: dict[int, LastState] = {}
-    for s in lost:
-        if s.id in states:
-            head = states[s.id]
-            by_head.setdefault(head.id, LastState([], head)).held.append(s)
-    return list(by_head.values())
-
-
-def format_allowed(allow: str | None, barcode: str) -> bool:
-    """Whether the operator's yes (`allow`: a barcode or ANY_CARTRIDGE) covers `barcode`."""
-    return allow == ANY_CARTRIDGE or (allow is not None and allow == barcode)
-
-
-@dataclass
-class FormatOutcome:
-    ok: bool
-    old_label: str | None
-    new_label: str | None
-    warnings: list[str] = field(default_factory=list)
-    overwritten_sets: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -159,38 +63,13 @@ def cartridge_status(c: Cartridge) -> str:
     return "active"
 
 
-def _ym(now: datetime) -> str:
-    return (now if now.tzinfo is None else now.astimezone()).strftime("%Y-%m")
-
-
-def _name(info: LabelInfo) -> str:
-    return info.label or info.serial or info.barcode or "(unlabelled)"
-
-
-def month_refusal(name: str, label: LabelInfo | str | None, now: datetime,
-                  formatted_at: datetime | None = None) -> str | None:
-    """Why the month check protects a formatted cartridge ("TP20261001 is last month's
-    (2026-10); the month check protects it"), None when it is this month's."""
-    month = label_month(label, formatted_at)
-    t = now if now.tzinfo is None else now.astimezone()
-    if month == (t.year, t.month):
-        return None
-    if month is None:
-        return f"{name} has no month (its label is not TP{{YYYY}}{{MM}}… and its format date is unknown); " \
-            "the month check protects it"
-    shown = f"{month[0]:04d}-{month[1]:02d}"
-    last = (t.year, t.month - 1) if t.month > 1 else (t.year - 1, 12)
-    whose = f"last month's ({shown})" if month == last else f"from {shown}"
-    return f"{name} is {whose}; the month check protects it"
-
-
 def _why_not(c: Cartridge, now: datetime) -> str:
-    """Why a run does not keep the loaded cartridge `c` (it is not `_eligible`)."""
+    """Why a run does not keep the loaded cartridge `c` (it is not `TapeOps._eligible`)."""
     return month_refusal(c.label or shown_id(c.barcode), c.label, now, c.formatted_at) or "it is full"
 
 
 def _none_usable(now: datetime) -> str:
-    return f"no usable cartridge in the library: need a blank one or this month's ({_ym(now)}) with free space"
+    return f"no usable cartridge in the library: need a blank one or this month's ({ym(now)}) with free space"
 
 
 def _where(c: Cartridge) -> str:
@@ -198,19 +77,9 @@ def _where(c: Cartridge) -> str:
     return f"{c.barcode} ({place})" if c.formatted else f"{c.barcode} (blank, {place})"
 
 
-@contextlib.contextmanager
-def _driver_errors(doing: str | None = None) -> Iterator[None]:
-    """Turn a driver's TapeError, refused argument or device OSError into a
-    one-line UserError."""
-    try:
-        yield
-    except UserError:
-        raise
-    except (TapeError, InvalidArgument, OSError) as e:
-        raise TapeOpFailed(f"{doing}: {e}" if doing else str(e)) from e
-
-
 class TapeOps:
+    """The drive policy of one engine: its driver, its catalog, its event bus."""
+
     #: Seconds between drive polls while waiting for an operator.
     poll_s: float = 2.0
     def __init__(self, engine: Engine) -> None:
@@ -222,11 +91,11 @@ class TapeOps:
     # ---- plain driver operations (with catalog and events kept in step) ------------
 
     async def status(self) -> DriveStatus:
-        with _driver_errors("cannot read the drive status"):
+        with driver_errors("cannot read the drive status"):
             return await self.driver.status()
 
     async def load(self, barcode: str) -> None:
-        with _driver_errors():
+        with driver_errors():
             await self.driver.load(barcode)
         self.engine.bus.publish(TapeChanged(reason=f"loaded {barcode}"))
         await self.sync_inventory()
@@ -236,20 +105,20 @@ class TapeOps:
         status = await self.status()
         if status.loaded is None:
             return None
-        with _driver_errors():
+        with driver_errors():
             await self.driver.unload()
         self.engine.bus.publish(TapeChanged(reason=f"unloaded {status.loaded}"))
         await self.sync_inventory()
         return status.loaded
 
     async def check(self, on_line: LineSink | None = None) -> OpResult:
-        with _driver_errors():
+        with driver_errors():
             return await self.driver.check(on_line=on_line)
 
     # ---- catalog ---------------------------------------------------------------------
 
     async def _inventory(self) -> list[Cartridge]:
-        with _driver_errors("cannot read the library"):
+        with driver_errors("cannot read the library"):
             return await self.driver.inventory()
 
     async def sync_inventory(self) -> list[CartridgeRow]:
@@ -290,7 +159,7 @@ class TapeOps:
                 location="drive" if c.in_drive else f"slot {c.slot}",
                 serial=c.serial, generation=c.generation, capacity_bytes=c.capacity_bytes,
                 used_bytes=c.used_bytes, formatted_at=c.formatted_at,
-                sets=len(await self._live_sets(rec.id)) if rec else 0,
+                sets=len(await self.live_sets(rec.id)) if rec else 0,
             ))
         for rec in records.values():
             views.append(CartridgeView(
@@ -298,31 +167,38 @@ class TapeOps:
                 in_drive=False, location="offline", serial=rec.serial,
                 generation=rec.generation, capacity_bytes=rec.capacity_bytes,
                 used_bytes=rec.used_bytes, formatted_at=rec.formatted_at,
-                sets=len(await self._live_sets(rec.id)),
+                sets=len(await self.live_sets(rec.id)),
             ))
         return views
 
-    async def _live_sets(self, cartridge_id: int) -> list[SetRow]:
+    async def live_sets(self, cartridge_id: int) -> list[SetRow]:
         return [s for s in await self.engine.sets.on_cartridge(cartridge_id) if s.status not in _GONE]
 
     async def would_lose(self, barcode: str, label: str | None = None) -> list[SetRow]:
         """Catalogued sets a format of this cartridge would destroy (found as the
         format flow finds its record: by id, else by label)."""
-        record = await self._find_record(barcode, label)
-        return [] if record is None else await self._live_sets(record.id)
+        record = await self.find_record(barcode, label)
+        return [] if record is None else await self.live_sets(record.id)
+
+    async def find_record(self, old_id: str | None, old_label: str | None) -> CartridgeRow | None:
+        """The record of a cartridge: by its id, else by its label."""
+        carts = self.engine.cartridges
+        found = await carts.by_barcode(old_id) if old_id else None
+        if found is None and old_label:
+            found = await carts.by_label(old_label)
+        return found
 
     # ---- the last restorable state of each source -------------------------------------
 
     async def last_states(self) -> dict[int, SetRow]:
         """Set id -> the newest restorable set of its source, for every set that state needs."""
-        states = restorable_states(await self.engine.sets.all())
-        return {s.id: chain[-1] for chain in states.values() for s in chain}
+        return heads_of(await self.engine.sets.all())
 
     async def last_states_on(self, barcode: str, label: str | None = None,
                              states: dict[int, SetRow] | None = None) -> list[LastState]:
         """The sets on this cartridge that the newest restorable state of a source needs."""
         states = await self.last_states() if states is None else states
-        return _last_states(await self.would_lose(barcode, label), states)
+        return last_states_among(await self.would_lose(barcode, label), states)
 
     async def refuse_format(self, cartridge: Cartridge, allow: str | None) -> list[LastState]:
         """Before a full backup formats `cartridge`: raise LastStateAtRisk if that destroys
@@ -357,201 +233,12 @@ class TapeOps:
                     and (rec.status == "blank" or is_this_month(rec.label, now, rec.formatted_at))
                     and not await self.last_states_on(rec.barcode, rec.label, states)):
                 out.append(f"{rec.barcode} (not in the library)")
-        return out[:_NAMED]
+        return out[:NAMED]
 
-    # ---- month check -----------------------------------------------------------------
+    # ---- month check, format flow: functions of a TapeOps, in month.py and format.py ----
 
-    async def month_check(
-        self, now: datetime, *, override: bool = False, log: OpLog | None = None
-    ) -> LabelInfo | None:
-        """Refuse a cartridge from another month; returns the label it checked.
-
-        A blank cartridge passes (it holds nothing to protect). `override` lets an
-        operator run anyway; that is logged as a warning, never silent."""
-        log = log or _ModuleLog()
-        if not self.engine.config.tape.month_check:
-            log.info("month check is disabled (tape.month_check = false)")
-            return None
-        try:
-            info = await self.driver.read_label()
-        except NoCartridge as e:
-            raise UserError(f"no cartridge in the drive; load this month's tape ({_ym(now)})") from e
-        except TapeError as e:
-            raise TapeOpFailed(f"cannot read the tape label: {e}") from e
-        if info is None:
-            log.info("month check: the cartridge is blank, nothing to protect")
-            return None
-        if info.formatted_at is not None and label_month(info.label) is None:
-            log.info(f"month check: label {info.label or '(none)'} is not TP{{YYYY}}{{MM}}…, so its month "
-                     f"({_ym(info.formatted_at)}) came from its format date ({show(info.formatted_at)})")
-        why = month_refusal(_name(info), info, now)
-        if why is None:
-            log.info(f"month check: tape {_name(info)} is this month's ({_ym(now)})")
-            return info
-        if override:
-            log.warning(f"month check lifted for this run by the operator (--no-month-check): {why}")
-            return info
-        raise MonthCheckFailed(f"{why}. This month is {_ym(now)}: change the tape, "
-                               "or run it by hand with --no-month-check")
-
-    # ---- format flow -----------------------------------------------------------------
-
-    async def format_flow(
-        self,
-        *,
-        scheduled: bool,
-        now: datetime,
-        log: OpLog,
-        label: str | None = None,
-        force: bool = True,
-        barcode: str | None = None,
-        in_run: bool = False,
-    ) -> FormatOutcome:
-        """Format the loaded cartridge once and make the catalog follow it.
-
-        `scheduled`: label it TP{YYYY}{MM}01 (an automatic firing); else keep its
-        label. `in_run`: the format a full backup run does (a schedule's), which
-        the log must not call a manual format even when the run was started by hand.
-
-        `barcode`: the one on the cartridge's sticker, for a cartridge whose memory
-        holds none (a new one in a standalone drive); its 6-character serial is
-        written to the medium, so the drive can name the cartridge from then on.
-
-        Never raises for a tape or catalog failure: a failed format is ok=False
-        with a warning (a backup goes on without it); a catalog update that fails
-        after a good format is a warning and ok stays True."""
-        out = FormatOutcome(ok=False, old_label=None, new_label=None)
-
-        def warn(text: str) -> None:
-            out.warnings.append(text)
-            log.warning(text)
-
-        try:
-            with _driver_errors():
-                before = await self.driver.read_label()
-                status = await self.driver.status()
-        except UserError as e:
-            warn(f"format failed: {e}")
-            return out
-        out.old_label = before.label if before else None
-        old_id = (before.barcode if before else None) or status.loaded or out.old_label
-        log.info(f"label before format: {out.old_label or '(blank)'}"
-                 + (f" on {shown_id(old_id)}" if old_id else ""))
-        if scheduled:
-            new_label = scheduled_label(now)
-            log.info(f"scheduled format: new label {new_label} for {_ym(now)}")
-        else:
-            new_label = label or out.old_label or scheduled_label(now)
-            log.info(f"scheduled format before the full backup: label {new_label} "
-                     f"({'kept: a run started by hand keeps the label' if out.old_label else 'a blank cartridge'})"
-                     if in_run else f"manual format: label {new_label}")
-
-        try:
-            with _driver_errors():
-                if status.mounted:
-                    await self.driver.unmount()
-                serial = serial_from_barcode(barcode) if barcode is not None else None
-                result = await self.driver.format(new_label, serial=serial, force=force, on_line=log.tool)
-        except UserError as e:
-            result = OpResult(success=False, message=str(e))
-        finally:
-            self.engine.bus.publish(TapeChanged(reason="format"))
-        if not result.success:
-            warn(f"format failed: {result.message}")
-            return out
-
-        try:
-            with _driver_errors():
-                after = await self.driver.read_label()
-        except UserError as e:
-            warn(f"the tool reported success but the label cannot be read back: {e}")
-            after = None
-        if after is None and not out.warnings:
-            warn(f"the tool reported success but the tape reads blank (expected label {new_label})")
-        out.ok = after is not None
-        out.new_label = after.label if after else new_label
-        if after is not None and after.label != new_label:
-            warn(f"after formatting the tape reads label {after.label!r}, expected {new_label!r}")
-        if out.ok:
-            log.info(f"format succeeded, label is now {out.new_label}")
-
-        # The medium was rewritten: the catalog must follow even if verification failed.
-        # Sets first: a catalog claiming restorable sets on a wiped tape is the worse lie.
-        new_id = await self._id_after_format(after, status) or out.new_label
-        old_record: CartridgeRow | None = None
-        try:
-            old_record = await self._find_record(old_id, out.old_label)
-            if old_record is not None:
-                lost = await self._live_sets(old_record.id)
-                await self.engine.sets.mark_overwritten(old_record.id)
-                out.overwritten_sets = [s.id for s in lost]
-                if lost:
-                    log.info("sets now overwritten: " + ", ".join(f"#{s.id} {s.name}" for s in lost))
-        except Exception as e:
-            warn(f"the tape was formatted but its sets could not be marked overwritten: {e}")
-        if not catalogable(new_id):
-            warn("the tape was formatted but the drive cannot name it (no barcode, unreadable "
-                 "cartridge memory), so it is not catalogued: format it again giving its barcode")
-            self.engine.bus.publish(TapeChanged(reason="format: catalog updated"))
-            return out
-        if not has_barcode(new_id):
-            log.info(f"the cartridge carries no barcode: catalogued as {shown_id(new_id)}; give its "
-                     "barcode when formatting it so the drive can name it")
-        try:
-            how = await self._update_record(old_record, new_id, out.new_label, after, status)
-            log.info(f"cartridge record {how}: {out.old_label or '(blank)'} -> {out.new_label}")
-        except Exception as e:
-            warn(f"the tape was formatted but its catalog record could not be updated: {e}")
-        self.engine.bus.publish(TapeChanged(reason="format: catalog updated"))  # sets counts follow now
-        return out
-
-    async def _id_after_format(self, after: LabelInfo | None, before: DriveStatus) -> str | None:
-        """The cartridge's id once formatted: what its label says, else what the drive
-        now calls it (a format can give it a barcode), else what it was called (None:
-        a drive that names no cartridge, where the seed's rule makes the label the id)."""
-        if after is not None and after.barcode:
-            return after.barcode
-        try:
-            with _driver_errors():
-                now = await self.driver.status()
-        except UserError:
-            now = before
-        return now.loaded or before.loaded
-    async def _find_record(self, old_id: str | None, old_label: str | None) -> CartridgeRow | None:
-        carts = self.engine.cartridges
-        found = await carts.by_barcode(old_id) if old_id else None
-        if found is None and old_label:
-            found = await carts.by_label(old_label)
-        return found
-
-    async def _update_record(
-        self,
-        old: CartridgeRow | None,
-        new_id: str,
-        new_label: str,
-        after: LabelInfo | None,
-        status: DriveStatus,
-    ) -> str:
-        """Seed 4.2: found by old id or label -> rename; new id taken by another
-        record -> label only; not found -> create. Returns what was done."""
-        carts = self.engine.cartridges
-        formatted_at = after.formatted_at if after else None
-        fresh = dict(
-            serial=after.serial if after else None, generation=status.generation,
-            capacity_bytes=status.capacity_bytes, used_bytes=0, formatted_at=formatted_at,
-            status="active" if after else "blank",
-        )
-        async with self.engine.store.transaction():
-            if old is None:
-                await carts.upsert(new_id, label=new_label, **fresh)
-                return f"created for {new_id}"
-            taken = await carts.by_barcode(new_id)
-            if taken is not None and taken.id != old.id:
-                await carts.set_label(old.id, new_label, formatted_at)
-                return f"relabelled ({new_id} is already recorded)"
-            await carts.rename(old.id, new_id, new_label)
-            await carts.upsert(new_id, **fresh)
-            return "renamed" if old.barcode != new_id else "updated"
+    month_check = _month_check
+    format_flow = _format_flow
 
     # ---- choosing the cartridge for a run --------------------------------------------
 
@@ -621,7 +308,7 @@ class TapeOps:
         held: dict[str, int] = {}  # eligible cartridge -> how many catalogued sets it holds
         for c in (c for c in inventory if self._eligible(c, now, "full")):
             lost = await self.would_lose(c.barcode, c.label)
-            held[c.barcode], at_risk = len(lost), _last_states(lost, states)
+            held[c.barcode], at_risk = len(lost), last_states_among(lost, states)
             if at_risk and not format_allowed(allow, c.barcode):
                 protected[c.barcode] = at_risk
             else:

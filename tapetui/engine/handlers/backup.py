@@ -147,7 +147,7 @@ async def _backup(engine: Engine, firing: Firing, params: dict[str, Any]) -> Out
     """The run once it has the drive: level (decided now: a backup it waited for
     may have made the base), cartridge, month check, format, backup."""
     from ..backup.engine import BackupRequest, run_backup
-    from ..drive.ops import LastStateAtRisk, MonthCheckFailed, TapeOps
+    from ..drive import LastStateAtRisk, MonthCheckFailed, TapeOps
 
     log, name = firing.log, firing.schedule.name
     sources, requested = params["sources"], params["level"]
