@@ -62,7 +62,7 @@ async def test_opening_the_demo_fires_nothing_and_shows_the_history(tmp_path: Pa
         assert isinstance(app, TapetuiApp)
         await asyncio.wait_for(app.ready.wait(), 15)
         await pilot.pause(1.0)  # the scheduler's first tick has run
-        assert await app.scheduler.tick(clock()) == []
+        assert await app.session.control.scheduler.tick(clock()) == []
         assert not app.live.state.running
         runs = await app.service.run_list()
         assert len(runs) == 6 and {r.status for r in runs} <= {"success", "warning"}

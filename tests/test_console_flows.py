@@ -235,7 +235,7 @@ async def test_run_now_and_watch_it_finish(tmp_path: Path, src: Path) -> None:
         await settle(pilot)
         await pilot.press("r")
         await settle(pilot)
-        await until(pilot, lambda: not app.live.state.running and app.scheduler.running == {})
+        await until(pilot, lambda: not app.live.state.running and app.session.control.scheduler.running == {})
         [run] = await app.service.run_list()
         assert run.status == "success", run.message
         await pilot.press("2")

@@ -23,13 +23,8 @@ from textual.dom import DOMNode
 from textual.signal import Signal
 from textual.worker import Worker
 
-from ..engine.core import Engine
-from ..engine.daemon.control import LocalControl
-from ..engine.daemon.session import Session, open_session, take_over
+from ..engine.control import Control, Engine, Home, LocalControl, Session, TapeDriver, open_session, take_over
 from ..engine.errors import UserError
-from ..engine.paths import Home
-from ..engine.scheduler import Scheduler
-from ..engine.tape.base import TapeDriver
 from ..engine.tape.labels import shown_id
 from .commands import ScreenCommands
 from .errors import report_worker_error
@@ -109,7 +104,7 @@ class TapetuiApp(App[None]):
         self.ready = asyncio.Event()
         self.run_to_show: int | None = None  # a run started here: Runs selects it when it opens
         self.session: Session | None = None  # None when started without a scheduler
-        self.service: LocalControl
+        self.service: Control
         self.daemon_gone = False
         self._closing = False
 
@@ -140,24 +135,19 @@ class TapetuiApp(App[None]):
         self.refresh_header()
         self.ready.set()
 
-    @property
-    def scheduler(self) -> Scheduler:
-        """This process's scheduler (it runs nothing while attached or unscheduled)."""
-        return self.service.scheduler
-
     def _use(self, session: Session) -> None:
         self.session = session
         self.service = session.control
         self.daemon_gone = False
         self.facts.scheduler = session_text(session)
         if session.mode == "attached":
-            session.control.client.on_close(self._on_daemon_gone)  # type: ignore[attr-defined]
+            session.control.on_detached(self._on_daemon_gone)
             self._join_running()
 
     @work(exclusive=True, group="join-runs", exit_on_error=False)
     async def _join_running(self) -> None:
         """Attached mid-run: the header shows the daemon's runs as the starting console's does."""
-        self.live.joined(await self.service.runs.running(live=True))
+        self.live.joined(await self.service.running())
         self.header_changed.publish(self.facts)
 
     async def on_unmount(self) -> None:
@@ -165,7 +155,7 @@ class TapetuiApp(App[None]):
             return
         self._closing = True
         if self.session is None or self.session.mode == "scheduling":
-            await self.scheduler.close("the console was closed")
+            await self.service.close("the console was closed")
         if self.session is not None:
             await self.session.close()
         if self._own_engine:
@@ -180,7 +170,7 @@ class TapetuiApp(App[None]):
         self.live.state.progress.clear()
         self.facts.scheduler = "daemon gone"
         self.header_changed.publish(self.facts)
-        pid = self.session.control.client.pid  # type: ignore[attr-defined]
+        pid = self.service.daemon_pid
         self.notify(f"the tapetui daemon (pid {pid}) went away: nothing schedules backups now.\n"
                     "Press T to take over scheduling in this console.", title="Daemon gone",
                     severity="error", timeout=30)
@@ -225,7 +215,7 @@ class TapetuiApp(App[None]):
 
     @work(exclusive=True, group="header", name="Read the drive", exit_on_error=False)
     async def refresh_header(self) -> None:
-        status = await self.engine.driver.status()
+        status = await self.service.drive_status()
         if not status.drive_present:
             drive: tuple[str, ...] = ("no drive",)
         elif status.loaded is None:
@@ -288,7 +278,7 @@ def session_text(session: Session) -> str:
     if session.mode == "scheduling":
         return "scheduler on"
     if session.mode == "attached":
-        return f"attached to daemon pid {session.control.client.pid}"  # type: ignore[attr-defined]
+        return f"attached to daemon pid {session.control.daemon_pid}"
     holder = session.holder
     if holder is None or holder.pid is None:
         return "scheduled elsewhere"

@@ -71,6 +71,28 @@ class _Active:
     recording: bool = False
 
 
+async def recover(engine: Engine) -> list[str]:
+    """Close what a dead process left open: its runs are 'interrupted', its sets
+    incomplete, its schedules idle. Runs of live processes are left alone, so any
+    process may call this at start (no scheduler needed). Returns what it did, a line
+    each (also logged)."""
+    now = engine.clock()
+    stale = await Runs(engine.store).mark_interrupted(now)
+    incomplete = await engine.sets.mark_interrupted_runs()
+    freed = await Schedules(engine.store).release_orphans()
+    done = []
+    if incomplete:
+        done.append(f"backup set(s) {', '.join(map(str, incomplete))} were left unfinished by a process "
+                    "that ended; marked incomplete")
+    if stale:
+        done.append(f"marked run(s) {', '.join(map(str, stale))} interrupted (their process ended)")
+    if freed:
+        done.append(f"schedule(s) {', '.join(freed)} were left running by a process that ended; now idle")
+    for line in done:
+        log.warning(line)
+    return done
+
+
 class Scheduler:
     def __init__(
         self,
@@ -99,24 +121,8 @@ class Scheduler:
 
     # -- life cycle --------------------------------------------------------------
     async def recover(self) -> list[str]:
-        """Close what a dead process left open: its runs are 'interrupted', its sets
-        incomplete, its schedules idle. Runs of live processes are left alone, so any
-        process may call this at start. Returns what it did, a line each (also logged)."""
-        now = self.engine.clock()
-        stale = await self.runs.mark_interrupted(now)
-        incomplete = await self.engine.sets.mark_interrupted_runs()
-        freed = await self.schedules.release_orphans()
-        done = []
-        if incomplete:
-            done.append(f"backup set(s) {', '.join(map(str, incomplete))} were left unfinished by a process "
-                        "that ended; marked incomplete")
-        if stale:
-            done.append(f"marked run(s) {', '.join(map(str, stale))} interrupted (their process ended)")
-        if freed:
-            done.append(f"schedule(s) {', '.join(freed)} were left running by a process that ended; now idle")
-        for line in done:
-            log.warning(line)
-        return done
+        """`recover(engine)`, at the start of the console's or the daemon's scheduling."""
+        return await recover(self.engine)
 
     async def start(self) -> None:
         """Recover, then run the worker loop in the background (console and daemon)."""

@@ -128,7 +128,7 @@ class FormatScreen(ModalScreen[FormatRequest | None]):
     def on_input_changed(self) -> None:
         self._show_error(self._problem())
         note = None
-        if tapp(self).engine.config.tape.month_check:
+        if tapp(self).service.month_check:
             note = month_note(self._values()[0] or self.current_label or "", tapp(self).now())
         shown = self.query_one("#form-note", Static)
         shown.update(note or "")

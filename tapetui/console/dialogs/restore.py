@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from ...engine.store.models import SetRow
-from ...engine.browse import RestoreSummary
+from ...engine.control import RestoreSummary
 from ...engine.names import shown
 from ..fmt import human_bytes, when
 from .confirm import ConfirmScreen

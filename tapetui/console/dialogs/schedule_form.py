@@ -2,14 +2,13 @@
 
 The form parses what is typed with the engine's own schedule syntax as you
 type (so the message is the engine's), shows the next five firings, and the
-seeds' advice for tape. Saving goes through `Service.add` / `Service.edit`;
+seeds' advice for tape. Saving goes through `Control.add` / `Control.edit`;
 when the engine refuses, the reason is shown and the form stays open with
 everything as typed.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -18,11 +17,9 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from ...engine import handlers
+from ...engine.control import ADVICE, LEVELS, Saved
 from ...engine.errors import UserError
-from ...engine.handlers.backup import ADVICE, LEVELS
-from ...engine.schedule import ScheduleError, describe, next_run, parse_spec, validate
-from ...engine.service import Saved
+from ...engine.schedule import ScheduleError
 from ...engine.store.models import ScheduleRow, TemplateRow
 from ..context import tapp
 from ..fmt import when
@@ -39,25 +36,6 @@ KIND_EXAMPLES = {
 }
 TAPE_ADVICE = "For tape: a monthly full and a weekly differential."
 NO_TEMPLATE = "(none)"
-
-
-def when_text(row: ScheduleRow) -> tuple[str, str]:
-    """The (kind, text) a stored schedule would be typed as."""
-    c = row.config
-    match row.type:
-        case "once":
-            return "once", f"{datetime.fromisoformat(c['at']).astimezone():%Y-%m-%d %H:%M}"
-        case "interval":
-            return "every", f"{c['every']}{c['unit'][0]}"
-        case "daily":
-            return "daily", c["at"]
-        case "weekly":
-            return "weekly", f"{','.join(c['days'])} {c['at']}"
-        case "monthly":
-            return "monthly", f"{c['day']} {c['at']}"
-        case "yearly":
-            return "yearly", f"{c['month']:02d}-{c['day']:02d} {c['at']}"
-    return "cron", c["expr"]
 
 
 def split_list(text: str) -> list[str]:
@@ -107,7 +85,7 @@ class ScheduleForm(ModalScreen[Saved | None]):
 
     def compose(self) -> ComposeResult:
         row = self.row
-        kind, text = when_text(row) if row else ("weekly", "")
+        kind, text = tapp(self).service.when_of(row) if row else ("weekly", "")
         cfg = row.action_config if row else {}
         with VerticalScroll(id="dialog", classes="form"):
             yield Label(f"Edit schedule {row.name!r}" if row else "New schedule", id="dialog-title")
@@ -120,7 +98,7 @@ class ScheduleForm(ModalScreen[Saved | None]):
                 yield Label("When")
                 yield Input(text, id="when", placeholder=KIND_EXAMPLES[kind], compact=True)
                 yield Label("Action")
-                yield Select([(a, a) for a in handlers.names()], value=row.action if row else "backup",
+                yield Select([(a, a) for a in tapp(self).service.actions()], value=row.action if row else "backup",
                              id="action", allow_blank=False, compact=True)
                 yield Label("Level", classes="backup-only")
                 yield Select([(lv, lv) for lv in LEVELS], value=cfg.get("level", "full"), id="level",
@@ -181,23 +159,16 @@ class ScheduleForm(ModalScreen[Saved | None]):
             error.update(f"When: {KIND_EXAMPLES[kind]}")
             preview.update("")
             return
-        now = tapp(self).now()
         try:
-            spec = parse_spec(kind, text, now)
+            check = tapp(self).service.check_when(kind, text)
         except ScheduleError as e:
             error.update(f"✗ {e}")
             error.set_class(True, "-error")
             preview.update("")
             return
         error.set_class(False, "-error")
-        notes = validate(spec, now)
-        error.update("\n".join(f"! {n}" for n in notes) if notes else f"✓ {describe(spec)}")
-        times, t = [], now
-        for _ in range(5):
-            t = next_run(spec, t)
-            if t is None:
-                break
-            times.append(when(t))
+        error.update("\n".join(f"! {n}" for n in check.notes) if check.notes else f"✓ {check.rule}")
+        times = [when(t) for t in check.times]
         preview.update(firings_text(times, preview.content_region.width or self.app.size.width - 8))
 
     @on(Select.Changed, "#action")
@@ -296,7 +267,7 @@ class ScheduleForm(ModalScreen[Saved | None]):
                     template=v["template"],
                 )
             else:
-                old_kind, old_when = when_text(self.row)
+                old_kind, old_when = service.when_of(self.row)
                 timing = {} if (v["kind"], v["when"]) == (old_kind, old_when) else {"kind": v["kind"], "when": v["when"]}
                 saved = await service.edit(
                     self.row.name, **timing, action=v["action"], settings=v["settings"],

@@ -51,8 +51,8 @@ def stop_text(run: RunRow, progress: Progress | None, backup_set: SetRow | None)
 async def stop_confirmed(screen: Screen, run: RunRow) -> bool:
     """Ask about stopping `run` (from a worker); True only on an explicit yes."""
     app = tapp(screen)
-    run = await app.service.runs.get(run.id)  # its set is linked once it begins writing
-    backup_set = await app.engine.sets.get(run.set_id) if run.set_id is not None else None
+    run = await app.service.run(run.id)  # its set is linked once it begins writing
+    backup_set = await app.service.set(run.set_id) if run.set_id is not None else None
     body = stop_text(run, app.live.state.progress.get(run.id), backup_set)
     return await app.push_screen_wait(ConfirmScreen(STOP_TITLE, body, yes="Stop"))
 

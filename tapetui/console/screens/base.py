@@ -9,7 +9,6 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 from textual.worker import Worker
 
-from ..context import tapp
 from ..keys import SCREENS
 from ..errors import report_worker_error
 from ..fmt import Fit
@@ -33,10 +32,6 @@ class MainScreen(Screen[None]):
 
     def body(self) -> ComposeResult:
         raise NotImplementedError
-
-    @property
-    def engine(self):
-        return tapp(self).engine
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_error(self, event)

@@ -15,13 +15,11 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Input, Label, Static, Tree
 
-from ...engine.backup.restore import RestoreRequest
-from ...engine.backup.verify import summary as verify_summary
+from ...engine.control import PointInTime, RestoreRequest, verify_summary
 from ...engine.events import Event, LogLine, RunStarted
 from ...engine.store.models import Entry, SetRow
 from ..dialogs.restore import RestoreScreen
 from ..widgets.log_view import LiveLog
-from ...engine.browse import PointInTime
 from ..context import tapp
 from ..fmt import Tail, barcodes, count, human_bytes, short_level, when, when_fit
 from ..widgets.catalog_tree import CatalogTree, Item, entry_detail
@@ -104,7 +102,7 @@ class CatalogScreen(MainScreen):
     # -- sets -----------------------------------------------------------------------------
     @work(exclusive=True, group="catalog.sets", exit_on_error=False)
     async def action_refresh(self) -> None:
-        self.post_message(self.SetsLoaded(await self.engine.sets.all()))
+        self.post_message(self.SetsLoaded(await tapp(self).service.sets()))
 
     def on_catalog_screen_sets_loaded(self, message: SetsLoaded) -> None:
         self.sets = {s.id: s for s in message.sets}
@@ -138,7 +136,7 @@ class CatalogScreen(MainScreen):
     async def open_tree(self, s: SetRow) -> None:
         view = self.query_one("#tree-view", Vertical)
         await view.remove_children()
-        self.pit = await PointInTime.of(self.engine, s.id)
+        self.pit = await tapp(self).service.point_in_time(s.id)
         tree = CatalogTree(f"set #{s.id} {s.level} {when(s.finished_at or s.started_at)} "
                            f"(as of then: sets {', '.join(f'#{i}' for i in self.pit.chain)})",
                            self.pit.sources, self.pit.page, id="tree")
@@ -176,8 +174,9 @@ class CatalogScreen(MainScreen):
 
     @work(exclusive=True, group="catalog.search", exit_on_error=False)
     async def _search(self, pattern: str) -> None:
-        entries = await self.engine.catalog.find(pattern, limit=1000)
-        sets = {s.id: s for s in await self.engine.sets.all()}
+        control = tapp(self).service
+        entries = await control.find(pattern, limit=1000)
+        sets = {s.id: s for s in await control.sets()}
         self.post_message(self.Found(pattern, entries, sets))
 
     def on_catalog_screen_found(self, message: Found) -> None:
@@ -207,8 +206,8 @@ class CatalogScreen(MainScreen):
 
     @work(exclusive=True, group="catalog.restore", exit_on_error=False)
     async def _restore(self, s: SetRow, paths: list[str]) -> None:
-        engine = self.engine
-        pit = self.pit if self.pit is not None and self.pit.set.id == s.id else await PointInTime.of(engine, s.id)
+        pit = self.pit if self.pit is not None and self.pit.set.id == s.id \
+            else await tapp(self).service.point_in_time(s.id)
         summary = await pit.summary(paths)
         choice = await self.app.push_screen_wait(RestoreScreen(s, paths, summary))
         if choice is None:

@@ -20,8 +20,6 @@ from textual.message import Message
 from textual.widgets import DataTable, Input
 
 from ...engine import events as ev
-from ...engine.core import Engine
-from ...engine.errors import NotFound
 from ...engine.store.models import RunRow
 from ..context import tapp
 from ..live import StoredLine, after_shown, join_log
@@ -31,22 +29,6 @@ from ..widgets.progress_panel import ProgressPanel
 from .base import MainScreen, add_columns, fill_table
 
 RUNS_SHOWN = 500
-
-
-async def cartridges_of(engine: Engine, rows: list[RunRow]) -> dict[int, list[str]]:
-    """The cartridges of the sets of runs whose result does not name them: a run's
-    result names them only at its end, and a stopped run's never; its set names
-    them as soon as it writes."""
-    found: dict[int, list[str]] = {}
-    for run in rows:
-        if run.set_id is not None and "cartridges" not in run.result:
-            try:
-                cartridges = (await engine.sets.get(run.set_id)).cartridges
-            except NotFound:  # pruned
-                continue
-            if cartridges:
-                found[run.id] = cartridges
-    return found
 
 
 def took_fit(start: datetime, end: datetime | None) -> Fit:
@@ -197,7 +179,7 @@ class RunsScreen(MainScreen):
     @work(exclusive=True, group="runs.load", exit_on_error=False)
     async def action_refresh(self) -> None:
         rows = await tapp(self).service.run_list(self.schedule_filter, limit=RUNS_SHOWN)
-        self.post_message(self.Loaded(rows, await cartridges_of(self.engine, rows)))
+        self.post_message(self.Loaded(rows, await tapp(self).service.writing_to(rows)))
 
     def on_runs_screen_loaded(self, message: Loaded) -> None:
         self.rows = {r.id: r for r in message.rows}
@@ -266,9 +248,9 @@ class RunsScreen(MainScreen):
 
     @work(exclusive=True, group="runs.log", name="Show run log", exit_on_error=False)
     async def _load_log(self, run_id: int) -> None:
-        runs = tapp(self).service.runs
-        run = await runs.get(run_id)
-        self.post_message(self.LogLoaded(run, await runs.tail(run_id, LiveLog.MAX)))
+        control = tapp(self).service
+        run = await control.run(run_id)
+        self.post_message(self.LogLoaded(run, await control.run_tail(run_id, LiveLog.MAX)))
 
     def on_runs_screen_log_loaded(self, message: LogLoaded) -> None:
         run = message.run

@@ -1,5 +1,5 @@
 """Schedules: the table of every schedule, and new / edit / delete / enable /
-run now / stop / open its runs. All rules live in the engine's `Service`."""
+run now / stop / open its runs. All rules live behind the engine's `Control`."""
 
 from __future__ import annotations
 

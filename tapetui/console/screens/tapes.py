@@ -23,9 +23,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from ...engine.drive import CartridgeView, TapeOps
+from ...engine.control import CartridgeView, Control, DriveStatus
 from ...engine.events import Event, LogLine, OperatorNeeded
-from ...engine.tape.base import DriveStatus
 from ...engine.tape.labels import has_barcode, shown_id
 from ...engine.tape.medium_health import health_text
 from ..dialogs.format import FormatScreen
@@ -81,13 +80,13 @@ class TapesScreen(MainScreen):
 
     # -- data ---------------------------------------------------------------------------
     @property
-    def ops(self) -> TapeOps:
-        return TapeOps(self.engine)
+    def ops(self) -> Control:
+        return tapp(self).service
 
     @work(exclusive=True, group="tapes.refresh", exit_on_error=False)
     async def action_refresh(self) -> None:
         ops = self.ops
-        self.post_message(self.Loaded(await ops.status(), await ops.overview()))
+        self.post_message(self.Loaded(await ops.drive_status(), await ops.cartridges()))
 
     def on_tapes_screen_loaded(self, message: Loaded) -> None:
         self.query_one("#drive", Static).update(drive_text(message.status))
@@ -116,7 +115,7 @@ class TapesScreen(MainScreen):
 
     @work(exclusive=True, group="tapes.move", exit_on_error=False)
     async def action_unload(self) -> None:
-        loaded = (await self.ops.status()).loaded
+        loaded = (await self.ops.drive_status()).loaded
         if loaded is None:
             self.notify("the drive is empty", severity="warning")
             return
@@ -144,12 +143,11 @@ class TapesScreen(MainScreen):
     @work(exclusive=True, group="tapes.format", exit_on_error=False)
     async def action_format(self) -> None:
         ops = self.ops
-        status = await ops.status()
+        status = await ops.drive_status()
         if status.loaded is None:
             self.notify("the drive is empty: select a cartridge and press l to load it first", severity="warning")
             return
-        lost = await ops.would_lose(status.loaded)
-        last = [x.text() for x in await ops.last_states_on(status.loaded)]
+        lost, last = await ops.format_loss(status.loaded)
         request = await self.app.push_screen_wait(FormatScreen(status.loaded, status.label, lost, last))
         if request is None:
             return
@@ -169,8 +167,7 @@ class TapesScreen(MainScreen):
 
     @work(exclusive=True, group="tapes.check", exit_on_error=False)
     async def action_check(self) -> None:
-        ops = self.ops
-        status = await ops.status()
+        status = await self.ops.drive_status()
         if status.loaded is None:
             self.notify("load a cartridge to check it", severity="warning")
             return

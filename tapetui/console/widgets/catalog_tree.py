@@ -24,7 +24,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import Worker
 
-from ...engine.browse import PAGE, Page
+from ...engine.control import PAGE, Page
 from ...engine.names import shown
 from ...engine.store.models import Entry, special_kind
 from ..errors import report_worker_error

@@ -11,19 +11,22 @@ from __future__ import annotations
 from ..backup.catalog_copy import ImportResult
 from ..backup.restore import CONFLICTS, RestoreRequest, RestoreResult
 from ..backup.verify import VerifyResult
+from ..backup.verify import summary as verify_summary
 from ..browse import PAGE, Page, PointInTime, RestoreSummary
 from ..core import Engine
 from ..daemon.client import DaemonError, DaemonGone, NoDaemon
 from ..drive import ANY_CARTRIDGE, CartridgeView, FormatOutcome
+from ..handlers.backup import ADVICE, LEVELS
 from ..paths import Home
-from ..tape.base import DriveStatus, OpResult
+from ..tape.base import DriveStatus, OpResult, TapeDriver
 from .api import (
     MISSED_POLICIES, PREVIEW_CAP, PREVIEW_MAX_DAYS, REMOTE_OPS, RESTORE_RUN, Control, ControlStatus, DriveBusy,
-    FormatRisk, Formatted, Preview, PreviewItem, Saved, WhenCheck,
+    FormatRisk, Formatted, Preview, PreviewItem, Restored, Saved, WhenCheck,
 )
 from .base import ControlBase
 from .local import LocalControl, check_name
 from .remote import RemoteControl, attach
+from .session import Session, open_session, take_over
 
 
 async def open_control(engine: Engine) -> Control:
@@ -34,10 +37,10 @@ async def open_control(engine: Engine) -> Control:
 
 
 __all__ = [
-    "ANY_CARTRIDGE", "CONFLICTS", "MISSED_POLICIES", "PAGE", "PREVIEW_CAP", "PREVIEW_MAX_DAYS", "REMOTE_OPS",
+    "ADVICE", "ANY_CARTRIDGE", "LEVELS", "CONFLICTS", "MISSED_POLICIES", "PAGE", "PREVIEW_CAP", "PREVIEW_MAX_DAYS", "REMOTE_OPS",
     "RESTORE_RUN", "CartridgeView", "Control", "ControlBase", "ControlStatus", "DaemonError", "DaemonGone",
     "DriveBusy", "DriveStatus", "Engine", "FormatOutcome", "FormatRisk", "Formatted", "Home", "ImportResult",
     "LocalControl", "NoDaemon", "OpResult", "Page", "PointInTime", "Preview", "PreviewItem", "RemoteControl",
-    "RestoreRequest", "RestoreResult", "RestoreSummary", "Saved", "VerifyResult", "WhenCheck", "attach",
-    "check_name", "open_control",
+    "Restored", "RestoreRequest", "RestoreResult", "RestoreSummary", "Saved", "Session", "TapeDriver", "VerifyResult",
+    "WhenCheck", "attach", "check_name", "open_control", "open_session", "take_over", "verify_summary",
 ]

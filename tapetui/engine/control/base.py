@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
+from .. import handlers
 from ..backup.catalog_copy import ImportResult  # noqa: F401 - hints of `import_catalog`, read by the wire
 from ..browse import PointInTime
 from ..drive import CartridgeView, TapeOps
@@ -52,6 +53,11 @@ class ControlBase(ABC):
     @staticmethod
     def describe(row: ScheduleRow) -> str:
         return describe(spec_from_dict(row.type, row.config))
+
+    @staticmethod
+    def actions() -> list[str]:
+        """What a schedule may do (the registered action handlers)."""
+        return handlers.names()
 
     @staticmethod
     def when_of(row: ScheduleRow) -> tuple[str, str]:
@@ -140,6 +146,10 @@ class ControlBase(ABC):
     async def run_lines(self, run_id: int, *, after: int = 0) -> list[LogLine]:
         return await self.runs.lines(run_id, after=after)
 
+    async def run_tail(self, run_id: int, n: int) -> list[LogLine]:
+        """The run's last `n` stored lines."""
+        return await self.runs.tail(run_id, n)
+
     def follow(self, run_id: int, *, poll_s: float = 0.25) -> AsyncIterator[LogLine]:
         """The run's stored lines, then each new one, until it has ended."""
         return self.runs.follow(run_id, poll_s=poll_s)
@@ -194,16 +204,31 @@ class ControlBase(ABC):
     def driver_name(self) -> str:
         return self.engine.driver.name
 
+    @property
+    def month_check(self) -> bool:
+        """Whether runs refuse a cartridge labelled for another month (the config's `tape.month_check`)."""
+        return self.engine.config.tape.month_check
+
     async def cartridges(self) -> list[CartridgeView]:
         return await self.tape.overview()
 
     async def drive_status(self) -> DriveStatus:
         return await self.tape.status()
 
+    async def format_loss(self, barcode: str) -> tuple[list[SetRow], list[str]]:
+        """What formatting `barcode` would destroy: its catalogued sets, and a line for
+        each source whose last restorable state it holds (the format dialog's warning)."""
+        lost = await self.tape.would_lose(barcode)
+        return lost, [x.text() for x in await self.tape.last_states_on(barcode)]
+
     # -- events ------------------------------------------------------------------
     def subscribe(self, handler: Callable[[Any], object], *kinds: type[Event]) -> Subscription:
         """Call `handler` for every event on this process's bus (or only those of `kinds`)."""
         return self.engine.bus.subscribe(handler, *kinds)
+
+    def on_detached(self, callback: Callable[[], object]) -> None:
+        """Call `callback()` once if the daemon that runs the operations goes away (never
+        for a control in this process)."""
 
     async def drain(self) -> None:
         """Until every subscriber has handled the events published so far (bounded)."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import handlers
 from ..backup.catalog_copy import ImportResult, import_cartridge
-from ..backup.restore import RestoreRequest, RestoreResult, prepare_restore, run_restore
+from ..backup.restore import RestoreRequest, prepare_restore, run_restore
 from ..backup.verify import VerifyResult, run_verify
 from ..drive.lock import holder as drive_holder
 from ..drive.lock import using_drive
@@ -30,12 +30,13 @@ from ..manual_run import manual_run
 from ..runlog import RunLog
 from ..schedule import Once, next_run, parse_spec, spec_from_dict, spec_to_dict, spec_type, validate
 from ..scheduler import Scheduler
+from ..scheduler import recover as recover_ended
 from ..store.models import RunRow, ScheduleRow
 from ..tape.args import InvalidArgument, validate_barcode, validate_volume_name
 from ..tape.base import OpResult
 from ..tape.labels import has_barcode, shown_id
 from ..timeutil import show
-from .api import MISSED_POLICIES, RESTORE_RUN, ControlStatus, DriveBusy, FormatRisk, Formatted, Saved
+from .api import MISSED_POLICIES, RESTORE_RUN, ControlStatus, DriveBusy, FormatRisk, Formatted, Restored, Saved
 from .base import ControlBase
 
 if TYPE_CHECKING:
@@ -352,7 +353,7 @@ class LocalControl(ControlBase):
         return await self.tape.check(on_line=log.tool)
 
     # -- restores, verifies, imports ---------------------------------------------
-    async def restore(self, request: RestoreRequest) -> RestoreResult:
+    async def restore(self, request: RestoreRequest) -> Restored:
         """Restore files as a manual run, so it shows in Runs with its stored log."""
         await self._drive_free()
         # Bad input (a relative path, an unknown set, a pattern naming nothing) is refused before a run exists.
@@ -364,7 +365,7 @@ class LocalControl(ControlBase):
                 "restore_job_id": result.job_id, "sets": result.sets, "files": result.files, "bytes": result.bytes,
                 "refused": result.refused, "errors": len(result.errors),
             })
-        return result
+        return Restored(**{f.name: getattr(result, f.name) for f in dataclasses.fields(result)}, run_id=run.id)
 
     async def verify(self, set_id: int) -> VerifyResult:
         """Re-read a set from tape and check every hash, as a manual run (action 'verify')."""
@@ -381,9 +382,9 @@ class LocalControl(ControlBase):
 
     # -- the process and the daemon ------------------------------------------------
     async def recover(self) -> list[str]:
-        """Close what a dead process left open (see `Scheduler.recover`); a line per thing done.
-        Any process may, at start: the scheduler that does it is not kept (nor started)."""
-        return await Scheduler(self.engine).recover()
+        """Close what a dead process left open (see `scheduler.recover`); a line per thing done.
+        Any process may, at start; it builds no scheduler."""
+        return await recover_ended(self.engine)
 
     async def reload(self) -> None:
         """Re-read the schedules now (after an edit made straight in the database)."""
@@ -399,10 +400,10 @@ class LocalControl(ControlBase):
             clients=self.clients, on_sigterm=self.engine.config.daemon.on_sigterm,
         )
 
-    async def close(self) -> None:
-        """Cancel the firings this process runs (recorded as cancelled)."""
+    async def close(self, reason: str = "the scheduler was shut down") -> None:
+        """Cancel the firings this process runs (recorded as cancelled, saying `reason`)."""
         if self._scheduler is not None:
-            await self._scheduler.close()
+            await self._scheduler.close(reason)
 
 
 def _same_barcode(given: str, known: str) -> bool:

@@ -10,16 +10,16 @@ ran here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..backup.catalog_copy import ImportResult
-from ..backup.restore import RestoreRequest, RestoreResult
+from ..backup.restore import RestoreRequest
 from ..backup.verify import VerifyResult
 from ..daemon import protocol
 from ..daemon.client import DaemonClient, NoDaemon
 from ..store.models import RunRow, ScheduleRow
 from ..tape.base import OpResult
-from .api import ControlStatus, FormatRisk, Formatted, Saved
+from .api import ControlStatus, FormatRisk, Formatted, Restored, Saved
 from .base import ControlBase
 from .local import LocalControl
 
@@ -116,7 +116,7 @@ class RemoteControl(ControlBase):
     async def check(self) -> OpResult:
         return await self._call("check")
 
-    async def restore(self, request: RestoreRequest) -> RestoreResult:
+    async def restore(self, request: RestoreRequest) -> Restored:
         return await self._call("restore", request=request)
 
     async def verify(self, set_id: int) -> VerifyResult:
@@ -136,8 +136,11 @@ class RemoteControl(ControlBase):
     async def status(self) -> ControlStatus:
         return await self._call("status")
 
-    async def close(self) -> None:
-        """Detach; the daemon's runs go on."""
+    def on_detached(self, callback: Callable[[], object]) -> None:
+        self.client.on_close(callback)
+
+    async def close(self, reason: str = "the scheduler was shut down") -> None:
+        """Detach; the daemon's runs go on (`reason` is for a control that runs them)."""
         await self.client.close()
 
 
