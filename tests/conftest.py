@@ -12,7 +12,7 @@ from tapetui.engine.paths import HOME_ENV, Home
 
 SNAPSHOT_DIR = Path(__file__).resolve().parent.parent / "snapshots"
 
-# Keep accepted SVGs in the top-level snapshots/ folder (STYLE.md): the plugin
+# Keep accepted SVGs in the top-level snapshots/ folder (docs/architecture.md, "Where a new X goes"): the plugin
 # stores them next to the tests unless its extension's dirname is overridden.
 from pytest_textual_snapshot import SVGImageExtension  # noqa: E402
 

@@ -3,7 +3,7 @@
 A random history of trees is backed up with random levels (some runs failing);
 each set records its changes against the base the rules choose. Restoring any
 complete set through its chain must give exactly the tree at that time, and the
-chain must be the one DESIGN.md describes."""
+chain must be the one docs/architecture.md describes ("Backup levels and the restore chain")."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class FakeSet:
 
 
 def rule_chain(sets: list[FakeSet], target: FakeSet) -> list[FakeSet]:
-    """DESIGN.md's words: the full, the newest differential after it, every incremental after that."""
+    """docs/architecture.md's words: the full, the newest differential after it, every incremental after that."""
     upto = [s for s in sets if s.status == "complete" and s.id <= target.id]
     full_at = max(i for i, s in enumerate(upto) if s.level == "full")
     rest = upto[full_at + 1 :]

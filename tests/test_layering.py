@@ -1,4 +1,4 @@
-"""The layers stay apart (DESIGN.md), checked in a fresh interpreter that imports
+"""The layers stay apart (docs/architecture.md, "Import rules"), checked in a fresh interpreter that imports
 every module of a package and lists what came with it: the engine never imports
 Textual; `tape/` (the drivers) never imports the drive policy, the store, events,
 the engine core, the bus or run logs. `lint-imports` (.ci/run) checks the same

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 STATE_ENV = "TAPETUI_STANDIN_STATE"
 FAULT_ENV = "TAPETUI_STANDIN_FAULT"
 MIB = 1024 * 1024
-GEN_CAPACITY = {  # native bytes, LTFS-REFERENCE.md "LTO generations"
+GEN_CAPACITY = {  # native bytes, docs/architecture.md "Tool facts"
     "LTO-5": 1_500_000_000_000,
     "LTO-6": 2_500_000_000_000,
     "LTO-7": 6_000_000_000_000,

@@ -1,12 +1,12 @@
 """Behaviour of the tape-tool stand-ins (the executables beside this file call in here).
 
 Each function takes the tool's arguments, prints what the real tool prints — the
-LTFS tools on stderr with their message ids, as in
-/work/shared/ltfs/transcripts.txt — and returns the real exit code. The drive,
+LTFS tools on stderr with their message ids (docs/architecture.md, "Tool
+facts") — and returns the real exit code. The drive,
 library and cartridges come from `standin_state`. Faults (`TAPETUI_STANDIN_FAULT`)
 make a tool hang, crash by a signal, fail on the device, or flood its output.
 The LtfsCmd*.exe output formats are invented (no official syntax exists; see
-LTFS-REFERENCE.md): they print to stdout and exit 0 or 1.
+docs/architecture.md, "Tool facts"): they print to stdout and exit 0 or 1.
 """
 
 from __future__ import annotations
@@ -271,7 +271,7 @@ def _mkltfs_run(o: dict[str, str], serial: str | None) -> int:
             return 16
         # Without -s the real mkltfs writes six spaces as the barcode into the label
         # and the cartridge memory, whatever the cartridge carried before
-        # (ltfs_set_barcode; LTFS-REFERENCE.md "Seen on the reference implementation").
+        # (ltfs_set_barcode; docs/architecture.md, "Tool facts").
         for line in (
             "LTFS15010I Creating data partition b on SCSI partition 1.",
             "LTFS15011I Creating index partition a on SCSI partition 0.",

@@ -3,9 +3,10 @@
 Every set records the set it was compared against (`base_set_id`): an
 incremental's base is the previous backup of any level, a differential's the
 last full. Following those links from a set back to its full gives the chain
-DESIGN.md names -- the full, the newest differential after it, every incremental
-after that -- and it stays exact when sets in between are incomplete or gone:
-a missing link is reported instead of silently restoring the wrong state.
+docs/architecture.md names ("Backup levels and the restore chain") -- the full,
+the newest differential after it, every incremental after that -- and it stays
+exact when sets in between are incomplete or gone: a missing link is reported
+instead of silently restoring the wrong state.
 
 A restore as of a time takes the newest complete set of each source set
 (folders and patterns); where source sets share folders, the newest chain

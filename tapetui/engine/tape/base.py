@@ -23,7 +23,7 @@ LineSink = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Generation:
-    """Facts about one LTO generation (LTFS-REFERENCE.md, "LTO generations")."""
+    """Facts about one LTO generation (docs/architecture.md, "Tool facts")."""
 
     name: str
     capacity_bytes: int

@@ -3,7 +3,7 @@
 `mkltfs` formats, `ltfs` mounts (a FUSE daemon stays behind), `umount` unmounts,
 `ltfsck` checks, `mt` reports the drive, `mtx` moves cartridges when a changer
 is configured, `sg_read_attr` reads the cartridge memory (label, capacity,
-health) when no volume is mounted. Tool facts: LTFS-REFERENCE.md.
+health) when no volume is mounted. Tool facts: docs/architecture.md, "Tool facts".
 
 Outcomes are judged by exit code and closing message, never by the mere
 presence of an `E` line (LTFS30061E appears on every successful run).

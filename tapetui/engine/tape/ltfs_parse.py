@@ -1,7 +1,7 @@
 """Reading what the tape tools print: LTFS messages, mt, mtx, sg_read_attr, LtfsCmdDrives.
 
 Pure functions over text, so each format is tested on its own and the drivers
-stay about sequencing. Formats: LTFS-REFERENCE.md and ltfs/transcripts.txt.
+stay about sequencing. Formats: docs/architecture.md ("Tool facts") and tests/test_ltfs_driver.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from . import medium_health as mh
 from .base import GENERATIONS
 
 _MSG = re.compile(r"^(?:[0-9a-f]+ )?LTFS(\d{5})([IWED]) (.*)$")
-#: Error lines that appear on successful runs (LTFS-REFERENCE.md, "Output").
+#: Error lines that appear on successful runs (docs/architecture.md, "Tool facts").
 BENIGN_ERRORS = {"30061"}
 
 DENSITY_GENERATION = {

@@ -1,8 +1,8 @@
 """A mounted LTFS volume seen through the file system (Linux FUSE mount or a Windows drive).
 
 Files are plain files under the mount root; LTFS's own facts come as virtual
-extended attributes with the `user.` prefix on Linux (LTFS-REFERENCE.md,
-"Extended attributes"). Where a platform or file system has no xattrs, the
+extended attributes with the `user.` prefix on Linux (docs/architecture.md,
+"Tool facts"). Where a platform or file system has no xattrs, the
 answers degrade to None/False and statvfs, never to an error.
 """
 

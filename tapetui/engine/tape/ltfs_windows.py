@@ -4,7 +4,7 @@ A standalone drive assigned to a drive letter (`O`): LTFS media show up as the
 volume `O:\\` as soon as they are loaded, so "mount" only checks the drive
 state and "unmount" has nothing to run; the index is written on eject.
 
-The tools' syntax is low confidence (LTFS-REFERENCE.md: no official page):
+The tools' syntax is low confidence (no official page; docs/architecture.md, "Tool facts"):
 `LtfsCmdFormat O /N:LABEL [/S:SERIAL]`, `LtfsCmdDrives` printing
 `Assigned Address Serial Status` rows, `LtfsCmdLoad|Eject|Check O`. Success is
 judged by exit code 0 only. Every tool path is configurable.

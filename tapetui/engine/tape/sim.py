@@ -57,7 +57,7 @@ from .sim_volume import BLOCK_SIZE, Medium, SimVolume, TapeInputError
 
 __all__ = ["SimConfig", "SimDriver", "SimVolume", "TapeInputError"]
 
-#: Barcode media identifiers (LTFS-REFERENCE.md). LTO-10's "LA" is an assumption:
+#: Barcode media identifiers (docs/architecture.md, "Tool facts"). LTO-10's "LA" is an assumption:
 #: the reference lists identifiers only up to L9.
 MEDIA_IDS = {
     "LTO-5": "L5", "LTO-6": "L6", "LTO-7": "L7", "LTO-7 M8": "M8",
