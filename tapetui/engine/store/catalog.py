@@ -9,6 +9,7 @@ The three lookups designed for 10 million rows:
 from __future__ import annotations
 
 import posixpath
+import sqlite3
 from datetime import datetime
 from typing import Iterable, Sequence
 
@@ -41,7 +42,7 @@ def split(path: str) -> tuple[str, str]:
     return head, tail
 
 
-def _entry(row) -> Entry:
+def _entry(row: sqlite3.Row) -> Entry:
     return Entry(
         set_id=row[0],
         path=from_catalog(posixpath.join(row[1], row[2])),
@@ -110,7 +111,7 @@ class Catalog:
                         None if e.link_target is None else to_catalog(e.link_target), e.cartridge_id,
                         e.position, int(e.deleted), e.xattrs, e.rdev, e.sparse,
                     )
-                    for e, (d, n) in zip(entries, pairs)
+                    for e, (d, n) in zip(entries, pairs, strict=True)
                 ],
             )
 

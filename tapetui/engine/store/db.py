@@ -222,7 +222,8 @@ class Store:
 
 async def _migrate(conn: aiosqlite.Connection, path: Path, upto: int) -> None:
     async with conn.execute("PRAGMA user_version") as cur:
-        current = (await cur.fetchone())[0]
+        row = await cur.fetchone()
+    current = row[0] if row else 0
     if current > LATEST:
         raise StoreError(
             f"{path}: the database is from a newer tapetui (schema {current}, this one knows "

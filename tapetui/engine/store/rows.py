@@ -7,11 +7,14 @@ import json
 import types
 import typing
 from datetime import datetime
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..timeutil import from_db
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 _converters_cache: dict[type, dict[str, Callable[[Any], Any] | None]] = {}
 
 
@@ -27,13 +30,16 @@ def _bool(v: int | None) -> bool | None:
     return None if v is None else bool(v)
 
 
+_CONVERTERS: dict[Any, Callable[[Any], Any]] = {datetime: from_db, dict: _json_dict, list: _json_list, bool: _bool}
+
+
 def _converter(tp: Any) -> Callable[[Any], Any] | None:
     """How a column's stored value becomes the field's type (None: as stored)."""
     base = tp
     if typing.get_origin(tp) in (typing.Union, types.UnionType):  # X | None -> X
         base = next(a for a in typing.get_args(tp) if a is not type(None))
     origin = typing.get_origin(base) or base
-    return {datetime: from_db, dict: _json_dict, list: _json_list, bool: _bool}.get(origin)
+    return _CONVERTERS.get(origin)
 
 
 def load(cls: type[T], row: Any, **extra: Any) -> T:
@@ -43,7 +49,7 @@ def load(cls: type[T], row: Any, **extra: Any) -> T:
         hints = typing.get_type_hints(cls)
         converters = _converters_cache[cls] = {f.name: _converter(hints[f.name]) for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
-    for name, v in zip(row.keys(), row):
+    for name, v in zip(row.keys(), row, strict=True):
         if name in converters:
             convert = converters[name]
             values[name] = v if convert is None else convert(v)

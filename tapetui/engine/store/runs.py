@@ -11,6 +11,7 @@ number soon belongs to some other process.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import functools
 import os
 from datetime import datetime
@@ -171,8 +172,9 @@ class Runs:
         return load(RunRow, row)
 
     async def list(self, *, schedule_id: int | None = None, schedule_name: str | None = None,
-                   limit: int = 200) -> list[RunRow]:
-        where, params = [], []
+                   limit: int = 200) -> builtins.list[RunRow]:
+        where: builtins.list[str] = []
+        params: builtins.list[Any] = []
         if schedule_id is not None:
             where.append("schedule_id = ?")
             params.append(schedule_id)
@@ -183,7 +185,7 @@ class Runs:
         rows = await self.store.fetchall(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
         return [load(RunRow, r) for r in rows]
 
-    async def running(self, *, live: bool | None = None) -> list[RunRow]:
+    async def running(self, *, live: bool | None = None) -> builtins.list[RunRow]:
         """Runs recorded 'running'; with `live`, only those whose process still runs
         (True) or only those whose process is gone (False), as `pid_alive` judges."""
         rows = await self.store.fetchall("SELECT * FROM schedule_runs WHERE status = 'running' ORDER BY id")
@@ -202,7 +204,7 @@ class Runs:
             "WHERE id = ? AND status = 'running'", (run_id,)
         )
 
-    async def stop_requested(self) -> list[int]:
+    async def stop_requested(self) -> builtins.list[int]:
         """This process's running runs that another process asked to stop."""
         rows = await self.store.fetchall(
             "SELECT id FROM schedule_runs WHERE status = 'running' AND pid = ? AND proc_start IS ? "
@@ -211,7 +213,7 @@ class Runs:
         return [r[0] for r in rows]
 
     # -- recovery and pruning ----------------------------------------------------
-    async def mark_interrupted(self, at: datetime) -> list[int]:
+    async def mark_interrupted(self, at: datetime) -> builtins.list[int]:
         """Runs left 'running' by a process that is gone become 'interrupted', each
         reported as a finished run is: a closing log line and message saying what
         ended it, the cartridges of the set it was writing, its schedule's last result."""
@@ -227,7 +229,7 @@ class Runs:
         pid = f"pid {run.pid}, " if run.pid else ""
         why = (f"the process running it ended before it finished ({pid}at {show(heard, seconds=True)} "
                "or soon after)")
-        cartridges: list[str] = []
+        cartridges: builtins.list[str] = []
         if run.set_id is not None:
             cartridges = [r[0] for r in await self.store.fetchall(
                 "SELECT c.barcode FROM set_cartridges sc JOIN cartridges c ON c.id = sc.cartridge_id "
@@ -248,21 +250,21 @@ class Runs:
         cutoff = to_db(before)
         async with self.store.transaction() as conn:
             old = "SELECT id FROM schedule_runs WHERE started_at < ? AND status != 'running'"
-            lines = (await conn.execute_fetchall(
-                f"SELECT count(*) FROM run_log_lines WHERE run_id IN ({old})", (cutoff,)))[0][0]
+            [(lines,)] = await conn.execute_fetchall(
+                f"SELECT count(*) FROM run_log_lines WHERE run_id IN ({old})", (cutoff,))
             await conn.execute(f"DELETE FROM run_log_lines WHERE run_id IN ({old})", (cutoff,))
             cur = await conn.execute("DELETE FROM schedule_runs WHERE started_at < ? AND status != 'running'",
                                      (cutoff,))
             return cur.rowcount, lines
 
     # -- log lines -------------------------------------------------------------
-    async def lines(self, run_id: int, *, after: int = 0, limit: int = 10_000) -> list[LogLine]:
+    async def lines(self, run_id: int, *, after: int = 0, limit: int = 10_000) -> builtins.list[LogLine]:
         rows = await self.store.fetchall(
             "SELECT * FROM run_log_lines WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?", (run_id, after, limit)
         )
         return [load(LogLine, r) for r in rows]
 
-    async def tail(self, run_id: int, n: int) -> list[LogLine]:
+    async def tail(self, run_id: int, n: int) -> builtins.list[LogLine]:
         """The newest `n` lines, oldest first (what a log view shows of a long run)."""
         rows = await self.store.fetchall(
             "SELECT * FROM (SELECT * FROM run_log_lines WHERE run_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",

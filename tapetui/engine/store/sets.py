@@ -99,7 +99,7 @@ class Sets:
         dead = [r["id"] for r in runs if not pid_alive(r["pid"], r["proc_start"])]
         orphans = await self.store.fetchall(
             "SELECT id FROM backup_sets WHERE status = 'running' AND (backup_run_id IS NULL OR backup_run_id IN "
-            f"(SELECT value FROM json_each(?)))", (dumps(dead),)
+            "(SELECT value FROM json_each(?)))", (dumps(dead),)
         )
         ids = [r[0] for r in orphans]
         stamp = to_db(now())
