@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import threading
+from collections.abc import Sequence
 from functools import lru_cache
 
 from .errors import BackupInputError
@@ -75,8 +76,8 @@ class Globs:
     def _file_by_plain_part(self, glob: str) -> None:
         """Under its longest plain part: its start, its end or a run inside it,
         which every text it matches must have there."""
-        head = _PLAIN_HEAD.match(glob).group()  # type: ignore[union-attr]
-        tail = _PLAIN_TAIL.search(glob).group()  # type: ignore[union-attr]
+        head = _HEAD_END.split(glob, maxsplit=1)[0]
+        tail = _META_RUNS.split(glob)[-1]
         run = max(_META_RUNS.split(_BRACKETS.sub("*", glob)), key=len)
         longest = max(len(head), len(tail), len(run))
         if longest < 3:
@@ -112,8 +113,7 @@ class Globs:
         return _alternation(self.globs)
 
 
-_PLAIN_HEAD = re.compile(r"[^*?\[]*")
-_PLAIN_TAIL = re.compile(r"[^*?\[\]]*\Z")
+_HEAD_END = re.compile(r"[*?\[]")  # a `]` before the first `[` is plain
 _BRACKETS = re.compile(r"\[!?\]?[^\]]*\]")  # fnmatch's [abc], [!abc], []abc]
 _META_RUNS = re.compile(r"[*?\[\]]+")
 
@@ -146,8 +146,11 @@ def _alternation(globs: list[str] | tuple[str, ...]) -> str:
 
 def compile_patterns(patterns: list[str]) -> Globs | None:
     """The matcher for `patterns` (None for none), checked and built once per list."""
-    if not patterns:
-        return None
+    return globs_of(patterns) if patterns else None
+
+
+def globs_of(patterns: Sequence[str]) -> Globs:
+    """The matcher for a non-empty `patterns`, checked and built once per list."""
     return _compiled(tuple(patterns))
 
 

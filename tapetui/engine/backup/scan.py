@@ -15,7 +15,6 @@ writer. What cannot be read is logged and counted.
 from __future__ import annotations
 
 import os
-import re
 import stat
 import threading
 from array import array
@@ -27,7 +26,7 @@ from .errors import BackupInputError
 from .layout import split
 from .patterns import compile_patterns
 from .signatures import KIND_NAMES, State, signature
-from .walk import Helper, Item, Unread, observe
+from .walk import Helper, Item, Matcher, Unread, observe
 
 #: A catalog row without its set id (the writer adds cartridge and position to files).
 Row = tuple
@@ -77,7 +76,7 @@ class Scanner:
         self._unreadable_dirs: list[str] = []
         self._inodes: dict[tuple[int, int], str] = {}  # (device, inode) -> first name, for files with links
 
-    def _matches(self, rx: re.Pattern, path: str, name: str) -> bool:
+    def _matches(self, rx: Matcher, path: str, name: str) -> bool:
         return rx.match(path) is not None or rx.match(name) is not None
 
     def _changed(self, folder: str, name: str, sig: int) -> bool:
@@ -247,7 +246,7 @@ class Scanner:
 _S_IFMT, _S_IFREG = 0o170000, stat.S_IFREG  # S_ISREG(mode), inlined
 
 
-def _start_helper(tops: list[str], exclude: re.Pattern | None) -> Helper | None:
+def _start_helper(tops: list[str], exclude: Matcher | None) -> Helper | None:
     try:
         return Helper(tops, exclude)
     except OSError:  # no interpreter to start (an embedded Python): walk it all here

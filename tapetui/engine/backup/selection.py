@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from ..names import shown
 from .errors import BackupInputError
-from .patterns import Globs, check_glob, compile_patterns
+from .patterns import Globs, check_glob, globs_of
 
 GLOB_CHARS = frozenset("*?[")
 
@@ -118,7 +118,7 @@ class Selection:
             if not any(map(_under(p), state)):
                 raise BackupInputError(f"nothing under {shown(p)} in the catalog at that point in time")
         for glob in self.globs:
-            if not any(map(_Matches(compile_patterns([glob])), state)):  # type: ignore[arg-type]
+            if not any(map(_Matches(globs_of([glob])), state)):
                 raise BackupInputError(f"nothing matches {shown(glob)!r} in the catalog at that point in time")
         tests = self._tests()
         if not (self.globs or self.include or self.exclude):  # folders and files named exactly: as they are
@@ -132,13 +132,13 @@ class Selection:
         tests: list[Callable[[str], bool]] = []
         named = [_under(p) for p in self.paths]
         if self.globs:
-            named.append(_Matches(compile_patterns(self.globs)))  # type: ignore[arg-type]
+            named.append(_Matches(globs_of(self.globs)))
         if named:
             tests.append(lambda path: any(n(path) for n in named))
         if self.include:
-            tests.append(_Matches(compile_patterns(self.include)))  # type: ignore[arg-type]
+            tests.append(_Matches(globs_of(self.include)))
         if self.exclude:
-            excluded = _Matches(compile_patterns(self.exclude))  # type: ignore[arg-type]
+            excluded = _Matches(globs_of(self.exclude))
             tests.append(lambda path: not excluded(path))
         return tests
 

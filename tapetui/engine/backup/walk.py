@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Protocol
 
 #: (name, mode, size, mtime_ns, inode, ctime_ns, uid, gid, symlink target or None, links, device)
 Item = tuple
@@ -28,6 +28,17 @@ Unread = tuple
 #: A folder as the helper reports it: (folder, items, unread, None), or
 #: (folder, [], [], why) when it could not be listed.
 Found = tuple
+
+
+class Matcher(Protocol):
+    """An exclude as the walk uses it: an `re.Pattern`, or the scan's `patterns.Globs`
+    (this module imports nothing from tapetui); its `pattern` goes to the helper."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    def match(self, text: str, /) -> object: ...
+
 
 #: Where the OS allows it, a folder is listed through an open descriptor and its
 #: entries' lstat() is relative to it: the kernel resolves one name, not the whole
@@ -38,7 +49,7 @@ _LINK_AT = os.readlink in os.supports_dir_fd
 BATCH_ITEMS = 20_000  # per marshal record the helper writes
 
 
-def observe(folder: str, exclude: re.Pattern | None) -> tuple[list[Item], list[Unread]]:
+def observe(folder: str, exclude: Matcher | None) -> tuple[list[Item], list[Unread]]:
     """`folder`'s entries but the excluded ones, each with its lstat (and a symlink's
     target), and the entries that could not be read. Raises OSError when the folder
     itself cannot be listed. An entry gone since the listing is left out."""
@@ -75,7 +86,7 @@ def observe(folder: str, exclude: re.Pattern | None) -> tuple[list[Item], list[U
             os.close(fd)
 
 
-def walk_trees(tops: list[str], exclude: re.Pattern | None, out: BinaryIO) -> None:
+def walk_trees(tops: list[str], exclude: Matcher | None, out: BinaryIO) -> None:
     """Every folder under `tops`, depth first, as marshal records of `Found` lists."""
     stack = list(reversed(tops))
     batch: list[Found] = []
@@ -109,7 +120,7 @@ def _put(out: BinaryIO, batch: list[Found]) -> None:
 class Helper:
     """A process walking `tops` beside the scan; what it found is read after it exits."""
 
-    def __init__(self, tops: list[str], exclude: re.Pattern | None) -> None:
+    def __init__(self, tops: list[str], exclude: Matcher | None) -> None:
         self.tops = tops
         self._out = tempfile.TemporaryFile()
         try:
@@ -128,10 +139,11 @@ class Helper:
         while True:
             try:
                 code = self._proc.wait(timeout=0.2)
-                break
             except subprocess.TimeoutExpired:
                 if stop.is_set():
                     return None
+                continue
+            break
         if code != 0:
             return None
         self._out.seek(0)
