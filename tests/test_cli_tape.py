@@ -15,8 +15,7 @@ from ltfs_world import FRESH, FRESH_ID, NAMED, STATE_ENV, fresh_cartridge_home
 from tapetui.cli import route
 from tapetui.cli.main import main
 from tapetui.engine.core import Engine
-from tapetui.engine.daemon.client import RemoteControl
-from tapetui.engine.daemon.control import LocalControl
+from tapetui.engine.control import LocalControl, RemoteControl
 from tapetui.engine.daemon.server import DaemonServer
 from tapetui.engine.errors import UserError
 from tapetui.engine.paths import Home

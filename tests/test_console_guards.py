@@ -14,7 +14,7 @@ from tapetui.console.dialogs.format import FormatScreen
 from tapetui.console.dialogs.restore import RestoreScreen
 from tapetui.engine.core import Engine
 from tapetui.engine.paths import Home
-from tapetui.engine.service import Service
+from tapetui.engine.control import LocalControl
 from test_console_flows import (
     SIZE, backed_up, every_cartridge_used, first_cartridge_loaded, new_app, paste, settle, slow_backup_started,
     source_tree, started, until,
@@ -97,7 +97,7 @@ async def test_quit_asks_while_this_console_runs_a_backup(tmp_path: Path) -> Non
         await until(pilot, lambda: not app.is_running)
     engine = await Engine.open(Home.single(tmp_path / "home"))
     try:
-        [run] = await Service(engine).run_list()
+        [run] = await LocalControl(engine).run_list()
         assert run.status == "cancelled"
     finally:
         await engine.close()

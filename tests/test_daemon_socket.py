@@ -21,11 +21,12 @@ from tapetui.engine import events as ev
 from tapetui.engine.backup.restore import RestoreRequest
 from tapetui.engine.core import Engine
 from tapetui.engine.daemon import protocol
-from tapetui.engine.daemon.client import DaemonClient, DaemonError, RemoteControl, attach
-from tapetui.engine.daemon.control import REMOTE_OPS, ControlStatus, LocalControl
+from tapetui.engine.control import (
+    REMOTE_OPS, ControlStatus, LocalControl, RemoteControl, attach, open_session, take_over,
+)
+from tapetui.engine.daemon.client import DaemonClient, DaemonError
 from tapetui.engine.daemon.lock import SchedulerLock
 from tapetui.engine.daemon.server import DaemonServer, bind
-from tapetui.engine.daemon.session import open_session, take_over
 from tapetui.engine.errors import UserError
 from tapetui.engine.paths import Home
 from tapetui.engine.scheduler import Scheduler

@@ -169,7 +169,7 @@ async def test_a_backup_waits_while_another_process_uses_the_drive(bk: Rig) -> N
     """Two backups at once (two schedules, a CLI run beside a console's) once both
     loaded, formatted and wrote one cartridge, the second destroying the set the
     first was writing. The drive is now held by one run at a time, across processes."""
-    from tapetui.engine.daemon.control import DriveBusy, LocalControl
+    from tapetui.engine.control import DriveBusy, LocalControl
 
     path = bk.engine.home.drive_lock_path
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from tapetui.cli.main import main
 from tapetui.engine.backup.chain import choose_base, restorable_states
-from tapetui.engine.daemon.control import LocalControl
+from tapetui.engine.control import LocalControl
 from tapetui.engine.errors import UserError
 from tapetui.engine.store.models import SetRow
 from tapetui.engine.drive import ANY_CARTRIDGE

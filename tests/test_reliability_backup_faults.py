@@ -36,7 +36,7 @@ from tapetui.engine.events import LogLine, Progress
 from tapetui.engine.notify import NotifyConfig
 from tapetui.engine.paths import Home
 from tapetui.engine.scheduler import Scheduler
-from tapetui.engine.service import Service
+from tapetui.engine.control import LocalControl
 from tapetui.engine.tape.sim import SimConfig
 
 sys.path.insert(0, str(Path(__file__).parent / "standins"))
@@ -435,7 +435,7 @@ async def test_a_hanging_webhook_does_not_hold_the_run(tmp_path: Path) -> None:
         engine.config.sections["notify"] = NotifyConfig(
             webhook_url=f"http://127.0.0.1:{server.server_address[1]}/hook", timeout_s=0.5, retries=1)
         scheduler = Scheduler(engine, stop_poll_s=0.05)
-        service = Service(engine, scheduler)
+        service = LocalControl(engine, scheduler)
         try:
             await service.add("nightly", kind="daily", when="02:00", action="backup",
                               action_config={"sources": [str(src)], "level": "full"})

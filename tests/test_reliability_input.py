@@ -26,7 +26,7 @@ from tapetui.engine.backup.restore import RestoreRequest, run_restore
 from tapetui.engine.errors import UserError
 from tapetui.engine.paths import Home
 from tapetui.engine.schedule import ScheduleError, next_run, spec_from_dict
-from tapetui.engine.service import Service
+from tapetui.engine.control import LocalControl
 
 sys.path.insert(0, str(Path(__file__).parent / "standins"))
 from standin_state import cartridge, init_state, tool  # noqa: E402
@@ -71,7 +71,7 @@ def assert_clean_error(code: int, err: str) -> None:
         assert len(lines) == 2 and lines[1].startswith("(try: tapetui"), err
 
 
-async def assert_every_schedule_evaluable(service: Service) -> None:
+async def assert_every_schedule_evaluable(service: LocalControl) -> None:
     """Nothing stored may be a schedule the scheduler cannot evaluate."""
     for row in await service.list():
         spec = spec_from_dict(row.type, row.config)
@@ -144,7 +144,7 @@ def test_every_cli_argument_fuzzed_gives_one_clear_line(
 
         engine = await Engine.open(Home.resolve(None))
         try:
-            await assert_every_schedule_evaluable(Service(engine))
+            await assert_every_schedule_evaluable(LocalControl(engine))
         finally:
             await engine.close()
 
@@ -174,12 +174,12 @@ def test_schedule_and_template_validation_fuzzed(
     tmp_path: Path, name: str, kind: str, when: str, action: str, config: dict[str, Any],
     template: str | None, missed: str | None,
 ) -> None:
-    """Service.add/edit/save_template: a UserError with one line, or a schedule the
+    """LocalControl.add/edit/save_template: a UserError with one line, or a schedule the
     scheduler can evaluate -- never another exception, never a bad stored row."""
 
     async def scenario() -> None:
         engine = await open_engine(tmp_path / "home")
-        service = Service(engine)
+        service = LocalControl(engine)
         try:
             if not await service.list():
                 await service.add("base", kind="daily", when="02:00", action="health_check")

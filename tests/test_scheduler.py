@@ -23,7 +23,7 @@ from tapetui.engine.schedule import firings, local_zone, spec_from_dict
 from tapetui.engine.run_ends import EndWriter, RunEnd
 from tapetui.engine.runlog import RunLog
 from tapetui.engine.scheduler import Scheduler
-from tapetui.engine.service import Service
+from tapetui.engine.control import LocalControl
 from tapetui.engine.store.runs import ended, pid_alive
 from tapetui.engine.store.schedules import Released
 from tapetui.engine.timeutil import to_db
@@ -96,7 +96,7 @@ class Rig:
         self.clock = clock
         self.scheduler = Scheduler(engine, sleep=clock.sleep, max_sleep_s=6 * 3600, stop_poll_s=0.05)
         clock.scheduler = self.scheduler
-        self.service = Service(engine, self.scheduler)
+        self.service = LocalControl(engine, self.scheduler)
 
     async def simulate(self, until: datetime, *, limit_s: float = 60) -> None:
         """Run the real worker loop until the simulated clock reaches `until`."""

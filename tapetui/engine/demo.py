@@ -124,7 +124,7 @@ async def seed_demo(home: Home, data: Path, *, now: datetime | None = None, watc
     history itself is made at full speed."""
     from .core import Engine
     from .scheduler import Scheduler
-    from .service import Service
+    from .control.local import LocalControl
 
     now = now or datetime.now().astimezone()
     fired = history(now)
@@ -133,7 +133,7 @@ async def seed_demo(home: Home, data: Path, *, now: datetime | None = None, watc
     clock = _Clock(fired[0][0] - timedelta(days=1))
     engine = await Engine.open(home, clock=clock)
     scheduler = Scheduler(engine)  # not started: the history is fired by hand, in order
-    service = Service(engine, scheduler)
+    service = LocalControl(engine, scheduler)
     try:
         backup = {"sources": [source]}
         await service.add("monthly-full", kind="monthly", when="1 01:00", action="backup",

@@ -204,12 +204,3 @@ class DaemonClient:
         self._reader_task.cancel()
         await asyncio.gather(self._reader_task, return_exceptions=True)
         self._ended()
-
-
-def __getattr__(name: str) -> Any:
-    """`RemoteControl` and `attach`, now in `tapetui.engine.control`, by their old address."""
-    if name in ("RemoteControl", "attach"):
-        from ..control import remote
-
-        return getattr(remote, name)
-    raise AttributeError(name)

@@ -16,12 +16,12 @@ import signal
 import sys
 from typing import Callable
 
+from ..control.local import LocalControl
 from ..core import Engine
 from ..errors import UserError
 from ..logsetup import FORMAT
 from ..paths import Home
 from ..scheduler import Scheduler
-from .control import LocalControl
 from .lock import SchedulerLock
 from .server import DaemonServer
 
