@@ -641,8 +641,8 @@ async def _import_set(engine: Engine, log: RunLog, copy: SetCopy, result: Import
             )
             ids: dict[str | None, int | None] = {None: None}
             for barcode in copy.cartridges:
-                ids[barcode] = (await engine.cartridges.upsert(barcode)).id
-                await engine.sets.add_cartridge(set_id, ids[barcode])
+                ids[barcode] = cartridge_id = (await engine.cartridges.upsert(barcode)).id
+                await engine.sets.add_cartridge(set_id, cartridge_id)
             entries = await asyncio.to_thread(_Entries, copy, f)
             while batch := await asyncio.to_thread(entries.batch, engine.config.backup.batch_rows):
                 await _store(engine, copy, set_id, ids, batch)

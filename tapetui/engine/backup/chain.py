@@ -94,7 +94,7 @@ def choose_base(sets: Iterable[S], requested: str) -> tuple[str, S | None]:
 
 
 def _newer(a: SetLike, b: SetLike) -> bool:
-    return (a.finished_at, a.id) > (b.finished_at, b.id)  # type: ignore[operator]
+    return (a.finished_at, a.id) > (b.finished_at, b.id)
 
 
 def _newest_complete(sets: Iterable[S], at: datetime) -> dict[str, S]:

@@ -16,9 +16,10 @@ import concurrent.futures
 import sqlite3
 import threading
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import UserError
 from ..runlog import RunLog
@@ -30,12 +31,15 @@ from .cartridge import mark_full, open_for_write
 from .catalog_copy import write_copy
 from .errors import RunFailed
 from .levels import LevelPlan, normalize_sources, plan_level, source_key
+from .patterns import compile_patterns
 from .progress import Ticker
-from .scan import Scanner, ScanResult, compile_patterns
+from .scan import Scanner, ScanResult
 from .writer import Stopped, TapeTarget, Writer
 
 if TYPE_CHECKING:
     from ..core import Engine
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -117,7 +121,7 @@ class _Run:
         if self._pending is not None:  # its error, if any, is the one being handled
             await asyncio.gather(asyncio.wrap_future(self._pending), return_exceptions=True)
 
-    def _call_loop(self, coro) -> object:  # noqa: ANN001
+    def _call_loop(self, coro: Coroutine[Any, Any, T]) -> T:
         """From the writer thread: run `coro` on the event loop and wait, unless stopped."""
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
         while True:
@@ -136,7 +140,7 @@ class _Run:
             self.engine.catalog.add_rows(self.set_id, rows), self.loop)
 
     def _next_target(self) -> TapeTarget:
-        return self._call_loop(self._switch())  # type: ignore[return-value]
+        return self._call_loop(self._switch())
 
     async def _switch(self) -> TapeTarget:
         assert self.target is not None
@@ -284,7 +288,7 @@ RECORD_ATTEMPTS = 5
 RECORD_RETRY_S = 1.0
 
 
-async def _retry_locked(fn, log: RunLog) -> None:  # noqa: ANN001
+async def _retry_locked(fn: Callable[[], Awaitable[None]], log: RunLog) -> None:
     """Run the bookkeeping `fn`, retrying while the database is busy or full; if it
     never gets through, say so -- the set stays 'running' and the next start marks
     it incomplete (never complete)."""

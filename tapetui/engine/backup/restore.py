@@ -29,7 +29,7 @@ import stat
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from ..errors import UserError
 from ..folders import Folders, is_in_the_way
@@ -54,6 +54,13 @@ if TYPE_CHECKING:
     from ..core import Engine
 
 CONFLICTS = ("skip", "overwrite", "rename")
+
+
+class _At(TypedDict, total=False):
+    """Where a metadata call acts when not on an open file: a name in folder `dir_fd`."""
+
+    dir_fd: int
+    follow_symlinks: bool
 
 
 @dataclass
@@ -193,19 +200,17 @@ class _Restorer:
         """Owner, mode, extended attributes (ACLs after the mode, capabilities after the
         owner: each resets the other), then times. On `fd`, or on `name` in folder
         `at` without following it (a symlink, a FIFO, a device)."""
-        on_fd = fd is not None
-        link = v.kind == "symlink"
-        where = {} if on_fd else {"dir_fd": at, "follow_symlinks": False}
-        target = fd if on_fd else name
+        where: _At = {} if fd is not None else {"dir_fd": at, "follow_symlinks": False}
+        target: int | str = name if fd is None else fd
         if self.is_root:
             try:
                 os.chown(target, v.uid, v.gid, **where)
             except OSError as e:
                 self.log.emit_threadsafe("warning", f"{v.path}: cannot set its owner: {e.strerror}")
-        if not link:
-            os.chmod(target, v.mode & 0o7777, **({} if on_fd else {"dir_fd": at}))
+        if v.kind != "symlink":
+            os.chmod(target, v.mode & 0o7777, **({} if fd is not None else _At(dir_fd=at)))
         if v.xattrs:
-            failed = xattrs.apply(fd if on_fd else self.target_path(at, name), v.xattrs)
+            failed = xattrs.apply(self.target_path(at, name) if fd is None else fd, v.xattrs)
             if failed:
                 self.result.unmade += 1
                 self.log.emit_threadsafe("warning", f"{v.path}: extended attributes not set: {'; '.join(failed)}")
@@ -247,9 +252,9 @@ class _Restorer:
                 if where is None:
                     continue
                 at, folder, name = where
-                name = self._place(v, at, name)
-                if name is not None and self._file(v, on_tape, at, folder, name):
-                    self._placed[v.path] = (folder, name)
+                placed = self._place(v, at, name)
+                if placed is not None and self._file(v, on_tape, at, folder, placed):
+                    self._placed[v.path] = (folder, placed)
 
     def _file(self, v: Version, on_tape: Folders, at: int, folder: str, name: str) -> bool:
         tmp = self._tmp_name()
@@ -314,8 +319,8 @@ class _Restorer:
             where = self._folder_of(v)
             if where is None:
                 continue
-            at, _, name = where
-            name = self._place(v, at, name)
+            at, _, wanted = where
+            name = self._place(v, at, wanted)
             if name is None:
                 continue
             tmp = self._tmp_name()
@@ -423,7 +428,7 @@ async def prepare_restore(engine: Engine, request: RestoreRequest) -> PreparedRe
     def load() -> dict[str, Version]:
         prefixes = selection.prefixes()
         return selection.apply(merge_newest([(folders, load_versions(engine.home.db_path, chain, prefixes))
-                                             for folders, chain in zip(plan.folders, plan.chains)]))
+                                             for folders, chain in zip(plan.folders, plan.chains, strict=True)]))
 
     return PreparedRestore(plan, selection, await asyncio.to_thread(load))
 

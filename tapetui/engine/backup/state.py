@@ -49,7 +49,8 @@ class Version(NamedTuple):
     @property
     def tape_path(self) -> str:
         """Where its bytes are on the volume (a hardlink's: its first name's)."""
-        return file_relpath(self.tape_dir, to_catalog(self.link_target if self.kind == "hardlink" else self.path))
+        first = self.link_target if self.kind == "hardlink" and self.link_target is not None else self.path
+        return file_relpath(self.tape_dir, to_catalog(first))
 
 
 _VERSION_SQL = (
@@ -64,8 +65,8 @@ _VERSION_SQL = (
 def _version(row: tuple) -> Version:
     """A row of `_VERSION_SQL`, its names in host form."""
     path, link = row[0], row[11]
-    return Version(from_catalog(path), *row[1:11], None if link is None else from_catalog(link), *row[12:15],
-                   bool(row[15]), *row[16:])
+    return Version._make((from_catalog(path), *row[1:11], None if link is None else from_catalog(link), *row[12:15],
+                          bool(row[15]), *row[16:]))
 
 
 def _wanted(path: str, prefixes: list[str]) -> bool:

@@ -15,7 +15,7 @@ import io
 import os
 import stat
 import threading
-from typing import Iterable
+from typing import Iterable, Protocol
 
 from ..folders import Folders
 from .state import Version
@@ -48,6 +48,12 @@ def in_tape_order(versions: Iterable[Version], loaded: str | None) -> list[tuple
             for b in order]
 
 
+class Sink(Protocol):
+    """Where a restored file's bytes go: a raw file, or `sparse.HoleWriter`."""
+
+    def write(self, data: memoryview, /) -> int | None: ...
+
+
 class Hasher:
     """Hash (and optionally copy) one file at a time with one reused buffer."""
 
@@ -58,7 +64,7 @@ class Hasher:
         self._view = memoryview(self._buf)
         self.bytes_done = 0
 
-    def run(self, fd: int, out: io.RawIOBase | None = None, limit: int | None = None) -> tuple[bytes, int]:
+    def run(self, fd: int, out: Sink | None = None, limit: int | None = None) -> tuple[bytes, int]:
         """(digest, size) of the open file `fd` (closed here), writing its bytes to `out`
         when given. With `limit`, reading stops one byte past it: a size over
         `limit` means "longer than that", whatever its length."""
@@ -83,7 +89,7 @@ class Hasher:
         return h.digest(), size
 
 
-def _write_all(out: io.RawIOBase, data: memoryview) -> None:
+def _write_all(out: Sink, data: memoryview) -> None:
     """A raw write may take only part of `data` (the disk is filling up): write the
     rest, so a full disk raises ENOSPC instead of leaving a silently short file."""
     while data:

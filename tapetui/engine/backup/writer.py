@@ -41,7 +41,7 @@ import queue
 import stat
 import threading
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 from ..names import to_catalog
 from ..tape.base import TapeError, Volume
@@ -103,7 +103,10 @@ def _put(q: queue.Queue, item: tuple, stop: threading.Event) -> None:
                 raise Stopped from None
 
 
-def _get(q: queue.Queue, stop: threading.Event) -> tuple:
+T = TypeVar("T")
+
+
+def _get(q: queue.Queue[T], stop: threading.Event) -> T:
     while True:
         try:
             return q.get(timeout=POLL_S)
@@ -118,8 +121,8 @@ class Reader(threading.Thread):
     def __init__(self, index: int, paths: list[str], algo: str, stop: threading.Event) -> None:
         super().__init__(name=f"backup-reader-{index}", daemon=True)
         self.paths, self.algo, self.stop = paths, algo, stop
-        self.out: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
-        self.free: queue.Queue = queue.Queue()
+        self.out: queue.Queue[tuple] = queue.Queue(maxsize=QUEUE_DEPTH)
+        self.free: queue.Queue[bytearray] = queue.Queue()
         self._made = 0
         self._hasher: concurrent.futures.ThreadPoolExecutor | None = None
 
@@ -306,7 +309,7 @@ class Writer:
         self._unended: Reader | None = None  # see _write_stream
 
     def run(self) -> None:
-        large = [path for path, size in zip(self.paths, self.sizes) if size > SMALL]  # as the scan saw them
+        large = [path for path, size in zip(self.paths, self.sizes, strict=True) if size > SMALL]  # as the scan saw them
         readers = [Reader(i, large[i :: self.n_readers], self.algo, self.stop)
                    for i in range(min(self.n_readers, len(large)))]
         for r in readers:
@@ -314,13 +317,14 @@ class Writer:
         rows: list[tuple] = []
         streamed = 0
         new_hash = getattr(hashlib, self.algo)  # the constructor: hashlib.new(name) costs a lookup per file
+        reader: Reader | None
         try:
-            for path, size in zip(self.paths, self.sizes):
+            for path, size in zip(self.paths, self.sizes, strict=True):
                 if self.stop.is_set():
                     raise Stopped
                 self.current = path
                 if size > SMALL:
-                    reader: Reader | None = readers[streamed % len(readers)]
+                    reader = readers[streamed % len(readers)]
                     streamed += 1
                     item = reader.take()
                 else:
@@ -387,22 +391,26 @@ class Writer:
                 assert reader is not None
                 digest, size, (st, changed) = self._write_stream(relpath, item, reader)
         except _SourceError as e:
-            return self._unreadable(str(e))
+            self._unreadable(str(e))
+            return None
         except TapeError as e:  # e.g. a name the volume refuses; nothing was written
             self._drain_unended()
-            return self._unreadable(f"cannot store {path} on tape: {e}")
+            self._unreadable(f"cannot store {path} on tape: {e}")
+            return None
         except OSError as e:
             if e.errno in NAME_ERRNOS:
                 self._drain_unended()
-                return self._unreadable(f"cannot store {path} on {self.target.barcode}: {e.strerror} "
-                                        "(the volume does not take that name or path); not backed up")
+                self._unreadable(f"cannot store {path} on {self.target.barcode}: {e.strerror} "
+                                 "(the volume does not take that name or path); not backed up")
+                return None
             if e.errno not in FULL_ERRNOS:
                 raise RunFailed(f"writing {path} to {self.target.barcode} failed: {e.strerror or e}") from e
             self._drain_unended()
             try:
                 digest, size, st, changed = self._rewrite(path, relpath)
             except _SourceError as e:  # gone or unreadable since: the run goes on without it
-                return self._unreadable(str(e))
+                self._unreadable(str(e))
+                return None
         if changed:
             self.changed += 1
             self.warn(f"{path} changed while it was being read; its copy may not match any one moment")
