@@ -9,7 +9,7 @@ import inspect
 from pathlib import Path
 
 import pytest
-from daemon_support import Daemon, atapetui, db_rows, make_home, write_tree
+from daemon_support import Daemon, atapetui, db_rows
 from test_cli_catalog import cli, make_sets
 
 from tapetui.engine import scheduler as scheduler_mod
@@ -83,17 +83,13 @@ async def test_a_restore_names_its_run_here_and_through_the_daemon(tmp_path: Pat
 
 
 async def test_catalog_import_runs_in_the_daemon(tmp_path: Path) -> None:
-    home = make_home(tmp_path)
-    src = tmp_path / "src"
-    write_tree(src)
+    home, _ = await asyncio.to_thread(make_sets, tmp_path)
     daemon = Daemon(home).start()
     try:
-        backup = await atapetui(home, "backup", "--level", "full", "--source", str(src), "--wait", "--quiet")
-        assert backup.returncode == 0, backup.stderr
         imported = await atapetui(home, "catalog", "import")
         assert imported.returncode == 0, imported.stderr
-        assert "0 set(s) imported, 1 already in the catalog" in imported.stdout
+        assert "0 set(s) imported, 2 already in the catalog" in imported.stdout
         assert ": import_catalog" in (home / "logs" / "tapetui.log").read_text()  # the daemon's server did it
-        assert db_rows(home, "SELECT count(*) FROM backup_sets") == [(1,)]
+        assert db_rows(home, "SELECT count(*) FROM backup_sets") == [(2,)]
     finally:
         daemon.stop()

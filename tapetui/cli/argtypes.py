@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 from ..engine.backup.errors import BackupInputError
-from ..engine.backup.patterns import check_glob
+from ..engine.control.text import check_glob
 
 INT64_MAX = 2**63 - 1
 

@@ -14,15 +14,11 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable
 
 from ..engine.backup.errors import BackupInputError
-from ..engine.backup.levels import sources_of
-from ..engine.backup.selection import is_glob
-from ..engine.backup.verify import summary as verify_summary
-from ..engine.control import CONFLICTS, Control, Engine, RestoreRequest
+from ..engine.control import CONFLICTS, Control, Engine, RestoreRequest, verify_summary
+from ..engine.control.text import is_glob, shown, show, sources_of, to_db
 from ..engine.errors import UserError
 from ..engine.events import LogLine, RunStarted
-from ..engine.names import shown
 from ..engine.store.models import Entry, SetRow
-from ..engine.timeutil import show, to_db
 from . import route
 from .argtypes import INT64_MAX, AppendEach, count, glob, row_id
 from .output import add_json_flag, human_bytes, print_json, print_table

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 
 from ..engine import config as config_mod
-from ..engine.paths import Home
+from ..engine.control import Home
 from .output import add_json_flag, print_json, print_table
 
 

@@ -7,8 +7,8 @@ import asyncio
 
 from ..engine.control import DaemonGone, attach
 from ..engine.daemon.lock import SchedulerLock
-from ..engine.paths import Home
-from ..engine.timeutil import show
+from ..engine.control import Home
+from ..engine.control.text import show
 from .output import add_json_flag, print_json, print_table
 
 

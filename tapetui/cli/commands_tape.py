@@ -15,8 +15,7 @@ from typing import Any
 
 from ..engine.control import CartridgeView, Engine
 from ..engine.events import LogLine
-from ..engine.tape.labels import shown_id
-from ..engine.timeutil import show
+from ..engine.control.text import show, shown_id
 from . import route
 from .output import add_json_flag, human_bytes, print_json, print_table
 

@@ -6,8 +6,7 @@ import argparse
 import sys
 from typing import Any, Iterable, Sequence
 
-from ..engine.names import json_dumps
-from ..engine.units import human_bytes
+from ..engine.control.text import human_bytes, json_dumps
 
 __all__ = ["add_json_flag", "human_bytes", "print_json", "print_table"]
 

@@ -25,7 +25,7 @@ from textual.worker import Worker
 
 from ..engine.control import Control, Engine, Home, LocalControl, Session, TapeDriver, open_session, take_over
 from ..engine.errors import UserError
-from ..engine.tape.labels import shown_id
+from ..engine.control.text import shown_id
 from .commands import ScreenCommands
 from .errors import report_worker_error
 from .keys import SCREENS

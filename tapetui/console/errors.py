@@ -8,7 +8,7 @@ from textual.dom import DOMNode
 from textual.worker import Worker, WorkerState
 
 from ..engine.errors import UserError
-from ..engine.tape.base import TapeError
+from ..engine.control import TapeError
 
 log = logging.getLogger("tapetui.console")
 

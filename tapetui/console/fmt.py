@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..engine.units import human_bytes
-from ..engine.timeutil import show
+from ..engine.control.text import human_bytes, show
 
 __all__ = ["Fit", "Forms", "Tail", "bar", "barcodes", "count", "duration", "gauge", "human_bytes", "short_level", "show",
            "when", "when_fit"]

@@ -6,7 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..engine.paths import Home
+from ..engine.control import Home
 
 
 def launch(home: Home, *, demo: bool = False, debug: bool = False, keep_demo: bool = False) -> int:

@@ -21,8 +21,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Static
 
 from ...engine.store.models import SetRow
-from ...engine.tape.args import InvalidArgument, validate_barcode, validate_volume_name
-from ...engine.tape.labels import has_barcode, label_month, shown_id
+from ...engine.control.text import (
+    InvalidArgument, has_barcode, label_month, shown_id, validate_barcode, validate_volume_name,
+)
 from ..context import tapp
 from ..fmt import human_bytes, when
 from .confirm import ConfirmScreen

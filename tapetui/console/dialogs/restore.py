@@ -17,7 +17,7 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from ...engine.store.models import SetRow
 from ...engine.control import RestoreSummary
-from ...engine.names import shown
+from ...engine.control.text import shown
 from ..fmt import human_bytes, when
 from .confirm import ConfirmScreen
 

@@ -25,8 +25,7 @@ from textual.widgets import DataTable, Static
 
 from ...engine.control import CartridgeView, Control, DriveStatus
 from ...engine.events import Event, LogLine, OperatorNeeded
-from ...engine.tape.labels import has_barcode, shown_id
-from ...engine.tape.medium_health import health_text
+from ...engine.control.text import has_barcode, health_text, shown_id
 from ..dialogs.format import FormatScreen
 from ..context import tapp
 from ..fmt import Fit, gauge, human_bytes

@@ -25,7 +25,7 @@ from textual.widgets.tree import TreeNode
 from textual.worker import Worker
 
 from ...engine.control import PAGE, Page
-from ...engine.names import shown
+from ...engine.control.text import shown
 from ...engine.store.models import Entry, special_kind
 from ..errors import report_worker_error
 from ..fmt import human_bytes, when

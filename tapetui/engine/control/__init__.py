@@ -18,7 +18,7 @@ from ..daemon.client import DaemonError, DaemonGone, NoDaemon
 from ..drive import ANY_CARTRIDGE, CartridgeView, FormatOutcome
 from ..handlers.backup import ADVICE, LEVELS
 from ..paths import Home
-from ..tape.base import DriveStatus, OpResult, TapeDriver
+from ..tape.base import DriveStatus, OpResult, TapeDriver, TapeError
 from .api import (
     MISSED_POLICIES, PREVIEW_CAP, PREVIEW_MAX_DAYS, REMOTE_OPS, RESTORE_RUN, Control, ControlStatus, DriveBusy,
     FormatRisk, Formatted, Preview, PreviewItem, Restored, Saved, WhenCheck,
@@ -41,6 +41,6 @@ __all__ = [
     "RESTORE_RUN", "CartridgeView", "Control", "ControlBase", "ControlStatus", "DaemonError", "DaemonGone",
     "DriveBusy", "DriveStatus", "Engine", "FormatOutcome", "FormatRisk", "Formatted", "Home", "ImportResult",
     "LocalControl", "NoDaemon", "OpResult", "Page", "PointInTime", "Preview", "PreviewItem", "RemoteControl",
-    "Restored", "RestoreRequest", "RestoreResult", "RestoreSummary", "Saved", "Session", "TapeDriver", "VerifyResult",
+    "Restored", "RestoreRequest", "RestoreResult", "RestoreSummary", "Saved", "Session", "TapeDriver", "TapeError", "VerifyResult",
     "WhenCheck", "attach", "check_name", "open_control", "open_session", "take_over", "verify_summary",
 ]
