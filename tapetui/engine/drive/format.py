@@ -4,6 +4,7 @@ create its record; seed 计划任务执行细节文档, 4)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -162,7 +163,7 @@ async def _update_record(
     engine: Engine,
     old: CartridgeRow | None,
     new_id: str,
-    new_label: str,
+    new_label: str | None,
     after: LabelInfo | None,
     status: DriveStatus,
 ) -> str:
@@ -170,19 +171,19 @@ async def _update_record(
     record -> label only; not found -> create. Returns what was done."""
     carts = engine.cartridges
     formatted_at = after.formatted_at if after else None
-    fresh = dict(
-        serial=after.serial if after else None, generation=status.generation,
+    fresh = functools.partial(
+        carts.upsert, new_id, serial=after.serial if after else None, generation=status.generation,
         capacity_bytes=status.capacity_bytes, used_bytes=0, formatted_at=formatted_at,
         status="active" if after else "blank",
     )
     async with engine.store.transaction():
         if old is None:
-            await carts.upsert(new_id, label=new_label, **fresh)
+            await fresh(label=new_label)
             return f"created for {new_id}"
         taken = await carts.by_barcode(new_id)
         if taken is not None and taken.id != old.id:
             await carts.set_label(old.id, new_label, formatted_at)
             return f"relabelled ({new_id} is already recorded)"
         await carts.rename(old.id, new_id, new_label)
-        await carts.upsert(new_id, **fresh)
+        await fresh()
         return "renamed" if old.barcode != new_id else "updated"

@@ -75,13 +75,13 @@ class Cartridges:
         assert found is not None
         return found
 
-    async def set_label(self, id_: int, label: str, formatted_at: datetime | None = None) -> None:
+    async def set_label(self, id_: int, label: str | None, formatted_at: datetime | None = None) -> None:
         await self.store.execute(
             "UPDATE cartridges SET label = ?, formatted_at = coalesce(?, formatted_at), updated_at = ? WHERE id = ?",
             (label, to_db(formatted_at), to_db(now()), id_),
         )
 
-    async def rename(self, id_: int, barcode: str, label: str) -> None:
+    async def rename(self, id_: int, barcode: str, label: str | None) -> None:
         await self.store.execute(
             "UPDATE cartridges SET barcode = ?, label = ?, updated_at = ? WHERE id = ?",
             (barcode, label, to_db(now()), id_),

@@ -11,11 +11,12 @@ used from the backup writer thread, so its methods are plain blocking calls.
 from __future__ import annotations
 
 import abc
+import io
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import Callable
 
 #: Receives tool output line by line while a long operation (format, check) runs.
 LineSink = Callable[[str], None]
@@ -119,13 +120,18 @@ class OpResult:
     duration_s: float = 0.0
 
 
+#: A file being written on a volume: a raw one (the simulator's, which counts what the
+#: medium takes) or a buffered one.
+TapeOut = io.RawIOBase | io.BufferedIOBase
+
+
 class Volume(abc.ABC):
     """A mounted LTFS volume. Used from the single writer thread."""
 
     root: Path
 
     @abc.abstractmethod
-    def open_write(self, relpath: str) -> BinaryIO:
+    def open_write(self, relpath: str) -> TapeOut:
         """Create a file on the volume for writing (parents made as needed).
 
         Writing past the cartridge's capacity raises OSError(ENOSPC), as a

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
+from typing import TypeGuard
 
 from .args import InvalidArgument, validate_barcode
 from .base import LabelInfo
@@ -51,14 +52,14 @@ def folder_tag(folder: Path) -> str | None:
         return None
 
 
-def has_barcode(cartridge_id: str | None) -> bool:
+def has_barcode(cartridge_id: str | None) -> TypeGuard[str]:
     """True for a real barcode; False for an empty drive or a `no-barcode` id."""
-    return bool(cartridge_id) and not cartridge_id.startswith(NO_BARCODE)
+    return bool(cartridge_id and not cartridge_id.startswith(NO_BARCODE))
 
 
-def catalogable(cartridge_id: str | None) -> bool:
+def catalogable(cartridge_id: str | None) -> TypeGuard[str]:
     """Whether a catalog record may be keyed on this id: it names exactly one cartridge."""
-    return bool(cartridge_id) and cartridge_id != NO_BARCODE
+    return bool(cartridge_id and cartridge_id != NO_BARCODE)
 
 
 def shown_id(cartridge_id: str) -> str:

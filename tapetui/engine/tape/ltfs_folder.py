@@ -65,8 +65,8 @@ def _index_name(folder: Path) -> str | None:
             head = f.read(INDEX_HEAD)
         if b"<ltfsindex" not in head:
             continue
-        m = _ROOT_NAME.search(head)
-        return html.unescape(m.group(1).decode("utf-8", "replace")).strip() or None if m else None
+        found = _ROOT_NAME.search(head)
+        return html.unescape(found.group(1).decode("utf-8", "replace")).strip() or None if found else None
     return None
 
 

@@ -13,11 +13,10 @@ import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO
 
 from ..folders import Folders
 from . import medium_health as mh
-from .base import Volume
+from .base import TapeOut, Volume
 from .ltfs_parse import MIB
 from .sim_volume import volume_key
 
@@ -31,7 +30,7 @@ def _attr_name(name: str) -> str:
     return name if name.startswith("user.") else "user." + name
 
 
-def read_xattr(path: Path, name: str) -> bytes | None:
+def read_xattr(path: str | Path, name: str) -> bytes | None:
     if not hasattr(os, "getxattr"):
         return None
     try:
@@ -113,7 +112,7 @@ class LtfsVolume(Volume):
     def _path(self, relpath: str) -> str:
         return self._at().short_path(volume_key(relpath))
 
-    def open_write(self, relpath: str) -> BinaryIO:
+    def open_write(self, relpath: str) -> TapeOut:
         fd = self._at().open(volume_key(relpath), _CREATE_FLAGS, 0o666, create_dirs=True)
         return open(fd, "wb")
 

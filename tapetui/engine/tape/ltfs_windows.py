@@ -90,7 +90,7 @@ def windows_volume_label(root: Path) -> str | None:
     import ctypes
 
     buf = ctypes.create_unicode_buffer(261)
-    ok = ctypes.windll.kernel32.GetVolumeInformationW(  # type: ignore[attr-defined]
+    ok = ctypes.windll.kernel32.GetVolumeInformationW(
         str(root), buf, len(buf), None, None, None, None, 0
     )
     return buf.value or None if ok else None

@@ -15,10 +15,14 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..folders import Folders
 from .base import TapeError, Volume
 from .sim_media import INDEX_FILE, VOLUME_DIR, CartridgeMeta, MediaIndex
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 #: LTFS's default block size (mkltfs -b); file start blocks count in these.
 BLOCK_SIZE = 524288
@@ -164,7 +168,7 @@ class TapeFile(io.RawIOBase):
     def fileno(self) -> int:
         return self._fd
 
-    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+    def write(self, data: Buffer, /) -> int:
         view = memoryview(data).cast("B")
         fits = _write_counted(self._medium, self._fd, view, self._stop)
         self._size += fits
