@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable
 
 from ..engine.backup.errors import BackupInputError
 from ..engine.control import CONFLICTS, Control, Engine, RestoreRequest, verify_summary
-from ..engine.control.text import is_glob, shown, show, sources_of, to_db
+from ..engine.control.text import is_glob, show, shown, sources_of, to_db
 from ..engine.errors import UserError
 from ..engine.events import LogLine, RunStarted
 from ..engine.store.models import Entry, SetRow

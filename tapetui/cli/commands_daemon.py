@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from ..engine.control import DaemonGone, attach
-from ..engine.daemon.lock import SchedulerLock
-from ..engine.control import Home
+from ..engine.control import DaemonGone, Home, attach
 from ..engine.control.text import show
+from ..engine.daemon.lock import SchedulerLock
 from .output import add_json_flag, print_json, print_table
 
 

@@ -20,9 +20,9 @@ import sys
 from typing import Any, Iterator
 
 from ..engine.control import ANY_CARTRIDGE, PREVIEW_CAP, Control
+from ..engine.control.text import local, show
 from ..engine.errors import UserError
 from ..engine.store.models import LogLine, RunRow, ScheduleRow
-from ..engine.control.text import local, show
 from . import route
 from .argtypes import AppendEach, count, row_id
 from .output import add_json_flag, human_bytes, print_json, print_table

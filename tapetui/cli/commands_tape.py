@@ -14,8 +14,8 @@ import sys
 from typing import Any
 
 from ..engine.control import CartridgeView, Engine
-from ..engine.events import LogLine
 from ..engine.control.text import show, shown_id
+from ..engine.events import LogLine
 from . import route
 from .output import add_json_flag, human_bytes, print_json, print_table
 

@@ -16,8 +16,8 @@ import traceback
 from typing import TYPE_CHECKING, Sequence
 
 from .. import __version__
-from ..engine.errors import UserError
 from ..engine.control import Home
+from ..engine.errors import UserError
 from . import commands_catalog, commands_config, commands_daemon, commands_schedule, commands_tape
 from .argtypes import fold_repeated
 

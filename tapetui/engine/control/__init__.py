@@ -20,8 +20,21 @@ from ..handlers.backup import ADVICE, LEVELS
 from ..paths import Home
 from ..tape.base import DriveStatus, OpResult, TapeDriver, TapeError
 from .api import (
-    MISSED_POLICIES, PREVIEW_CAP, PREVIEW_MAX_DAYS, REMOTE_OPS, RESTORE_RUN, Control, ControlStatus, DriveBusy,
-    FormatRisk, Formatted, Preview, PreviewItem, Restored, Saved, WhenCheck,
+    MISSED_POLICIES,
+    PREVIEW_CAP,
+    PREVIEW_MAX_DAYS,
+    REMOTE_OPS,
+    RESTORE_RUN,
+    Control,
+    ControlStatus,
+    DriveBusy,
+    FormatRisk,
+    Formatted,
+    Preview,
+    PreviewItem,
+    Restored,
+    Saved,
+    WhenCheck,
 )
 from .base import ControlBase
 from .local import LocalControl, check_name

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, List
 
 from .. import handlers
 from ..backup.catalog_copy import ImportResult  # noqa: F401 - hints of `import_catalog`, read by the wire
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 
 class ControlBase(ABC):
-    """The reads and the composed operations of a `Control` on `engine`."""
+    """The reads and the composed operations of a `Control` on `engine`. (`List`: inside
+    this class its own `list`, the schedules, hides the builtin from a type checker.)"""
 
     remote = False
 
@@ -44,7 +45,7 @@ class ControlBase(ABC):
         return None
 
     # -- schedules ---------------------------------------------------------------
-    async def list(self) -> list[ScheduleRow]:
+    async def list(self) -> List[ScheduleRow]:
         return await self.schedules.all()
 
     async def get(self, name: str) -> ScheduleRow:
@@ -55,7 +56,7 @@ class ControlBase(ABC):
         return describe(spec_from_dict(row.type, row.config))
 
     @staticmethod
-    def actions() -> list[str]:
+    def actions() -> List[str]:
         """What a schedule may do (the registered action handlers)."""
         return handlers.names()
 
@@ -82,9 +83,8 @@ class ControlBase(ABC):
         """What `when` typed as `kind` means now; a `ScheduleError` says why it means nothing."""
         now = self.engine.clock()
         spec = parse_spec(kind, when, now)
-        times: list[datetime] = []
-        t: datetime | None = now
-        while len(times) < count and (t := next_run(spec, t)) is not None:
+        times: List[datetime] = []
+        while len(times) < count and (t := next_run(spec, times[-1] if times else now)) is not None:
             times.append(t)
         return WhenCheck(describe(spec), validate(spec, now), times)
 
@@ -114,8 +114,8 @@ class ControlBase(ABC):
         return await self.run_now(row.name, wait=wait, allow_format=allow_format, skip_month_check=skip_month_check)
 
     @abstractmethod
-    async def add_once_backup(self, *, level: str, sources: list[str], name: str | None = None,
-                              excludes: list[str] | None = None, includes: list[str] | None = None,
+    async def add_once_backup(self, *, level: str, sources: List[str], name: str | None = None,
+                              excludes: List[str] | None = None, includes: List[str] | None = None,
                               cartridge_policy: str | None = None, verify: bool | None = None) -> ScheduleRow:
         """A one-off backup schedule (a `once` at now, so it never fires by itself)."""
 
@@ -124,12 +124,12 @@ class ControlBase(ABC):
                       skip_month_check: bool = False) -> RunRow:
         """Fire a schedule by hand (no period check; the running check holds)."""
 
-    async def run_list(self, schedule: str | None = None, limit: int = 200) -> list[RunRow]:
+    async def run_list(self, schedule: str | None = None, limit: int = 200) -> List[RunRow]:
         if schedule is not None:
             await self.schedules.by_name(schedule)  # a clear error for a typo
         return await self.runs.list(schedule_name=schedule, limit=limit)
 
-    async def runs_of(self, schedule: str, limit: int = 10) -> list[RunRow]:
+    async def runs_of(self, schedule: str, limit: int = 10) -> List[RunRow]:
         """The newest runs of this schedule (by its id: its runs under an older name too)."""
         return await self.runs.list(schedule_id=(await self.schedules.by_name(schedule)).id, limit=limit)
 
@@ -139,14 +139,14 @@ class ControlBase(ABC):
     async def latest_run(self, schedule: str) -> RunRow | None:
         return await self.runs.latest((await self.schedules.by_name(schedule)).id)
 
-    async def running(self) -> list[RunRow]:
+    async def running(self) -> List[RunRow]:
         """The runs of live processes (this one's, the daemon's, another console's)."""
         return await self.runs.running(live=True)
 
-    async def run_lines(self, run_id: int, *, after: int = 0) -> list[LogLine]:
+    async def run_lines(self, run_id: int, *, after: int = 0) -> List[LogLine]:
         return await self.runs.lines(run_id, after=after)
 
-    async def run_tail(self, run_id: int, n: int) -> list[LogLine]:
+    async def run_tail(self, run_id: int, n: int) -> List[LogLine]:
         """The run's last `n` stored lines."""
         return await self.runs.tail(run_id, n)
 
@@ -154,11 +154,11 @@ class ControlBase(ABC):
         """The run's stored lines, then each new one, until it has ended."""
         return self.runs.follow(run_id, poll_s=poll_s)
 
-    async def writing_to(self, runs: list[RunRow]) -> dict[int, list[str]]:
+    async def writing_to(self, runs: List[RunRow]) -> dict[int, List[str]]:
         """run id -> the cartridges of its set, for runs whose result does not name them: a
         run's result names them only at its end, and a stopped run's never; its set names
         them as soon as it writes."""
-        found: dict[int, list[str]] = {}
+        found: dict[int, List[str]] = {}
         for run in runs:
             if run.set_id is not None and "cartridges" not in run.result:
                 try:
@@ -170,7 +170,7 @@ class ControlBase(ABC):
         return found
 
     # -- templates ---------------------------------------------------------------
-    async def templates(self) -> list[TemplateRow]:
+    async def templates(self) -> List[TemplateRow]:
         return await self.engine.templates.all()
 
     async def template(self, name: str) -> TemplateRow:
@@ -180,19 +180,19 @@ class ControlBase(ABC):
         return await self.engine.templates.get(template_id)
 
     # -- sets and browsing -------------------------------------------------------
-    async def sets(self) -> list[SetRow]:
+    async def sets(self) -> List[SetRow]:
         return await self.engine.sets.all()
 
     async def set(self, set_id: int) -> SetRow:
         return await self.engine.sets.get(set_id)
 
-    async def list_dir(self, set_id: int, path: str) -> list[Entry]:
+    async def list_dir(self, set_id: int, path: str) -> List[Entry]:
         return await self.engine.catalog.list_dir(set_id, path)
 
-    async def versions(self, path: str) -> list[Entry]:
+    async def versions(self, path: str) -> List[Entry]:
         return await self.engine.catalog.versions(path)
 
-    async def find(self, pattern: str, limit: int = 1000) -> list[Entry]:
+    async def find(self, pattern: str, limit: int = 1000) -> List[Entry]:
         return await self.engine.catalog.find(pattern, limit=limit)
 
     async def point_in_time(self, set_id: int) -> PointInTime:
@@ -209,26 +209,22 @@ class ControlBase(ABC):
         """Whether runs refuse a cartridge labelled for another month (the config's `tape.month_check`)."""
         return self.engine.config.tape.month_check
 
-    async def cartridges(self) -> list[CartridgeView]:
+    async def cartridges(self) -> List[CartridgeView]:
         return await self.tape.overview()
 
     async def drive_status(self) -> DriveStatus:
         return await self.tape.status()
 
-    async def format_loss(self, barcode: str) -> tuple[list[SetRow], list[str]]:
+    async def format_loss(self, barcode: str) -> tuple[List[SetRow], List[str]]:
         """What formatting `barcode` would destroy: its catalogued sets, and a line for
         each source whose last restorable state it holds (the format dialog's warning)."""
         lost = await self.tape.would_lose(barcode)
         return lost, [x.text() for x in await self.tape.last_states_on(barcode)]
 
     # -- events ------------------------------------------------------------------
-    def subscribe(self, handler: Callable[[Any], object], *kinds: type[Event]) -> Subscription:
+    def subscribe(self, handler: Callable[[Any], Awaitable[None] | None], *kinds: type[Event]) -> Subscription:
         """Call `handler` for every event on this process's bus (or only those of `kinds`)."""
         return self.engine.bus.subscribe(handler, *kinds)
-
-    def on_detached(self, callback: Callable[[], object]) -> None:
-        """Call `callback()` once if the daemon that runs the operations goes away (never
-        for a control in this process)."""
 
     async def drain(self) -> None:
         """Until every subscriber has handled the events published so far (bounded)."""

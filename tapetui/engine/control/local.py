@@ -15,7 +15,7 @@ import dataclasses
 import os
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .. import handlers
 from ..backup.catalog_copy import ImportResult, import_cartridge
@@ -399,6 +399,9 @@ class LocalControl(ControlBase):
             running={names.get(sid, str(sid)): rid for sid, rid in self.scheduler.running.items()},
             clients=self.clients, on_sigterm=self.engine.config.daemon.on_sigterm,
         )
+
+    def on_detached(self, callback: Callable[[], object]) -> None:
+        """Never called: the operations run in this process, which has no daemon to lose."""
 
     async def close(self, reason: str = "the scheduler was shut down") -> None:
         """Cancel the firings this process runs (recorded as cancelled, saying `reason`)."""

@@ -21,11 +21,11 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from ..control.api import REMOTE_OPS
+from ..control.local import LocalControl
 from ..errors import UserError
 from ..events import Event
 from . import protocol
-from ..control.api import REMOTE_OPS
-from ..control.local import LocalControl
 from .protocol import Oversized, ProtocolError
 
 log = logging.getLogger("tapetui.daemon")
