@@ -307,7 +307,7 @@ def render_defaults() -> str:
         docs = field_docs(cls)
         out.append(f"# [{name}]")
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default = f.default_factory() if callable(f.default_factory) else f.default
             if f.name in docs:
                 out.append(f"# {docs[f.name]}")
             out.append(f"# {f.name} = {_toml_value(default)}")

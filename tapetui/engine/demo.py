@@ -15,8 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .paths import Home
+
+if TYPE_CHECKING:
+    from .core import Engine
 
 DEMO_CONFIG = """\
 # The demo home: a small simulated library.
@@ -122,9 +126,9 @@ async def seed_demo(home: Home, data: Path, *, now: datetime | None = None, watc
     The history ends the night before `now` (the real time when not given).
     `watchable` leaves the drive throttled (`WATCHABLE`) for the opened demo; the
     history itself is made at full speed."""
+    from .control.local import LocalControl
     from .core import Engine
     from .scheduler import Scheduler
-    from .control.local import LocalControl
 
     now = now or datetime.now().astimezone()
     fired = history(now)
@@ -162,7 +166,7 @@ async def seed_demo(home: Home, data: Path, *, now: datetime | None = None, watc
         write_config(home, **WATCHABLE)
 
 
-async def _stamp_history(engine) -> None:  # noqa: ANN001
+async def _stamp_history(engine: Engine) -> None:
     """Give each backup run and set the time of the firing that made it.
 
     The store stamps backup runs and sets with the wall clock, the scheduler

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Literal, get_args
@@ -200,11 +200,11 @@ def human_size(n: int) -> str:
     """Bytes in binary units, e.g. ``1.5 GiB``."""
     if abs(n) < 1024:
         return f"{n} B"
-    size = float(n)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        size /= 1024
+    size, unit = float(n), "B"
+    for bigger in ("KiB", "MiB", "GiB", "TiB"):
         if abs(size) < 1024:
             break
+        size, unit = size / 1024, bigger
     return f"{size:.1f} {unit}"
 
 
@@ -368,7 +368,7 @@ class Notifier:
         channel: Literal["dingtalk", "webhook"],
         base_url: str,
         make_url: Callable[[], str],
-        body: dict[str, object],
+        body: Mapping[str, object],
         judge: Callable[[httpx.Response], _Attempt],
         secrets: Iterable[str] = (),
     ) -> DeliveryResult:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from typing import Any
 
 from .bus import Bus
 from .events import LogLine, Progress
@@ -76,10 +77,10 @@ class RunLog:
         """A line printed by a tape tool (mkltfs, ltfsck...), shown verbatim."""
         self.emit("tool", text)
 
-    def progress(self, **fields) -> None:
+    def progress(self, **fields: Any) -> None:
         self.bus.publish(Progress(run_id=self.run_id, **fields))
 
-    def progress_threadsafe(self, **fields) -> None:
+    def progress_threadsafe(self, **fields: Any) -> None:
         self.bus.publish_threadsafe(Progress(run_id=self.run_id, **fields))
 
     def _kick(self) -> None:

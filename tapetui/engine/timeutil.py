@@ -7,12 +7,17 @@ shown in the host's local zone.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import overload
 
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@overload
+def to_db(dt: datetime) -> str: ...
+@overload
+def to_db(dt: None) -> None: ...
 def to_db(dt: datetime | None) -> str | None:
     if dt is None:
         return None
@@ -27,6 +32,10 @@ def from_db(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text)
 
 
+@overload
+def local(dt: datetime) -> datetime: ...
+@overload
+def local(dt: None) -> None: ...
 def local(dt: datetime | None) -> datetime | None:
     return None if dt is None else dt.astimezone()
 

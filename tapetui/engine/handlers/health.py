@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 KEYS = {"full_integrity", "min_free_bytes"}
 DEFAULT_MIN_FREE = 1 << 30
 #: Tools each driver runs, by their key in the driver's config section.
-TOOLS = {
+TOOLS: dict[str, tuple[str, ...]] = {
     "ltfs": ("mkltfs", "ltfs", "ltfsck", "mt", "sg_read_attr", "umount"),
 }
 STATUS_TIMEOUT_S = 120.0
@@ -104,11 +104,13 @@ def _space(engine: Engine, minimum: int) -> tuple[str, str, dict[str, Any]]:
 
 def _tools(engine: Engine) -> tuple[str, str, dict[str, Any]]:
     kind = engine.config.tape.driver
-    section = getattr(engine.config, kind.replace("-", "_"), None)
-    keys = TOOLS.get(kind)
-    if keys is None:  # drivers not listed: every configured value naming an .exe
-        keys = tuple(f.name for f in dataclasses.fields(section) if str(getattr(section, f.name)).endswith(".exe")) \
-            if kind != "sim" else ()
+    section = getattr(engine.config, kind.replace("-", "_"))  # every driver has its section
+    if kind in TOOLS:
+        keys = TOOLS[kind]
+    elif kind == "sim":
+        keys = ()
+    else:  # drivers not listed: every configured value naming an .exe
+        keys = tuple(f.name for f in dataclasses.fields(section) if str(getattr(section, f.name)).endswith(".exe"))
     if kind == "ltfs" and getattr(section, "changer", ""):
         keys = (*keys, "mtx")
     found = {k: shutil.which(str(getattr(section, k))) for k in keys}

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import takewhile
 
-from tapetui.engine.schedule.rules import walls
 from tapetui.engine.schedule.describe import describe
+from tapetui.engine.schedule.rules import walls
 from tapetui.engine.schedule.specs import Interval, Monthly, Once, ScheduleSpec, WallSpec, Yearly
 from tapetui.engine.schedule.zone import (
     exists,
@@ -56,11 +56,16 @@ def validate(spec: ScheduleSpec, now: datetime, tz: tzinfo | None = None) -> lis
     return notes
 
 
+def _before(end: datetime, times: Iterable[datetime]) -> list[datetime]:
+    """The `times` (in order, maybe endless) before `end`."""
+    return list(takewhile(lambda w: w < end, times))
+
+
 def _dst_notes(spec: WallSpec, now: datetime, tz: tzinfo) -> list[str]:
     """The first gap and the first repeated hour in the coming year that hit a firing."""
     notes: dict[str, str] = {}
     for start, end in _changes(now, tz, days=366):
-        times = list(takewhile(lambda w: w < end, walls(spec, start)))
+        times = _before(end, walls(spec, start))
         gap = [w for w in times if not exists(w, tz)]
         if gap and "gap" not in notes:
             runs_at = resolve(gap[0], tz)

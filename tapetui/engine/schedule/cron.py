@@ -44,8 +44,9 @@ def check_cron(expr: str) -> None:
 
 
 def expanded(expr: str) -> list[list[int | str]]:
-    """croniter's expansion of each field: a sorted list of values, or ``['*']``."""
-    return croniter(expr).expanded
+    """croniter's expansion of each field: a sorted list of values, or ``['*']``
+    (read as numbers whatever type croniter hands them in: its stubs say text)."""
+    return [[v if v == "*" else int(v) for v in values] for values in croniter(expr).expanded]
 
 
 def cron_walls(expr: str, after: datetime) -> Iterator[datetime]:

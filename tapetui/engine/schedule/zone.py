@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+
 def local_zone(localtime: Path = Path("/etc/localtime")) -> tzinfo:
     """The host's zone as a DST-aware ``ZoneInfo``.
 
