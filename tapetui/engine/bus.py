@@ -13,16 +13,21 @@ import asyncio
 import inspect
 import logging
 from collections import deque
-from typing import Awaitable, Callable, Union
+from typing import Any, Awaitable, Callable, TypeVar, Union, overload
 
 from .events import Event
 
 Handler = Callable[[Event], Union[None, Awaitable[None]]]
+E = TypeVar("E", bound=Event)
 log = logging.getLogger("tapetui.bus")
 
 
 class Subscription:
-    def __init__(self, bus: Bus, handler: Handler, kinds: tuple[type[Event], ...], maxlen: int) -> None:
+    """One subscriber's queue and the task that hands it on. `handler` is given only
+    events of `kinds` (any event when none): `Bus.subscribe` checks that it takes them."""
+
+    def __init__(self, bus: Bus, handler: Callable[[Any], Awaitable[None] | None], kinds: tuple[type[Event], ...],
+                 maxlen: int) -> None:
         self.bus = bus
         self.handler = handler
         self.kinds = kinds
@@ -68,7 +73,13 @@ class Bus:
         self._subs: set[Subscription] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def subscribe(self, handler: Handler, *kinds: type[Event], maxlen: int = 10_000) -> Subscription:
+    @overload
+    def subscribe(self, handler: Handler, *, maxlen: int = 10_000) -> Subscription: ...
+    @overload
+    def subscribe(self, handler: Callable[[E], Awaitable[None] | None], kind: type[E], /, *kinds: type[E],
+                  maxlen: int = 10_000) -> Subscription: ...
+    def subscribe(self, handler: Callable[[Any], Awaitable[None] | None], *kinds: type[Event],
+                  maxlen: int = 10_000) -> Subscription:
         """Call `handler` for every event (or only those of `kinds`), in order."""
         self._loop = asyncio.get_running_loop()
         sub = Subscription(self, handler, kinds, maxlen)

@@ -25,7 +25,7 @@ import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable, Sequence
 
 from . import handlers
 from .errors import NotFound, UserError
@@ -208,7 +208,8 @@ class Scheduler:
                 log.error("schedule %r cannot be evaluated and will not fire: %s", row.name, e)
             else:
                 due.append((row, spec))
-        starting, skips = [], []
+        starting: list[tuple[ScheduleRow, str | None]] = []
+        skips: list[_Skip] = []
         for row, spec in due:
             since = row.next_run
             assert since is not None
@@ -236,7 +237,7 @@ class Scheduler:
                                    skip_month_check=skip_month_check))[row.id]
 
     async def _launch(self, items: list[tuple[ScheduleRow, str | None]], trigger: str, now: datetime, *,
-                      moves: list[tuple[int, datetime | None]] = (), skips: list[_Skip] = (),
+                      moves: Sequence[tuple[int, datetime | None]] = (), skips: Sequence[_Skip] = (),
                       allow_format: str | None = None, skip_month_check: bool = False) -> dict[int, int]:
         """`launch` for many schedules at once (with the tick's next-run moves and
         skips): one transaction; returns schedule id -> run id (started or skipped)."""
@@ -426,10 +427,10 @@ def _count_missed(spec: ScheduleSpec, due: datetime, now: datetime) -> int:
     """Firings from `due` up to `now` (inclusive), counted up to MISSED_COUNT_CAP."""
     count, at = 1, due
     while count < MISSED_COUNT_CAP:
-        at = next_run(spec, at)
-        if at is None or at > now:
+        following = next_run(spec, at)
+        if following is None or following > now:
             break
-        count += 1
+        count, at = count + 1, following
     return count
 
 
