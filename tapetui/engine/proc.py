@@ -130,8 +130,9 @@ async def _wait_exit(
     deadline = loop.time() + timeout
     while proc.returncode is None:
         for task in readers:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+            failed = task.exception() if task.done() and not task.cancelled() else None
+            if failed is not None:
+                raise failed
         remaining = deadline - loop.time()
         if remaining <= 0:
             return False

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, Unpack
 
 from ..errors import UserError
 from ..runlog import RunLog
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ..core import Engine
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 @dataclass
@@ -100,10 +101,10 @@ class _Run:
         self.warnings += 1  # writer/scanner thread; read after they finish
         self.log.emit_threadsafe("warning", text)
 
-    async def _in_thread(self, fn, *args):  # noqa: ANN001, ANN202
+    async def _in_thread(self, fn: Callable[[Unpack[Ts]], T], *args: Unpack[Ts]) -> T:
         self.done.clear()
 
-        def call():  # noqa: ANN202
+        def call() -> T:
             try:
                 return fn(*args)
             finally:

@@ -21,6 +21,7 @@ from tapetui.engine.schedule.specs import (
     Cron,
     Daily,
     Interval,
+    IntervalUnit,
     Monthly,
     Once,
     ScheduleSpec,
@@ -32,7 +33,7 @@ from tapetui.engine.schedule.zone import local_zone, require_aware, resolve
 KINDS = ("once", "every", "daily", "weekly", "monthly", "yearly", "cron")
 """The schedule kinds ``parse_spec`` accepts ("interval" is taken for "every")."""
 
-_UNITS = {
+_UNITS: dict[IntervalUnit, tuple[str, ...]] = {
     "minutes": ("m", "min", "mins", "minute", "minutes"),
     "hours": ("h", "hr", "hrs", "hour", "hours"),
     "days": ("d", "day", "days"),
@@ -138,7 +139,7 @@ def _every(text: str, now: datetime) -> Interval:
     if not m or m[2] not in _UNIT_OF:
         raise _Malformed(f"{text!r} is not an interval")
     start = now.replace(second=0, microsecond=0)  # firings on whole minutes
-    return Interval(int(m[1]), _UNIT_OF[m[2]], start)  # type: ignore[arg-type]
+    return Interval(int(m[1]), _UNIT_OF[m[2]], start)
 
 
 def _weekdays(text: str) -> frozenset[int]:
