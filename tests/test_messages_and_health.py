@@ -134,7 +134,7 @@ async def test_run_now_asks_before_lifting_the_month_check_naming_the_cartridge(
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
-        await until(pilot, lambda: not app.live.state.running and app.scheduler.running == {})
+        await until(pilot, lambda: not app.live.state.running and app.session.control.scheduler.running == {})
         await settle(pilot)
         [run] = await app.service.run_list()
         assert run.status == "success", run.message
