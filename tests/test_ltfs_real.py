@@ -144,7 +144,7 @@ def test_a_standalone_drive_does_a_month_of_work_on_the_real_tools(tmp_path: Pat
     assert all(s["status"] == "complete" for s in sets.values())
     for set_id, expected in points.items():
         assert restored(op.restore(set_id, tmp_path / f"out{set_id}"), src) == expected, set_id
-    assert op.run("verify", "3").stdout.rstrip().endswith("checked; OK")
+    assert op.run("verify", "3").stdout.rstrip().endswith("checked; every hash matches")
 
     op.run("tape", "unload")  # a standalone drive: unmounts, the folder stays in the drive
     check = op.run("tape", "check")
@@ -192,7 +192,7 @@ def test_a_cartridge_with_no_barcode_end_to_end(tmp_path: Path) -> None:
     op.run("tape", "unload")
     assert op.status()["loaded"] == loaded
     assert restored(op.restore(1, tmp_path / "out"), src) == expected  # no wait for an operator
-    assert op.run("verify", "1").stdout.rstrip().endswith("checked; OK")
+    assert op.run("verify", "1").stdout.rstrip().endswith("checked; every hash matches")
     refused = op.run("tape", "format", "--label", "NOBAR2", ok=False)
     assert refused.returncode != 0 and "set 1" in refused.stderr
 
