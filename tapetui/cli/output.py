@@ -26,10 +26,10 @@ def print_table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> None:
     text = [[("-" if v is None else str(v)) for v in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in text:
-        widths = [max(w, len(c)) for w, c in zip(widths, row)]
-    line = "  ".join(h.upper().ljust(w) for h, w in zip(headers, widths))
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    line = "  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))
     print(line.rstrip())
     for row in text:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     if not text:
         print("(none)")

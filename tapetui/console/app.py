@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Callable, cast
 from textual import work
 from textual.app import App
 from textual.binding import Binding
-from textual.dom import DOMNode
 from textual.signal import Signal
 from textual.worker import Worker
 
 from ..engine.control import Control, Engine, Home, LocalControl, Session, TapeDriver, open_session, take_over
-from ..engine.errors import UserError
 from ..engine.control.text import shown_id
+from ..engine.errors import UserError
 from .commands import ScreenCommands
 from .errors import report_worker_error
 from .keys import SCREENS

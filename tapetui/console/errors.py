@@ -7,8 +7,8 @@ import logging
 from textual.dom import DOMNode
 from textual.worker import Worker, WorkerState
 
-from ..engine.errors import UserError
 from ..engine.control import TapeError
+from ..engine.errors import UserError
 
 log = logging.getLogger("tapetui.console")
 

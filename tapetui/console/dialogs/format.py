@@ -20,10 +20,15 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Static
 
-from ...engine.store.models import SetRow
 from ...engine.control.text import (
-    InvalidArgument, has_barcode, label_month, shown_id, validate_barcode, validate_volume_name,
+    InvalidArgument,
+    has_barcode,
+    label_month,
+    shown_id,
+    validate_barcode,
+    validate_volume_name,
 )
+from ...engine.store.models import SetRow
 from ..context import tapp
 from ..fmt import human_bytes, when
 from .confirm import ConfirmScreen

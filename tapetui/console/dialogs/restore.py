@@ -15,9 +15,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
-from ...engine.store.models import SetRow
 from ...engine.control import RestoreSummary
 from ...engine.control.text import shown
+from ...engine.store.models import SetRow
 from ..fmt import human_bytes, when
 from .confirm import ConfirmScreen
 

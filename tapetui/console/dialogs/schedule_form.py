@@ -9,7 +9,6 @@ everything as typed.
 
 from __future__ import annotations
 
-
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding

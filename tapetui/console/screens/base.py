@@ -9,9 +9,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 from textual.worker import Worker
 
-from ..keys import SCREENS
 from ..errors import report_worker_error
 from ..fmt import Fit
+from ..keys import SCREENS
 from ..widgets.status_line import StatusLine
 
 
@@ -103,7 +103,7 @@ def _visible(table: DataTable, row: tuple[str | Fit, ...]) -> list[str]:
     """The cells of the columns shown, each in the form its column's width takes."""
     spec = getattr(table, "_tapetui_columns", None)
     names = list(spec[0]) if spec else [str(k.value) for k in table.columns]
-    by_name = dict(zip(names, row))
+    by_name = dict(zip(names, row, strict=True))
     cells = []
     for key, column in table.columns.items():
         cell = by_name[str(key.value)]
@@ -124,7 +124,7 @@ def fill_table(
     keep = keys.index(cursor_key) if cursor_key in keys else table.cursor_row
     with table.app.batch_update():
         table.clear()
-        for row, key in zip(cells, keys):
+        for row, key in zip(cells, keys, strict=True):
             table.add_row(*_visible(table, row), key=key)
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))

@@ -18,11 +18,11 @@ from textual.widgets import ContentSwitcher, DataTable, Input, Label, Static, Tr
 from ...engine.control import PointInTime, RestoreRequest, verify_summary
 from ...engine.events import Event, LogLine, RunStarted
 from ...engine.store.models import Entry, SetRow
-from ..dialogs.restore import RestoreScreen
-from ..widgets.log_view import LiveLog
 from ..context import tapp
+from ..dialogs.restore import RestoreScreen
 from ..fmt import Tail, barcodes, count, human_bytes, short_level, when, when_fit
 from ..widgets.catalog_tree import CatalogTree, Item, entry_detail
+from ..widgets.log_view import LiveLog
 from .base import MainScreen, add_columns, fill_table
 
 

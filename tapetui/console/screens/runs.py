@@ -22,8 +22,8 @@ from textual.widgets import DataTable, Input
 from ...engine import events as ev
 from ...engine.store.models import RunRow
 from ..context import tapp
-from ..live import StoredLine, after_shown, join_log
 from ..fmt import Fit, barcodes, count, human_bytes, span, when_fit
+from ..live import StoredLine, after_shown, join_log
 from ..widgets.log_view import LiveLog
 from ..widgets.progress_panel import ProgressPanel
 from .base import MainScreen, add_columns, fill_table
@@ -220,7 +220,7 @@ class RunsScreen(MainScreen):
         key = str(run.id)
         if key not in table.rows:
             return
-        for column, cell in zip(("Took", "Files", "Size"), self._so_far(run)):
+        for column, cell in zip(("Took", "Files", "Size"), self._so_far(run), strict=True):
             if column in table.columns:
                 table.update_cell(key, column, cell.within(table.columns[column].width)  # type: ignore[index]
                                   if isinstance(cell, Fit) else cell)

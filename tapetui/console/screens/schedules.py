@@ -15,7 +15,6 @@ from ..context import tapp
 from ..fmt import Forms, short_level, when_fit
 from .base import MainScreen, add_columns, fill_table
 
-
 EMPTY_HINT = "No schedules yet — press n to create one"
 
 

@@ -24,10 +24,10 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from ...engine.control import CartridgeView, Control, DriveStatus
-from ...engine.events import Event, LogLine, OperatorNeeded
 from ...engine.control.text import has_barcode, health_text, shown_id
-from ..dialogs.format import FormatScreen
+from ...engine.events import Event, LogLine, OperatorNeeded
 from ..context import tapp
+from ..dialogs.format import FormatScreen
 from ..fmt import Fit, gauge, human_bytes
 from ..widgets.log_view import LiveLog
 from .base import MainScreen, add_columns, fill_table
