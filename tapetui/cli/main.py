@@ -13,7 +13,7 @@ import asyncio
 import os
 import sys
 import traceback
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, NoReturn, Sequence
 
 from .. import __version__
 from ..engine.control import Home
@@ -35,7 +35,7 @@ PATH_ARGS = frozenset({"home", "source", "exclude", "include", "to", "paths", "p
 
 
 class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors: one line + exit 2
+    def error(self, message: str) -> NoReturn:  # usage errors: one line + exit 2
         self.exit(2, f"{self.prog}: error: {message}\n(try: {self.prog} --help)\n")
 
     def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> object:

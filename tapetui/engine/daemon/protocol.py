@@ -143,7 +143,7 @@ def from_wire(tp: Any, value: Any, where: str = "value") -> Any:
         args = typing.get_args(tp)
         inner = args[1] if len(args) == 2 else Any
         return {k: from_wire(inner, v, where) for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _dataclass(tp, value, where)
     if tp is datetime:
         if isinstance(value, str):

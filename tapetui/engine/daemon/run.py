@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 from ..control.local import LocalControl
 from ..core import Engine
@@ -45,12 +45,13 @@ async def _finish_running(scheduler: Scheduler, again: asyncio.Event) -> None:
         # shielded: cancelling a wait must not cancel the firing it waits on
         waits = [asyncio.ensure_future(asyncio.shield(scheduler.wait(r))) for r in scheduler.running.values()]
         signalled = asyncio.ensure_future(again.wait())
+        either: list[asyncio.Future[Any]] = [*waits, signalled]
         try:
-            await asyncio.wait([*waits, signalled], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for t in (*waits, signalled):
+            for t in either:
                 t.cancel()
-            await asyncio.gather(*waits, signalled, return_exceptions=True)
+            await asyncio.gather(*either, return_exceptions=True)
 
 
 async def run_daemon(home: Home, *, debug: bool = False, log_to_stderr: bool = False,

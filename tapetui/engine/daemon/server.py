@@ -21,6 +21,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from ..bus import Subscription
 from ..control.api import REMOTE_OPS
 from ..control.local import LocalControl
 from ..errors import UserError
@@ -115,7 +116,7 @@ class DaemonServer:
         self._clients: set[_Client] = set()
         self._requests: set[asyncio.Task[None]] = set()  # of every client, gone ones too
         self._connections: set[asyncio.Task[Any]] = set()  # one `_accept` per connection, until it ends
-        self._sub = None
+        self._sub: Subscription | None = None
 
     @property
     def clients(self) -> int:
@@ -185,6 +186,7 @@ class DaemonServer:
         protocol (Python < 3.12) asks the finished handler for its exception, which for
         a cancelled one prints 'Exception in callback ... CancelledError'."""
         task = asyncio.current_task()
+        assert task is not None  # a stream handler always runs as a task
         self._connections.add(task)
         try:
             await self._serve_connection(reader, writer)
@@ -237,8 +239,8 @@ class DaemonServer:
             try:
                 rid, op, args = protocol.parse_request(message)
             except ProtocolError as e:
-                rid = message.get("id")
-                client.send(protocol.error_reply(rid if isinstance(rid, (int, str)) else None, "protocol", e))
+                sent_id = message.get("id")
+                client.send(protocol.error_reply(sent_id if isinstance(sent_id, (int, str)) else None, "protocol", e))
                 continue
             if op == "subscribe":
                 client.subscribed = True
