@@ -166,12 +166,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_backup)
 
 
-def _when(args: argparse.Namespace) -> tuple[str | None, str | None]:
+def _when(args: argparse.Namespace) -> tuple[str, str] | None:
+    """The kind and rule of the one --when flag given, if any."""
     for kind in WHEN_FLAGS:
         value = getattr(args, f"when_{kind}", None)
         if value is not None:
             return kind, value
-    return None, None
+    return None
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -217,7 +218,10 @@ def _print_line(line: LogLine) -> None:
 
 # -- commands ------------------------------------------------------------------------
 async def cmd_add(args: argparse.Namespace, engine: Any) -> int:
-    kind, when = _when(args)
+    given = _when(args)
+    if given is None:  # the add parser already requires one
+        raise UserError(f"give one of {', '.join(flag for flag, _ in WHEN_FLAGS.values())}")
+    kind, when = given
     async with route.control(engine) as service:
         saved = await service.add(args.name, kind=kind, when=when, action=args.action,
                                   action_config=_settings(args), template=args.template,
@@ -229,7 +233,7 @@ async def cmd_add(args: argparse.Namespace, engine: Any) -> int:
 
 
 async def cmd_edit(args: argparse.Namespace, engine: Any) -> int:
-    kind, when = _when(args)
+    kind, when = _when(args) or (None, None)
     if args.no_template and args.template:
         raise UserError("give --template or --no-template, not both")
     async with route.control(engine) as service:
@@ -245,7 +249,7 @@ async def cmd_edit(args: argparse.Namespace, engine: Any) -> int:
 async def cmd_list(args: argparse.Namespace, engine: Any) -> int:
     service = route.reads(engine)
     rows = await service.list()
-    names = {t.id: t.name for t in await service.templates()}
+    names: dict[int | None, str] = {t.id: t.name for t in await service.templates()}
     if args.json:
         print_json([schedule_json(r, service.describe(r), names.get(r.template_id)) for r in rows])
         return 0

@@ -34,6 +34,7 @@ from .api import (
     PreviewItem,
     Restored,
     Saved,
+    SavedTemplate,
     WhenCheck,
 )
 from .base import ControlBase
@@ -54,6 +55,6 @@ __all__ = [
     "RESTORE_RUN", "CartridgeView", "Control", "ControlBase", "ControlStatus", "DaemonError", "DaemonGone",
     "DriveBusy", "DriveStatus", "Engine", "FormatOutcome", "FormatRisk", "Formatted", "Home", "ImportResult",
     "LocalControl", "NoDaemon", "OpResult", "Page", "PointInTime", "Preview", "PreviewItem", "RemoteControl",
-    "Restored", "RestoreRequest", "RestoreResult", "RestoreSummary", "Saved", "Session", "TapeDriver", "TapeError", "VerifyResult",
+    "Restored", "RestoreRequest", "RestoreResult", "RestoreSummary", "Saved", "SavedTemplate", "Session", "TapeDriver", "TapeError", "VerifyResult",
     "WhenCheck", "attach", "check_name", "open_control", "open_session", "take_over", "verify_summary",
 ]

@@ -44,11 +44,18 @@ PREVIEW_MAX_DAYS = 3660
 
 @dataclass
 class Saved:
-    """A schedule (or template) as saved, with warnings worth showing its author."""
+    """A schedule as saved, with warnings worth showing its author."""
 
-    schedule: ScheduleRow | None
+    schedule: ScheduleRow
     warnings: list[str]
-    template: TemplateRow | None = None
+
+
+@dataclass
+class SavedTemplate:
+    """A template as saved, with warnings worth showing its author."""
+
+    template: TemplateRow
+    warnings: list[str]
 
 
 @dataclass
@@ -172,7 +179,7 @@ class Control(Protocol):
     async def writing_to(self, runs: List[RunRow]) -> dict[int, List[str]]: ...
 
     # -- templates -----------------------------------------------------------------
-    async def save_template(self, name: str, config: dict[str, Any]) -> Saved: ...
+    async def save_template(self, name: str, config: dict[str, Any]) -> SavedTemplate: ...
     async def templates(self) -> List[TemplateRow]: ...
     async def template(self, name: str) -> TemplateRow: ...
     async def template_by_id(self, template_id: int) -> TemplateRow: ...

@@ -36,7 +36,17 @@ from ..tape.args import InvalidArgument, validate_barcode, validate_volume_name
 from ..tape.base import OpResult
 from ..tape.labels import has_barcode, shown_id
 from ..timeutil import show
-from .api import MISSED_POLICIES, RESTORE_RUN, ControlStatus, DriveBusy, FormatRisk, Formatted, Restored, Saved
+from .api import (
+    MISSED_POLICIES,
+    RESTORE_RUN,
+    ControlStatus,
+    DriveBusy,
+    FormatRisk,
+    Formatted,
+    Restored,
+    Saved,
+    SavedTemplate,
+)
 from .base import ControlBase
 
 if TYPE_CHECKING:
@@ -272,7 +282,7 @@ class LocalControl(ControlBase):
         return run
 
     # -- templates ---------------------------------------------------------------
-    async def save_template(self, name: str, config: dict[str, Any]) -> Saved:
+    async def save_template(self, name: str, config: dict[str, Any]) -> SavedTemplate:
         """Create or replace a template; the schedules using it follow on their next run."""
         name = check_name(name, "template")
         config = await handlers.get("backup").check(self.engine, config, None)
@@ -282,7 +292,7 @@ class LocalControl(ControlBase):
         notes = [ADVICE] if config.get("level") == "incremental" else []
         if users:
             notes.append(f"used by {', '.join(users)}: their next runs use these parameters")
-        return Saved(None, notes, template=row)
+        return SavedTemplate(row, notes)
 
     async def delete_template(self, name: str) -> None:
         await self.engine.templates.delete(name)

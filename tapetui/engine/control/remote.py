@@ -19,7 +19,7 @@ from ..daemon import protocol
 from ..daemon.client import DaemonClient, NoDaemon
 from ..store.models import RunRow, ScheduleRow
 from ..tape.base import OpResult
-from .api import ControlStatus, FormatRisk, Formatted, Restored, Saved
+from .api import ControlStatus, FormatRisk, Formatted, Restored, Saved, SavedTemplate
 from .base import ControlBase
 from .local import LocalControl
 
@@ -96,7 +96,7 @@ class RemoteControl(ControlBase):
         return await LocalControl(self.engine).month_risk(name)
 
     # -- templates ---------------------------------------------------------------
-    async def save_template(self, name: str, config: dict[str, Any]) -> Saved:
+    async def save_template(self, name: str, config: dict[str, Any]) -> SavedTemplate:
         """Templates are read at run time from the catalog, so saving one needs no daemon."""
         return await LocalControl(self.engine).save_template(name, config)
 
