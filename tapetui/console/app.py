@@ -228,10 +228,9 @@ class TapetuiApp(App[None]):
         self.header_changed.publish(self.facts)
 
     async def _refresh_next_firing(self) -> None:
-        due = [r for r in await self.service.list() if r.enabled and r.next_run is not None]
-        first = min(due, key=lambda r: r.next_run, default=None)  # type: ignore[arg-type, return-value]
-        self.facts.next_name = first.name if first else ""
-        self.facts.next_at = first.next_run if first else None
+        due = [(r.next_run, r.name) for r in await self.service.list() if r.enabled and r.next_run is not None]
+        first = min(due, key=lambda d: d[0], default=None)
+        self.facts.next_at, self.facts.next_name = first if first else (None, "")
 
     # -- actions --------------------------------------------------------------------
     def runs_here(self) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Iterator
 
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from .context import tapp
@@ -28,7 +29,7 @@ class ScreenCommands(Provider):
         for mode in modes:
             title = SCREENS[mode][1]
             for binding in classes[mode].BINDINGS:
-                if binding.description and not binding.action.startswith("app."):
+                if isinstance(binding, Binding) and binding.description and not binding.action.startswith("app."):
                     where = "" if mode == current else f", on {title}"
                     yield (f"{title}: {binding.description}", mode, binding.action,
                            f"key {binding.key_display or binding.key}{where}")

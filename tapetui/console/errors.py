@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from textual.dom import DOMNode
+from textual.app import App
+from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from ..engine.control import TapeError
@@ -30,7 +32,7 @@ def title(worker: Worker) -> str:
     return f"{words[:1].upper()}{words[1:]} failed"
 
 
-def report_worker_error(node: DOMNode, event: Worker.StateChanged) -> None:
+def report_worker_error(node: App[Any] | Widget, event: Worker.StateChanged) -> None:
     """The one handler for failed workers (screens call it from `on_worker_state_changed`)."""
     if event.state != WorkerState.ERROR:
         return

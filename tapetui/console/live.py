@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Protocol
+from typing import Iterable, Protocol, Sequence
 
 from textual.app import App
 from textual.signal import Signal
@@ -37,7 +37,7 @@ class StoredLine(Protocol):
     line: str
 
 
-def join_log(stored: list[StoredLine], recent: Iterable[ev.LogLine]) -> list[tuple[str, str]]:
+def join_log(stored: Sequence[StoredLine], recent: Iterable[ev.LogLine]) -> list[tuple[str, str]]:
     """(level, text) of the stored lines, then the live lines that came after them.
 
     LogLine events carry no id, but a stored line keeps its event's time, level
@@ -144,13 +144,13 @@ class Live:
             batch, self._pending = self._pending, []
             for line in batch:
                 if line.run_id is not None:
-                    self._remember(line)
+                    self._remember(line.run_id, line)
             self.log_lines.publish(batch)
 
-    def _remember(self, line: ev.LogLine) -> None:
-        ring = self._recent.get(line.run_id)  # type: ignore[arg-type]
+    def _remember(self, run_id: int, line: ev.LogLine) -> None:
+        ring = self._recent.get(run_id)
         if ring is None:
-            ring = self._recent[line.run_id] = deque(maxlen=RECENT_LINES)  # type: ignore[index]
+            ring = self._recent[run_id] = deque(maxlen=RECENT_LINES)
             while len(self._recent) > RECENT_RUNS:
                 self._recent.popitem(last=False)
         ring.append(line)

@@ -133,8 +133,11 @@ class RestoreScreen(ModalScreen[RestoreChoice | None]):
         conflict = self.query_one("#conflict", RadioSet).pressed_button.id  # type: ignore[union-attr]
         choice = RestoreChoice(absolute(target), str(conflict))
         if choice.target == ORIGINAL and choice.conflict == "overwrite":
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self.dismiss(choice)
+
             self.app.push_screen(ConfirmScreen("Overwrite files in place?", overwrite_text(self.summary),
-                                               yes="Overwrite"),
-                                 lambda yes: self.dismiss(choice) if yes else None)
+                                               yes="Overwrite"), confirmed)
             return
         self.dismiss(choice)

@@ -3,6 +3,8 @@ one error handler for its workers."""
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -68,10 +70,9 @@ def column_widths(widths: dict[str, Width], flex: str | None, room: int) -> dict
     """The columns shown in `room` cells and their widths, in order: the widest
     level that fits, else the narrowest."""
     levels = max((len(w) for w in widths.values() if isinstance(w, tuple)), default=1)
-    for level in range(levels):
-        chosen = {k: w for k, w in ((k, _at(w, level)) for k, w in widths.items()) if w > 0}
-        if _cost(chosen) <= room:
-            break
+    at_levels = [{k: w for k, w in ((k, _at(w, level)) for k, w in widths.items()) if w > 0}
+                 for level in range(levels)]
+    chosen = next((c for c in at_levels if _cost(c) <= room), at_levels[-1])
     if flex in chosen:
         chosen[flex] += max(0, room - _cost(chosen))
     return chosen
@@ -99,7 +100,7 @@ def _make_columns(table: DataTable) -> None:
         fill_table(table, *shown)
 
 
-def _visible(table: DataTable, row: tuple[str | Fit, ...]) -> list[str]:
+def _visible(table: DataTable, row: Sequence[str | Fit]) -> list[str]:
     """The cells of the columns shown, each in the form its column's width takes."""
     spec = getattr(table, "_tapetui_columns", None)
     names = list(spec[0]) if spec else [str(k.value) for k in table.columns]
@@ -112,7 +113,7 @@ def _visible(table: DataTable, row: tuple[str | Fit, ...]) -> list[str]:
 
 
 def fill_table(
-    table: DataTable, cells: list[tuple[str | Fit, ...]], keys: list[str], cursor_key: str | None = None
+    table: DataTable, cells: Sequence[Sequence[str | Fit]], keys: list[str], cursor_key: str | None = None
 ) -> None:
     """Show these rows (one cell per column given to `add_columns`, shown or not),
     keeping the cursor (on the row `cursor_key` when given); unchanged data is not

@@ -118,7 +118,8 @@ class CatalogScreen(MainScreen):
         table = self.query_one("#sets", DataTable)
         if not table.row_count:
             return None
-        return self.sets.get(int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.sets.get(int(key)) if key is not None else None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "sets":
@@ -198,11 +199,11 @@ class CatalogScreen(MainScreen):
                 entry, s = self.found[table.cursor_row]
                 self._restore(s, [entry.path])
             return
-        s = self.open_set if self.view == "tree-view" else self.selected_set()
-        if s is None:
+        chosen = self.open_set if self.view == "tree-view" else self.selected_set()
+        if chosen is None:
             return
         marked = sorted(self.query_one(CatalogTree).marked) if self.view == "tree-view" else []
-        self._restore(s, marked)
+        self._restore(chosen, marked)
 
     @work(exclusive=True, group="catalog.restore", exit_on_error=False)
     async def _restore(self, s: SetRow, paths: list[str]) -> None:

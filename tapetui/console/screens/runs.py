@@ -12,6 +12,7 @@ sticks to the tail; scrolling up pauses it (End resumes).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Sequence
 
 from textual import work
 from textual.app import ComposeResult
@@ -89,7 +90,7 @@ class RunsScreen(MainScreen):
             self.writing = writing  # run -> the cartridges its set is written to (so far), where its result is silent
 
     class LogLoaded(Message):
-        def __init__(self, run: RunRow, lines: list[StoredLine]) -> None:
+        def __init__(self, run: RunRow, lines: Sequence[StoredLine]) -> None:
             super().__init__()
             self.run = run
             self.lines = lines
@@ -268,7 +269,8 @@ class RunsScreen(MainScreen):
     def _show_progress(self) -> None:
         running = self.shown_run in tapp(self).live.state.running
         panel = self.query_one(ProgressPanel)
-        panel.show(tapp(self).live.state.progress.get(self.shown_run) if running else None)  # type: ignore[arg-type]
+        shown = self.shown_run if running else None
+        panel.show(tapp(self).live.state.progress.get(shown) if shown is not None else None)
 
     def _on_lines(self, batch: list[ev.LogLine]) -> None:
         if not self.log_joined:  # held back: the bridge's recent lines bring them in
@@ -288,8 +290,8 @@ class RunsScreen(MainScreen):
         if run is not None and run.status == "running":
             self._show_so_far(run)
         if (p.phase == "writing" and run is not None and run.status == "running"
-                and p.run_id not in self.writing and p.run_id not in self._asked):
-            self._asked.add(p.run_id)  # once per cartridge: a change of cartridge asks again
+                and run.id not in self.writing and run.id not in self._asked):
+            self._asked.add(run.id)  # once per cartridge: a change of cartridge asks again
             self.action_refresh()
 
     # -- stop -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Label
 
+from ...engine.control import Saved
 from ...engine.schedule import describe, describe_short, describe_words, spec_from_dict
 from ...engine.store.models import ScheduleRow
 from ..context import tapp
@@ -43,7 +44,7 @@ class SchedulesScreen(MainScreen):
         Binding("o", "open_runs", "Its runs", id="schedules.runs", tooltip="Show its runs and logs (Runs screen)"),
         Binding("e", "edit", "Edit", id="schedules.edit", tooltip="Change the selected schedule"),
         Binding("n", "new", "New", id="schedules.new", tooltip="Make a new schedule"),
-        Binding("space", "toggle", "On/off", key_display="␣", id="schedules.toggle",
+        Binding("space", "toggle_enabled", "On/off", key_display="␣", id="schedules.toggle",
                 tooltip="Turn the selected schedule on or off"),
         Binding("d", "delete", "Delete", id="schedules.delete", tooltip="Delete the selected schedule (asks first)"),
     ]
@@ -98,17 +99,21 @@ class SchedulesScreen(MainScreen):
         return self.rows.get(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
 
     # -- actions --------------------------------------------------------------------------
+    def _reload_after(self, saved: Saved | None) -> None:
+        """The form's result: saved or not, the table shows the schedules as they are."""
+        self.reload()
+
     def action_new(self) -> None:
         from ..dialogs.schedule_form import ScheduleForm
 
-        self.app.push_screen(ScheduleForm(None), lambda saved: self.reload())
+        self.app.push_screen(ScheduleForm(None), self._reload_after)
 
     def action_edit(self) -> None:
         from ..dialogs.schedule_form import ScheduleForm
 
         row = self.selected()
         if row is not None:
-            self.app.push_screen(ScheduleForm(row), lambda saved: self.reload())
+            self.app.push_screen(ScheduleForm(row), self._reload_after)
 
     @work(group="schedules.delete", exit_on_error=False)
     async def action_delete(self) -> None:
@@ -126,7 +131,7 @@ class SchedulesScreen(MainScreen):
             self.notify(f"deleted schedule {row.name!r}")
 
     @work(group="schedules.toggle", exit_on_error=False)
-    async def action_toggle(self) -> None:
+    async def action_toggle_enabled(self) -> None:
         row = self.selected()
         if row is not None:
             saved = await tapp(self).service.set_enabled(row.name, not row.enabled)

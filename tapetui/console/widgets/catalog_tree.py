@@ -14,7 +14,7 @@ from __future__ import annotations
 import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from rich.text import Text
 from textual import work
@@ -96,7 +96,7 @@ class CatalogTree(Tree[Item]):
             super().__init__()
             self.count = count
 
-    def __init__(self, title: str, sources: list[str], lister: Lister, **kwargs) -> None:
+    def __init__(self, title: str, sources: list[str], lister: Lister, **kwargs: Any) -> None:
         super().__init__(title, Item("", "root", loaded=True), **kwargs)
         self.lister = lister
         self.sources = sources

@@ -3,7 +3,7 @@ lines wrapped to its width (or not: `w`) and a search that marks what it found."
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 from rich.cells import cell_len, chop_cells
 from rich.style import Style
@@ -40,7 +40,7 @@ class LiveLog(Log):
     ]
     MAX = MAX_LINES
 
-    def __init__(self, *, title: str = "log", max_lines: int = MAX_LINES, wrap: bool = True, **kwargs) -> None:
+    def __init__(self, *, title: str = "log", max_lines: int = MAX_LINES, wrap: bool = True, **kwargs: Any) -> None:
         self.base_title = title
         self._pending: list[str] = []
         self._flush_scheduled = False
@@ -65,7 +65,8 @@ class LiveLog(Log):
     def _flush(self) -> None:
         self._flush_scheduled = False
         if self._pending:
-            batch, self._pending = self._pending[-self.max_lines:], []
+            keep = self.max_lines or len(self._pending)  # None: the log keeps every line
+            batch, self._pending = self._pending[-keep:], []
             self._write(batch)
 
     def _write(self, lines: list[str]) -> None:

@@ -165,7 +165,8 @@ class DaemonClient:
         elif "dropped" in message:
             self.dropped += int(message.get("dropped") or 0)
         elif "ok" in message:
-            future = self._pending.get(message.get("id"))  # type: ignore[arg-type]
+            rid = message.get("id")
+            future = self._pending.get(rid) if isinstance(rid, int) else None
             if future is None or future.done():
                 if not message["ok"]:
                     log.warning("the daemon reported: %s", message.get("error"))

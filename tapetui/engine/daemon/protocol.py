@@ -210,7 +210,7 @@ def event_to_wire(event: events_mod.Event) -> dict[str, Any]:
 
 def event_from_wire(message: dict[str, Any]) -> events_mod.Event | None:
     """The event a message carries; None for a kind this side does not know (a newer daemon)."""
-    cls = EVENT_TYPES.get(message.get("event"))  # type: ignore[arg-type]
+    cls = EVENT_TYPES.get(message.get("event", ""))
     if cls is None:
         return None
     return from_wire(cls, message.get("fields", {}), message["event"])
