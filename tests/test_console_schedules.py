@@ -68,3 +68,19 @@ async def test_the_form_lists_templates_and_saves_itself_as_one(tmp_path: Path, 
         await until(pilot, lambda: app.screen is not form)
         row = await app.service.get("docs-weekly")
         assert row.template_id == (await app.service.template("docs")).id
+
+
+async def test_space_turns_a_schedule_off_and_o_opens_its_runs(tmp_path: Path) -> None:
+    """The screen's own actions by key: space (toggle_enabled, which must not shadow
+    Textual's action_toggle) and o (the Runs screen, filtered to that schedule)."""
+    from tapetui.console.screens.runs import RunsScreen
+
+    async with new_app(tmp_path).run_test(size=SIZE) as pilot:
+        app = await started(pilot)
+        await app.service.add("sunday", kind="cron", when="0 3 * * 0", action="cleanup")
+        await settle(pilot)
+        await pilot.press("space")
+        await until(pilot, lambda: not app.screen.rows["sunday"].enabled)
+        await pilot.press("o")
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        assert app.screen.schedule_filter == "sunday"

@@ -102,9 +102,14 @@ class RestoreScreen(ModalScreen[RestoreChoice | None]):
         self._show_error(None)
         self.query_one("#restore-lands", Static).update(lands_text(self.summary, self._target()))
 
+    def _pressed(self, selector: str) -> str | None:
+        """The id of the button pressed in this radio set (each starts with one pressed)."""
+        button = self.query_one(selector, RadioSet).pressed_button
+        return button.id if button is not None else None
+
     def _target(self) -> str:
         """The folder chosen: '/' for the original place, else as typed ('' if nothing yet)."""
-        if self.query_one("#where", RadioSet).pressed_button.id == "original":  # type: ignore[union-attr]
+        if self._pressed("#where") == "original":
             return ORIGINAL
         return self.query_one("#target", Input).value.strip()
 
@@ -130,8 +135,7 @@ class RestoreScreen(ModalScreen[RestoreChoice | None]):
         if not target:
             self._show_error("type the folder to restore into (or choose the original place)")
             return
-        conflict = self.query_one("#conflict", RadioSet).pressed_button.id  # type: ignore[union-attr]
-        choice = RestoreChoice(absolute(target), str(conflict))
+        choice = RestoreChoice(absolute(target), str(self._pressed("#conflict")))
         if choice.target == ORIGINAL and choice.conflict == "overwrite":
             def confirmed(yes: bool | None) -> None:
                 if yes:

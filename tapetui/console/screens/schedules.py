@@ -15,6 +15,7 @@ from ...engine.store.models import ScheduleRow
 from ..context import tapp
 from ..fmt import Forms, short_level, when_fit
 from .base import MainScreen, add_columns, fill_table
+from .runs import RunsScreen
 
 EMPTY_HINT = "No schedules yet — press n to create one"
 
@@ -190,4 +191,6 @@ class SchedulesScreen(MainScreen):
         row = self.selected()
         if row is not None:
             await tapp(self).action_show("runs")
-            tapp(self).screen.filter_schedule(row.name)  # type: ignore[attr-defined]
+            runs = tapp(self).screen
+            if isinstance(runs, RunsScreen):
+                runs.filter_schedule(row.name)
