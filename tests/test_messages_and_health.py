@@ -209,5 +209,5 @@ async def test_the_tapes_screen_shows_the_flags_by_name(tmp_path: Path) -> None:
 def test_the_readme_says_where_the_first_command_keeps_state_and_how_long_the_suite_takes() -> None:
     text = README.read_text()
     start = text[:text.index("## The console")]
-    assert re.search(r"about \d+ minutes", start)  # how long to wait, measured (docs/benchmarks.md)
+    assert re.search(r"about \d+ minutes", start)  # how long a newcomer waits
     assert re.search(r"platform folders.*unless\s+`TAPETUI_HOME=DIR` or `--home DIR`", start, re.DOTALL)
