@@ -17,12 +17,12 @@ def set_dir(set_id: int) -> str:
 
 
 #: A backslash is a name's own character on POSIX, a separator on Windows.
-_SEPARATORS = "\0\\" if os.sep == "\\" else "\0"
+_WINDOWS = os.sep == "\\"
 
 
 def safe_relpath(path: str) -> str | None:
     """'/a/b' -> 'a/b'; None for anything that is not a plain absolute path."""
-    if not path.startswith("/") or any(c in path for c in _SEPARATORS):
+    if not path.startswith("/") or "\0" in path or (_WINDOWS and "\\" in path):
         return None
     parts = path[1:].split("/")
     if any(p in ("", ".", "..") for p in parts):

@@ -160,7 +160,8 @@ class _Restorer:
         except OSError:
             return False
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size != v.size:  # no read where the size tells
                 os.close(fd)
                 return False
         except OSError:
@@ -173,7 +174,9 @@ class _Restorer:
 
     def _place(self, v: Version, at: int, name: str) -> str | None:
         """The name to put `v` under given what exists (None: leave it)."""
-        if not _lexists(at, name):
+        try:
+            existing = os.lstat(name, dir_fd=at)
+        except FileNotFoundError:
             return name
         if self.conflict == "skip":
             self.result.skipped += 1
@@ -187,7 +190,7 @@ class _Restorer:
                 if self._identical(at, candidate, v):  # the file or an earlier restored copy: a twin helps nobody
                     self.result.identical += 1
                     return None
-        if stat.S_ISDIR(os.lstat(name, dir_fd=at).st_mode):
+        if stat.S_ISDIR(existing.st_mode):
             self._error(f"{v.path}: a folder is in the way (it is not overwritten by a file)")
             return None
         return name

@@ -86,11 +86,11 @@ class Scanner:
             return False
         return True
 
-    def _dir_row(self, folder: str, item: Item) -> None:
+    def _dir_row(self, folder: str, path: str, item: Item) -> None:
         name, mode, _, mtime_ns, ino, ctime_ns, uid, gid = item[:8]
         if self._changed(folder, name, signature("dir", 0, mtime_ns, ino, ctime_ns)):
             self.result.rows.append((folder, name, "dir", 0, mtime_ns, mode, uid, gid, ino, ctime_ns,
-                                     None, None, None, None, 0, self._xattrs(_join(folder, name)), None, None))
+                                     None, None, None, None, 0, self._xattrs(path), None, None))
 
     def _xattrs(self, path: str) -> str | None:
         return xattrs.read_or_warn(path, self.warn)
@@ -103,7 +103,7 @@ class Scanner:
                 raise BackupInputError(f"cannot read source folder {root}: {e.strerror}") from None
             if root != "/":
                 folder, name = split(root)
-                self._dir_row(folder, (name, st.st_mode, 0, st.st_mtime_ns, st.st_ino, st.st_ctime_ns,
+                self._dir_row(folder, root, (name, st.st_mode, 0, st.st_mtime_ns, st.st_ino, st.st_ctime_ns,
                                        st.st_uid, st.st_gid))
             self._walk([root], share=True)
         self._deletions()
@@ -173,14 +173,14 @@ class Scanner:
         pop = names.pop if names else None  # this folder's entries in the base
         unchanged = 0
         for item in items:
-            name, mode, size, mtime_ns, ino, ctime_ns = item[:6]
+            name, mode, size, mtime_ns, ino, ctime_ns, _, _, _, nlink, _ = item
             if mode & _S_IFMT == _S_IFREG:
                 if include is not None and not self._matches(include, prefix + name, name):
                     continue
                 # signature("file", ...) inlined: the kind code of a file is 0
                 if pop is not None and pop(name, None) == hash((size, mtime_ns, ino, ctime_ns, 0)) << 2:
                     unchanged += 1
-                elif item[9] > 1 and self._further_name(prefix + name, item):
+                elif nlink > 1 and self._further_name(prefix + name, item):
                     continue
                 else:
                     paths.append(prefix + name)
@@ -205,7 +205,7 @@ class Scanner:
         res = self.result
         name, mode, size, mtime_ns, ino, ctime_ns, uid, gid, link = item[:9]
         if stat.S_ISDIR(mode):
-            self._dir_row(folder, item)
+            self._dir_row(folder, path, item)
             if stack is not None:
                 stack.append(path)
             return
@@ -252,6 +252,3 @@ def _start_helper(tops: list[str], exclude: Matcher | None) -> Helper | None:
     except OSError:  # no interpreter to start (an embedded Python): walk it all here
         return None
 
-
-def _join(folder: str, name: str) -> str:
-    return folder.rstrip("/") + "/" + name
