@@ -108,10 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wait", action="store_true", help="stay until it ends, show its log; the exit code tells "
                    "the outcome (0 success, 3 warning, 4 skipped, 5 cancelled, 1 failed)")
     p.add_argument("--quiet", action="store_true", help="with --wait: do not print the log")
-    p.add_argument("--force", action="store_true", help="let a full backup format a cartridge holding the last "
-                   "restorable backup of a source (refused without it; a blank or superseded one is taken first)")
-    p.add_argument("--no-month-check", action="store_true", help="this run only: write on a cartridge of "
-                   "another month, which the month check protects (logged as a warning)")
+    _add_overrides(p)
     p.set_defaults(handler=cmd_run)
 
     p = ssub.add_parser("preview", help="every firing in the coming days")
@@ -159,11 +156,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wait", action="store_true", help="stay until it ends, show its log (exit code as "
                    "for schedule run --wait)")
     p.add_argument("--quiet", action="store_true", help="with --wait: do not print the log")
+    _add_overrides(p)
+    p.set_defaults(handler=cmd_backup)
+
+
+def _add_overrides(p: argparse.ArgumentParser) -> None:
+    """A manual run's one-off yeses: format the last restorable backup, lift the month check."""
     p.add_argument("--force", action="store_true", help="let a full backup format a cartridge holding the last "
                    "restorable backup of a source (refused without it; a blank or superseded one is taken first)")
     p.add_argument("--no-month-check", action="store_true", help="this run only: write on a cartridge of "
                    "another month, which the month check protects (logged as a warning)")
-    p.set_defaults(handler=cmd_backup)
 
 
 def _when(args: argparse.Namespace) -> tuple[str, str] | None:

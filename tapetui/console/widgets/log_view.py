@@ -3,6 +3,7 @@ lines wrapped to its width (or not: `w`) and a search that marks what it found."
 
 from __future__ import annotations
 
+import bisect
 from typing import Any, Iterable
 
 from rich.cells import cell_len, chop_cells
@@ -154,8 +155,7 @@ class LiveLog(Log):
         if not self.scrollable_content_region.width:
             return
         if self._rows and self._rows[0][0] < self._first:
-            gone = next((i for i, row in enumerate(self._rows) if row[0] >= self._first), len(self._rows))
-            del self._rows[:gone]
+            del self._rows[:bisect.bisect_left(self._rows, (self._first,))]  # rows sort by line number
         width = self._wrap_width = self._wrap_width or self._width_now()
         for number in range(max(self._wrapped, self._first), self._first + len(self._lines)):
             text = self._process_line(self._lines[number - self._first])

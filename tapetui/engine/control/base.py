@@ -12,7 +12,7 @@ from .. import handlers
 from ..backup.catalog_copy import ImportResult  # noqa: F401 - hints of `import_catalog`, read by the wire
 from ..browse import PointInTime
 from ..drive import CartridgeView, TapeOps
-from ..errors import NotFound, UserError
+from ..errors import UserError
 from ..schedule import describe, next_run, parse_spec, spec_from_dict, validate
 from ..schedule.rules import firings_capped
 from ..store.models import Entry, LogLine, RunRow, ScheduleRow, SetRow, TemplateRow
@@ -158,16 +158,12 @@ class ControlBase(ABC):
         """run id -> the cartridges of its set, for runs whose result does not name them: a
         run's result names them only at its end, and a stopped run's never; its set names
         them as soon as it writes."""
-        found: dict[int, List[str]] = {}
-        for run in runs:
-            if run.set_id is not None and "cartridges" not in run.result:
-                try:
-                    cartridges = (await self.engine.sets.get(run.set_id)).cartridges
-                except NotFound:  # pruned
-                    continue
-                if cartridges:
-                    found[run.id] = cartridges
-        return found
+        wanted = [run for run in runs if run.set_id is not None and "cartridges" not in run.result]
+        if not wanted:
+            return {}
+        sets = {s.id: s for s in await self.engine.sets.all()}  # one query, not one per run (a pruned set is absent)
+        return {run.id: sets[run.set_id].cartridges for run in wanted
+                if run.set_id in sets and sets[run.set_id].cartridges}
 
     # -- templates ---------------------------------------------------------------
     async def templates(self) -> List[TemplateRow]:
